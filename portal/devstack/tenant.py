@@ -1,0 +1,60 @@
+"""The demo Entra ID tenant: its groups and users, shared by the demo and the tests."""
+
+from dataclasses import dataclass
+
+TENANT_ID = "c0000000-0000-4000-8000-00000000000c"
+EMAIL_DOMAIN = "contoso.example"
+
+GROUPS = {
+    "analytics-readers": "a0000000-0000-4000-8000-000000000001",
+    "orders-engineers": "a0000000-0000-4000-8000-000000000002",
+    "orders-approvers": "a0000000-0000-4000-8000-000000000003",
+    "dba": "a0000000-0000-4000-8000-000000000004",
+    "portal-admins": "a0000000-0000-4000-8000-000000000005",
+}
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    name: str
+    number: int
+    groups: tuple[str, ...]
+
+    @property
+    def oid(self) -> str:
+        return f"b0000000-0000-4000-8000-{self.number:012d}"
+
+    @property
+    def upn(self) -> str:
+        return f"{self.name}@{EMAIL_DOMAIN}"
+
+    @property
+    def display_name(self) -> str:
+        return self.name.capitalize()
+
+    @property
+    def group_ids(self) -> list[str]:
+        return [GROUPS[group] for group in self.groups]
+
+    def claims(self, tenant_id: str = TENANT_ID) -> dict:
+        """Return the Entra-shaped ID token claims the provider issues for this user."""
+        return {
+            "oid": self.oid,
+            "tid": tenant_id,
+            "preferred_username": self.upn,
+            "name": self.display_name,
+            "email": self.upn,
+            "groups": self.group_ids,
+        }
+
+
+USERS = {
+    user.name: user
+    for user in (
+        DemoUser("alice", 1, ("analytics-readers", "orders-engineers")),
+        DemoUser("bob", 2, ("orders-engineers", "orders-approvers")),
+        DemoUser("carol", 3, ("orders-approvers", "portal-admins")),
+        DemoUser("dave", 4, ("dba",)),
+        DemoUser("erin", 5, ()),
+    )
+}

@@ -1,0 +1,172 @@
+"""Latchkey's settings: every value comes from the environment (see the README's table)."""
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import env_bool, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+# Development defaults point at the stack that `make demo` starts; with DEBUG off
+# every secret must be set explicitly.
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", dev_default="dev-only-not-secret", debug=DEBUG)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [PORTAL_BASE_URL])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "mozilla_django_oidc",
+    "rest_framework",
+    "drf_spectacular",
+    "portal.core",
+    "portal.accounts",
+    "portal.access",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database(url: str) -> dict:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ImproperlyConfigured(f"DATABASE_URL must be a postgresql:// URL, not {parts.scheme!r}.")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": parts.path.lstrip("/"),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
+DATABASES = {
+    "default": _database(
+        env_secret("DATABASE_URL", dev_default="postgresql://postgres@127.0.0.1:5433/latchkey", debug=DEBUG)
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6380/0")
+
+AUTH_USER_MODEL = "auth.User"
+AUTHENTICATION_BACKENDS = ["portal.accounts.auth.EntraIDBackend"]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+
+# Sessions: HttpOnly, SameSite=Lax (Strict would drop the cookie on the OIDC callback).
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_AGE = env_int("SESSION_LIFETIME_SECONDS", 8 * 3600, minimum=60)
+
+# Sign-in with Entra ID (or any OpenID provider): endpoints come from discovery of the issuer.
+OIDC_ISSUER = env_str("OIDC_ISSUER", "http://127.0.0.1:9400").rstrip("/")
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID", "latchkey-portal")
+OIDC_RP_CLIENT_SECRET = env_secret("OIDC_CLIENT_SECRET", dev_default="dev-only-not-secret", debug=DEBUG)
+OIDC_ALLOWED_TENANTS = env_list("OIDC_ALLOWED_TENANTS", ["c0000000-0000-4000-8000-00000000000c"])
+PORTAL_ADMIN_GROUPS = env_list("PORTAL_ADMIN_GROUPS", ["a0000000-0000-4000-8000-000000000005"])
+PORTAL_ADMIN_APP_ROLES = env_list("PORTAL_ADMIN_APP_ROLES", [])
+GRAPH_BASE_URL = env_str("GRAPH_BASE_URL", "https://graph.microsoft.com").rstrip("/")
+GROUPS_MAX_AGE_SECONDS = env_int("GROUPS_MAX_AGE_SECONDS", 3600, minimum=60)
+
+# Vault / OpenBao.
+VAULT_ADDR = env_str("VAULT_ADDR", "http://127.0.0.1:8200").rstrip("/")
+VAULT_ROLE_ID = env_str("VAULT_ROLE_ID", "")
+VAULT_SECRET_ID = env_str("VAULT_SECRET_ID", "")
+VAULT_TOKEN = env_str("VAULT_TOKEN", "")
+if not DEBUG and not VAULT_TOKEN and not (VAULT_ROLE_ID and VAULT_SECRET_ID):
+    raise ImproperlyConfigured(
+        "Set VAULT_ROLE_ID and VAULT_SECRET_ID (or VAULT_SECRET_ID_FILE) for AppRole, or VAULT_TOKEN."
+    )
+VAULT_GRANT_TOKEN_ROLE = env_str("VAULT_GRANT_TOKEN_ROLE", "latchkey-grant")
+VAULT_TIMEOUT_SECONDS = env_int("VAULT_TIMEOUT_SECONDS", 10, minimum=1)
+CREDENTIAL_ENCRYPTION_KEY = env_secret(
+    "CREDENTIAL_ENCRYPTION_KEY", dev_default="dev-only-credential-key-not-secret", debug=DEBUG
+)
+
+# Celery: the broker carries IDs only; no task stores a result.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=60)}
+SWEEPER_INTERVAL_SECONDS = env_int("SWEEPER_INTERVAL_SECONDS", 2, minimum=1)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "portal.core.api.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Latchkey API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "latchkey@localhost")
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,66 @@
+"""Test harness: the real local stack (PostgreSQL, Redis, OpenBao, the Entra stand-in) on free ports.
+
+The ports and secrets are chosen when pytest starts, so Django's settings point at
+the stack from the first import; the services themselves start on first use (the
+`stack` session fixture) and stop when the session ends.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from portal.devstack.stack import Ports, Stack
+
+_STACK = pytest.StashKey[Stack]()
+TEST_DATABASE = "test_latchkey"
+
+
+def pytest_configure(config):
+    state_dir = Path(tempfile.mkdtemp(prefix="latchkey-test-"))
+    stack = Stack(state_dir=state_dir, ports=Ports.free(), fast=True)
+    config.stash[_STACK] = stack
+    os.environ.update(stack.portal_env())
+    os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+    import django
+
+    django.setup()
+
+
+def pytest_unconfigure(config):
+    stack = config.stash.get(_STACK, None)
+    if stack is not None:
+        stack.stop()
+        if not os.environ.get("LATCHKEY_KEEP_TEST_STATE"):
+            shutil.rmtree(stack.state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack(pytestconfig) -> Stack:
+    """Return the running local stack, starting it on first use."""
+    stack = pytestconfig.stash[_STACK]
+    if not stack.processes:
+        stack.start()
+    return stack
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(stack, django_db_setup):
+    """Create the test database in the stack's PostgreSQL."""
+    yield
+
+
+@pytest.fixture(scope="session")
+def portal_env(stack) -> dict[str, str]:
+    """Return the environment of portal processes (worker, beat, web) that use the test database."""
+    return stack.portal_env(database=TEST_DATABASE)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(stack, django_db_setup, portal_env):
+    """Start a real Celery worker on the stack's Redis, using the test database."""
+    process = stack.start_worker(portal_env, name="test-worker")
+    yield process
+    stack.stop_process("test-worker")

@@ -1,0 +1,8 @@
+"""The JSON API under /api/v1/: each app adds its endpoints here."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+]

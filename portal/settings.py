@@ -110,6 +110,16 @@ PORTAL_ADMIN_GROUPS = env_list("PORTAL_ADMIN_GROUPS", ["a0000000-0000-4000-8000-
 PORTAL_ADMIN_APP_ROLES = env_list("PORTAL_ADMIN_APP_ROLES", [])
 GRAPH_BASE_URL = env_str("GRAPH_BASE_URL", "https://graph.microsoft.com").rstrip("/")
 GROUPS_MAX_AGE_SECONDS = env_int("GROUPS_MAX_AGE_SECONDS", 3600, minimum=60)
+# Entra ID adds `User.Read` for the Graph group overage: OIDC_SCOPES="openid profile email User.Read".
+OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid profile email")
+OIDC_LEEWAY_SECONDS = env_int("OIDC_LEEWAY_SECONDS", 60, minimum=0)
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_USE_NONCE = True
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_AUTHENTICATE_CLASS = "portal.accounts.views.AuthenticateView"
+OIDC_CALLBACK_CLASS = "portal.accounts.views.CallbackView"
+OIDC_OP_LOGOUT_URL_METHOD = "portal.accounts.views.provider_logout_url"
 
 # Vault / OpenBao.
 VAULT_ADDR = env_str("VAULT_ADDR", "http://127.0.0.1:8200").rstrip("/")

@@ -1,7 +1,98 @@
-"""Sign-in with Entra ID through mozilla-django-oidc."""
+"""Sign-in with Entra ID through mozilla-django-oidc, with the checks the library leaves out."""
 
+import logging
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+from portal.accounts import oidc, services
+from portal.accounts.errors import SignInRefused
+from portal.accounts.tokens import verify_id_token
+from portal.integrations import graph
+
+logger = logging.getLogger(__name__)
+
+
+def _string_list(value) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, str)]
+
+
+def has_group_overage(claims: dict) -> bool:
+    """Return whether the token says "too many groups to list, ask Graph" instead of listing them."""
+    claim_names = claims.get("_claim_names")
+    return (isinstance(claim_names, dict) and "groups" in claim_names) or claims.get("hasgroups") is True
 
 
 class EntraIDBackend(OIDCAuthenticationBackend):
-    """Authenticate people from the verified ID token of Entra ID."""
+    """Authenticate people from the verified ID token of Entra ID, keyed by tenant and object ID.
+
+    Identity, groups and app roles come from the ID token (Entra's userinfo has no
+    `oid`, `tid`, `groups` or `roles`); groups come from Microsoft Graph when the
+    token only carries the overage indicator. A refusal raises `SignInRefused`,
+    which the callback view turns into a page.
+    """
+
+    def __init__(self, *args, **kwargs):
+        # The library's constructor insists on endpoint settings; ours come from discovery.
+        self.UserModel = get_user_model()
+
+    def authenticate(self, request, nonce=None, code_verifier=None, **kwargs):
+        """Return the user of the authorization code in `request`, or None if it carries none."""
+        if request is None:
+            return None
+        code, state = request.GET.get("code"), request.GET.get("state")
+        if not code or not state:
+            return None
+        self.request = request
+        access_token, claims = self._tokens(request, code=code, nonce=nonce, code_verifier=code_verifier)
+        groups = self._groups(claims, access_token)
+        user = services.profile_sign_in(claims=claims, groups=groups, app_roles=_string_list(claims.get("roles")))
+        # The callback view links the new portal session to the provider's session.
+        request.oidc_sid = claims.get("sid") or ""
+        return user
+
+    def _tokens(self, request, *, code: str, nonce: str | None, code_verifier: str | None) -> tuple[str, dict]:
+        redirect_uri = request.build_absolute_uri(reverse("oidc_authentication_callback"))
+        try:
+            answer = oidc.exchange_code(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
+        except oidc.ProviderUnavailable as error:
+            raise SignInRefused(
+                "Your identity provider could not be reached. Try again in a minute.", status=503, reason=str(error)
+            ) from error
+        except oidc.TokenRequestRejected as error:
+            raise SignInRefused(
+                "Your identity provider did not accept this sign-in (the code was already used or has expired). "
+                "Sign in again.",
+                reason=f"token endpoint refused the code: {error}",
+            ) from error
+        id_token = answer.get("id_token")
+        if not isinstance(id_token, str):
+            raise SignInRefused(
+                "Your identity provider sent no ID token. Sign in again.", reason="token answer has no id_token"
+            )
+        claims = verify_id_token(id_token, nonce=nonce)
+        return answer.get("access_token") or "", claims
+
+    def _groups(self, claims: dict, access_token: str) -> list[str]:
+        if not has_group_overage(claims):
+            return _string_list(claims.get("groups"))
+        if not access_token:
+            raise SignInRefused(
+                "You are in too many groups to list in the sign-in token, and no token to read them from "
+                "Microsoft Graph was issued. Ask an administrator to check the app registration.",
+                status=503,
+                reason="group overage without an access token",
+            )
+        try:
+            return graph.member_group_ids(access_token=access_token)
+        except graph.GraphUnavailable as error:
+            # Never continue with zero groups: that would hide roles and approvals silently.
+            raise SignInRefused(
+                f"You are in too many groups to list in the sign-in token, and reading them from Microsoft "
+                f"Graph failed: {error} Try again in a minute.",
+                status=503,
+                reason=f"Graph: {error}",
+            ) from error

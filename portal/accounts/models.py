@@ -21,3 +21,15 @@ class Profile(models.Model):
 
     def __str__(self):
         return self.upn or self.oid
+
+
+class SignInSession(models.Model):
+    """Which portal session came from which provider session (`sid`), for front-channel sign-out."""
+
+    sid = models.CharField("provider session ID", max_length=255, db_index=True)
+    session_key = models.CharField(max_length=40, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sign_in_sessions")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.user} ({self.sid})"

@@ -2,7 +2,9 @@
 
 from datetime import timedelta
 
+from django.apps import apps
 from django.conf import settings
+from django.db.models import Q
 
 from portal.core.clock import now
 
@@ -39,3 +41,19 @@ def memberships_are_fresh(user) -> bool:
     if profile is None or profile.groups_read_at is None:
         return False
     return now() - profile.groups_read_at <= timedelta(seconds=settings.GROUPS_MAX_AGE_SECONDS)
+
+
+def is_approver(user) -> bool:
+    """Return whether `user` is in the approver groups of at least one catalog role."""
+    groups = user_groups(user)
+    if not groups:
+        return False
+    # The catalog lives in the access app, which depends on this one: look it up at call time.
+    try:
+        access_role = apps.get_model("access", "AccessRole")
+    except LookupError:
+        return False
+    in_any_group = Q()
+    for group in groups:
+        in_any_group |= Q(approver_groups__contains=[group])
+    return access_role.objects.filter(in_any_group).exists()

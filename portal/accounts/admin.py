@@ -1,0 +1,48 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+
+from portal.accounts.models import Profile
+
+
+def _admin_login(request, extra_context=None):
+    """Send people to the Entra sign-in: portal users have no password, and non-admins may not enter."""
+    if request.user.is_authenticated:
+        raise PermissionDenied("The admin is open to portal admins only.")
+    return redirect_to_login(request.GET.get("next") or request.path, settings.LOGIN_URL)
+
+
+admin.site.login = _admin_login
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ["upn", "display_name", "tid", "oid", "groups_read_at"]
+    search_fields = ["upn", "display_name", "oid"]
+    # Memberships come from Entra ID at sign-in; editing them here would grant powers by hand.
+    readonly_fields = [
+        "user",
+        "tid",
+        "oid",
+        "upn",
+        "display_name",
+        "email",
+        "groups",
+        "app_roles",
+        "groups_read_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class PortalUserAdmin(UserAdmin):
+    # Admin power follows the portal admin groups at every sign-in, never a hand-set flag.
+    readonly_fields = ["is_staff", "is_superuser", "groups", "user_permissions", "last_login", "date_joined"]

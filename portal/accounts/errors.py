@@ -1,0 +1,24 @@
+"""Why a sign-in or a decision that depends on Entra memberships was refused."""
+
+from portal.core.errors import DomainError
+
+
+class SignInRefused(DomainError):
+    """The sign-in was refused."""
+
+    code = "sign_in_refused"
+    status = 401
+
+    def __init__(self, detail: str, *, status: int | None = None, reason: str = ""):
+        super().__init__(detail)
+        if status is not None:
+            self.status = status
+        # The technical reason goes to the log only; `detail` is what the person reads.
+        self.reason = reason or detail
+
+
+class MembershipsStale(DomainError):
+    """Your group memberships were read too long ago: sign in again to refresh them."""
+
+    code = "memberships_stale"
+    status = 401

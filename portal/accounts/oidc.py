@@ -1,0 +1,114 @@
+"""The one module that talks to the OpenID provider: discovery, signing keys and the token endpoint.
+
+Every endpoint comes from the discovery document of `OIDC_ISSUER`, so moving from the
+demo provider to Entra ID is a change of environment variables only.
+"""
+
+import threading
+import time
+
+import jwt
+import requests
+from django.conf import settings
+
+# Discovery documents and key sets change rarely; re-reading them for every sign-in
+# would make each sign-in depend on two extra round trips.
+CACHE_SECONDS = 300
+TIMEOUT_SECONDS = 10
+
+_cache: dict[str, tuple[float, dict]] = {}
+_lock = threading.Lock()
+
+
+class ProviderUnavailable(Exception):
+    """The OpenID provider could not be reached or answered with an error."""
+
+
+class TokenRequestRejected(Exception):
+    """The token endpoint refused the authorization code."""
+
+
+def _get_json(url: str) -> dict:
+    try:
+        response = requests.get(url, timeout=TIMEOUT_SECONDS)
+        response.raise_for_status()
+        return response.json()
+    except (requests.RequestException, ValueError) as error:
+        raise ProviderUnavailable(f"{url}: {error.__class__.__name__}") from error
+
+
+def _cached(url: str, *, refresh: bool = False) -> dict:
+    with _lock:
+        entry = _cache.get(url)
+    if entry is not None and not refresh and time.monotonic() - entry[0] < CACHE_SECONDS:
+        return entry[1]
+    document = _get_json(url)
+    with _lock:
+        _cache[url] = (time.monotonic(), document)
+    return document
+
+
+def clear_cache() -> None:
+    """Forget every cached discovery document and key set."""
+    with _lock:
+        _cache.clear()
+
+
+def provider_metadata() -> dict:
+    """Return the discovery document of the configured issuer."""
+    return _cached(f"{settings.OIDC_ISSUER}/.well-known/openid-configuration")
+
+
+def endpoint(name: str) -> str | None:
+    """Return one endpoint of the discovery document (`authorization_endpoint`, …), or None."""
+    return provider_metadata().get(name)
+
+
+def signing_key(kid: str | None) -> jwt.PyJWK | None:
+    """Return the provider's RS256 signing key with key ID `kid`, re-reading the key set once on a miss."""
+    jwks_uri = endpoint("jwks_uri")
+    if not jwks_uri:
+        raise ProviderUnavailable("The provider's discovery document has no jwks_uri.")
+    for refresh in (False, True):
+        for key in _cached(jwks_uri, refresh=refresh).get("keys", []):
+            if key.get("kty") != "RSA" or key.get("use", "sig") != "sig":
+                continue
+            if key.get("alg", "RS256") != "RS256":
+                continue
+            if kid is not None and key.get("kid") != kid:
+                continue
+            return jwt.PyJWK(key, algorithm="RS256")
+    return None
+
+
+def exchange_code(*, code: str, redirect_uri: str, code_verifier: str | None) -> dict:
+    """Exchange an authorization code at the token endpoint; return its JSON answer."""
+    token_endpoint = endpoint("token_endpoint")
+    if not token_endpoint:
+        raise ProviderUnavailable("The provider's discovery document has no token_endpoint.")
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "client_id": settings.OIDC_RP_CLIENT_ID,
+        "client_secret": settings.OIDC_RP_CLIENT_SECRET,
+    }
+    if code_verifier is not None:
+        data["code_verifier"] = code_verifier
+    try:
+        response = requests.post(token_endpoint, data=data, timeout=TIMEOUT_SECONDS)
+    except requests.RequestException as error:
+        raise ProviderUnavailable(f"{token_endpoint}: {error.__class__.__name__}") from error
+    if response.status_code >= 500:
+        raise ProviderUnavailable(f"{token_endpoint}: HTTP {response.status_code}")
+    if response.status_code != 200:
+        # The error code is safe to show (RFC 6749 section 5.2); the body may echo the request.
+        try:
+            reason = response.json().get("error", "invalid_grant")
+        except ValueError:
+            reason = "invalid_grant"
+        raise TokenRequestRejected(str(reason))
+    try:
+        return response.json()
+    except ValueError as error:
+        raise ProviderUnavailable(f"{token_endpoint}: the answer is not JSON") from error

@@ -1,0 +1,250 @@
+"""Sign-in helpers: the full code flow against the real provider, and small local stand-ins.
+
+The stand-ins (an OpenID provider that signs whatever token a test asks for with a
+test RSA key, and a Microsoft Graph that answers as Graph documents) cover what the
+demo provider cannot produce: forged, expired or foreign tokens and group overage.
+"""
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings as django_settings
+
+from portal.accounts import oidc
+from portal.devstack import tenant
+
+CALLBACK = "/oidc/callback/"
+GRAPH_ACCESS_TOKEN = "access-token-for-graph"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_provider_cache():
+    oidc.clear_cache()
+    yield
+    oidc.clear_cache()
+
+
+def start_sign_in(client, next_url: str | None = None) -> dict:
+    """Begin a sign-in in the portal; return the authorization URL and its query parameters."""
+    response = client.get("/oidc/authenticate/", {"next": next_url} if next_url else None)
+    assert response.status_code == 302, response.content
+    location = response["Location"]
+    params = {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
+    return {"url": location, **params}
+
+
+def authorize_at_provider(authorize_url: str, sub: str) -> dict:
+    """Pick user `sub` on the provider's authorization form; return the callback's code and state."""
+    response = requests.post(authorize_url, data={"sub": sub}, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    redirect = urlsplit(response.headers["Location"])
+    assert redirect.path == CALLBACK
+    return {name: values[0] for name, values in parse_qs(redirect.query).items()}
+
+
+def sign_in(client, name: str):
+    """Sign `name` in through the whole code flow against the real provider; return the callback response."""
+    authorization = start_sign_in(client)
+    callback = authorize_at_provider(authorization["url"], name)
+    return client.get(CALLBACK, callback)
+
+
+def signed_in_user_id(client):
+    return client.session.get("_auth_user_id")
+
+
+@pytest.fixture
+def provider_user(stack):
+    """Change a demo user's claims in the provider for one test, and put them back afterwards."""
+    changed = []
+
+    def change(name: str, **claims):
+        changed.append(name)
+        stack.set_oidc_user(name, {**tenant.USERS[name].claims(), **claims})
+
+    yield change
+    for name in changed:
+        stack.set_oidc_user(name, tenant.USERS[name].claims())
+
+
+# ----- small local HTTP servers -----
+
+
+class _Server:
+    def __init__(self, handler):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.owner = self
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _JsonHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def send_json(self, status: int, body: dict):
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+
+@dataclass
+class FakeProvider:
+    """An OpenID provider whose token endpoint answers with the ID token the test signed."""
+
+    server: _Server = None
+    private_key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
+    kid: str = "test-key-1"
+    answer: dict = field(default_factory=dict)
+    token_requests: list[dict] = field(default_factory=list)
+
+    @property
+    def issuer(self) -> str:
+        return self.server.url
+
+    def jwks(self) -> dict:
+        public = jwt.algorithms.RSAAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True)
+        return {"keys": [{**public, "kid": self.kid, "alg": "RS256", "use": "sig"}]}
+
+    def claims(self, name: str, *, nonce: str, **overrides) -> dict:
+        """Return valid ID token claims for demo user `name`; `overrides` replace (or with None, drop) some."""
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": django_settings.OIDC_RP_CLIENT_ID,
+            "sub": name,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 600,
+            "nonce": nonce,
+            **tenant.USERS[name].claims(),
+        }
+        claims.update(overrides)
+        return {key: value for key, value in claims.items() if value is not None}
+
+    def sign(self, claims: dict, *, key=None, algorithm: str = "RS256", headers: dict | None = None) -> str:
+        return jwt.encode(
+            claims, key or self.private_key, algorithm=algorithm, headers={"kid": self.kid, **(headers or {})}
+        )
+
+    def will_answer(self, id_token: str, access_token: str = GRAPH_ACCESS_TOKEN):
+        self.answer = {"id_token": id_token, "access_token": access_token, "token_type": "Bearer", "expires_in": 600}
+
+
+class _ProviderHandler(_JsonHandler):
+    def do_GET(self):
+        provider = self.server.owner.provider
+        if self.path == "/.well-known/openid-configuration":
+            base = provider.issuer
+            self.send_json(
+                200,
+                {
+                    "issuer": base,
+                    "authorization_endpoint": f"{base}/authorize",
+                    "token_endpoint": f"{base}/token",
+                    "jwks_uri": f"{base}/jwks",
+                    "end_session_endpoint": f"{base}/logout",
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                },
+            )
+        elif self.path == "/jwks":
+            self.send_json(200, provider.jwks())
+        else:
+            self.send_json(404, {"error": "not_found"})
+
+    def do_POST(self):
+        provider = self.server.owner.provider
+        length = int(self.headers.get("Content-Length", 0))
+        form = {name: values[0] for name, values in parse_qs(self.rfile.read(length).decode()).items()}
+        provider.token_requests.append(form)
+        self.send_json(200, provider.answer)
+
+
+@pytest.fixture
+def fake_provider(settings):
+    """Start a local OpenID provider signing with a test RSA key, and point the portal at it."""
+    server = _Server(_ProviderHandler)
+    provider = FakeProvider(server=server)
+    server.provider = provider
+    settings.OIDC_ISSUER = provider.issuer
+    yield provider
+    server.stop()
+
+
+def sign_in_with_token(client, provider: FakeProvider, make_token):
+    """Run the portal's side of a sign-in whose ID token is `make_token(nonce)`; return the callback response."""
+    authorization = start_sign_in(client)
+    provider.will_answer(make_token(authorization["nonce"]))
+    return client.get(CALLBACK, {"code": "test-code", "state": authorization["state"]})
+
+
+@dataclass
+class FakeGraph:
+    """Microsoft Graph's `transitiveMemberOf` for one access token, in pages of `page_size` groups."""
+
+    server: _Server = None
+    groups: list[dict] = field(default_factory=list)
+    access_token: str = GRAPH_ACCESS_TOKEN
+    page_size: int = 2
+    fail_with: int | None = None
+    requests: list[str] = field(default_factory=list)
+
+
+class _GraphHandler(_JsonHandler):
+    def do_GET(self):
+        graph = self.server.owner.graph
+        graph.requests.append(self.path)
+        url = urlsplit(self.path)
+        if url.path != "/v1.0/me/transitiveMemberOf/microsoft.graph.group":
+            self.send_json(404, {"error": {"code": "Request_ResourceNotFound", "message": "Not found."}})
+            return
+        if self.headers.get("Authorization") != f"Bearer {graph.access_token}":
+            self.send_json(401, {"error": {"code": "InvalidAuthenticationToken", "message": "Access token invalid."}})
+            return
+        if graph.fail_with:
+            self.send_json(
+                graph.fail_with, {"error": {"code": "serviceNotAvailable", "message": "Service unavailable."}}
+            )
+            return
+        query = parse_qs(url.query)
+        skip = int(query.get("$skiptoken", ["0"])[0])
+        page = graph.groups[skip : skip + graph.page_size]
+        body = {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups(id,displayName)",
+            "value": [{"@odata.type": "#microsoft.graph.group", **group} for group in page],
+        }
+        if skip + graph.page_size < len(graph.groups):
+            body["@odata.nextLink"] = (
+                f"{self.server.owner.url}{url.path}?$select=id,displayName&$skiptoken={skip + graph.page_size}"
+            )
+        self.send_json(200, body)
+
+
+@pytest.fixture
+def fake_graph(settings):
+    """Start a local Microsoft Graph and point the portal at it."""
+    server = _Server(_GraphHandler)
+    graph = FakeGraph(server=server)
+    server.graph = graph
+    settings.GRAPH_BASE_URL = server.url
+    yield graph
+    server.stop()

@@ -125,6 +125,8 @@ OIDC_OP_LOGOUT_URL_METHOD = "portal.accounts.views.provider_logout_url"
 VAULT_ADDR = env_str("VAULT_ADDR", "http://127.0.0.1:8200").rstrip("/")
 VAULT_ROLE_ID = env_str("VAULT_ROLE_ID", "")
 VAULT_SECRET_ID = env_str("VAULT_SECRET_ID", "")
+# With a file, the secret ID is read again at every login, so that a rotated one is picked up.
+VAULT_SECRET_ID_FILE = env_str("VAULT_SECRET_ID_FILE", "")
 VAULT_TOKEN = env_str("VAULT_TOKEN", "")
 if not DEBUG and not VAULT_TOKEN and not (VAULT_ROLE_ID and VAULT_SECRET_ID):
     raise ImproperlyConfigured(

@@ -1,0 +1,513 @@
+"""The one module that talks to Vault (or OpenBao): verbs of the domain over hvac.
+
+Everything else in the portal calls these functions and sees only the domain
+errors below; no hvac or requests exception leaves this module. The portal signs
+in with AppRole (or a token in development), keeps one client per process and
+signs in again before its token expires. Every call carries the `X-Request-Id`
+header from `correlation_id`, which Vault's audit log records.
+
+Secrets that pass through here (grant tokens, wrapping tokens, passwords) are
+returned to the caller only, never logged, and hidden from `repr`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import hvac
+import hvac.exceptions
+import requests
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.core.clock import now
+from portal.core.errors import DomainError, Gone, ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+# The request ID sent as `X-Request-Id` with every call, so that Vault's audit log
+# ties each call to the portal request or task that made it.
+correlation_id: ContextVar[str | None] = ContextVar("vault_correlation_id", default=None)
+
+# Sign in again when less than this share of the portal token's lifetime is left.
+_RELOGIN_AT_REMAINING = 1 / 3
+
+# Vault's messages (HTTP 400) for a wrapping token, accessor or lease that no longer exists.
+_GONE_MESSAGES = ("wrapping token is not valid", "invalid accessor", "invalid lease")
+_ERROR_COUNT = re.compile(r"^\d+ errors? occurred:$")
+
+
+class VaultError(DomainError):
+    """Vault refused or failed the call."""
+
+    code = "vault_error"
+    status = 502
+
+
+class VaultUnavailable(VaultError, ServiceUnavailable):
+    """Vault is down, sealed or too slow; try again later."""
+
+    code = "vault_unavailable"
+    status = 503
+
+
+class VaultForbidden(VaultError):
+    """Vault does not allow the portal (or the grant token) to do this."""
+
+    code = "vault_forbidden"
+    status = 502
+
+
+class VaultRoleMissing(VaultError):
+    """The Vault role does not exist."""
+
+    code = "vault_role_missing"
+    status = 409
+
+
+class VaultAlreadyGone(VaultError, Gone):
+    """The token, wrapping token or lease no longer exists (used, expired or revoked)."""
+
+    code = "gone"
+    status = 410
+
+
+@dataclass(frozen=True)
+class GrantToken:
+    """A per-grant orphan token: use `token` at once and never store it; keep `accessor`."""
+
+    token: str = field(repr=False)
+    accessor: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class WrappedCredentials:
+    """Credentials wrapped by Vault: `wrapping_token` opens them once, before `expires_at`."""
+
+    wrapping_token: str = field(repr=False)
+    wrapping_accessor: str
+    creation_path: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A database username and password, and the Vault lease behind them."""
+
+    username: str
+    password: str = field(repr=False)
+    lease_id: str
+    lease_duration: int
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """Where a database role's credentials connect to."""
+
+    host: str
+    port: int
+    database: str
+
+
+@contextmanager
+def correlate(request_id: str) -> Iterator[None]:
+    """Send `request_id` as `X-Request-Id` with every Vault call made inside the block."""
+    reset = correlation_id.set(request_id)
+    try:
+        yield
+    finally:
+        correlation_id.reset(reset)
+
+
+def grant_policy_name(mount: str, role: str) -> str:
+    """Return the name of the Vault policy that lets a grant token read one role's credentials."""
+    return f"latchkey-grant-{mount.strip('/').replace('/', '-')}-{role}"
+
+
+def creds_path(*, mount: str, role: str) -> str:
+    """Return the Vault path that issues credentials of `role` (the wrapping token's creation path)."""
+    return f"{mount.strip('/')}/creds/{role}"
+
+
+# ----- the verbs -----
+
+
+def create_grant_token(*, mount: str, role: str, ttl_seconds: int, metadata: dict[str, str]) -> GrantToken:
+    """Create the orphan token of one grant: it may read `role`'s credentials only and dies after `ttl_seconds`."""
+    if ttl_seconds < 1:
+        raise ValueError("ttl_seconds must be at least 1.")
+    if not all(isinstance(key, str) and isinstance(value, str) for key, value in metadata.items()):
+        raise ValueError("Token metadata keys and values must be strings.")
+    # A token for a role that does not exist could never read anything: refuse early.
+    _read_role(mount=mount, role=role)
+    body = _portal_call(
+        "post",
+        f"auth/token/create/{settings.VAULT_GRANT_TOKEN_ROLE}",
+        json={
+            "policies": [grant_policy_name(mount, role)],
+            "no_default_policy": True,
+            "ttl": f"{ttl_seconds}s",
+            "explicit_max_ttl": f"{ttl_seconds}s",
+            "renewable": False,
+            "display_name": f"grant-{role}",
+            "meta": metadata,
+        },
+    )
+    auth = body["auth"]
+    grant = GrantToken(
+        token=auth["client_token"],
+        accessor=auth["accessor"],
+        expires_at=now() + timedelta(seconds=auth["lease_duration"]),
+    )
+    logger.info("Created grant token %s for %s/%s until %s", grant.accessor, mount, role, grant.expires_at)
+    return grant
+
+
+def read_wrapped_credentials(*, token: str, mount: str, role: str, wrap_ttl_seconds: int) -> WrappedCredentials:
+    """Read `role`'s credentials with the grant `token`, wrapped so that only the reveal sees them."""
+    if wrap_ttl_seconds < 1:
+        raise ValueError("wrap_ttl_seconds must be at least 1.")
+    body = _call(
+        _grant_client(token),
+        "get",
+        creds_path(mount=mount, role=role),
+        wrap_ttl=f"{wrap_ttl_seconds}s",
+        missing=VaultRoleMissing(f"The Vault role {role!r} does not exist on mount {mount!r}."),
+    )
+    wrap_info = body.get("wrap_info")
+    if not wrap_info:
+        # Never keep or log an unwrapped answer: it holds the password.
+        raise VaultError("Vault answered without wrapping the credentials.")
+    wrapped = WrappedCredentials(
+        wrapping_token=wrap_info["token"],
+        wrapping_accessor=wrap_info["accessor"],
+        creation_path=wrap_info["creation_path"],
+        expires_at=now() + timedelta(seconds=wrap_info["ttl"]),
+    )
+    logger.info("Read wrapped credentials of %s/%s (wrapping accessor %s)", mount, role, wrapped.wrapping_accessor)
+    return wrapped
+
+
+def unwrap_credentials(*, wrapping_token: str, expected_path: str) -> Credentials:
+    """Check that `wrapping_token` wraps credentials from `expected_path`, then unwrap it (once)."""
+    looked_up = _portal_call("post", "sys/wrapping/lookup", json={"token": wrapping_token})
+    creation_path = looked_up["data"]["creation_path"]
+    if creation_path.strip("/") != expected_path.strip("/"):
+        # A wrapping token from anywhere else is a substitution: refuse it without opening it.
+        raise VaultForbidden(f"The wrapping token was created at {creation_path!r}, not {expected_path!r}.")
+    body = _portal_call("post", "sys/wrapping/unwrap", json={"token": wrapping_token})
+    data = body.get("data") or {}
+    if "username" not in data or "password" not in data:
+        raise VaultError(f"The wrapped answer from {creation_path!r} holds no database credentials.")
+    return Credentials(
+        username=data["username"],
+        password=data["password"],
+        lease_id=body.get("lease_id", ""),
+        lease_duration=int(body.get("lease_duration", 0)),
+    )
+
+
+def revoke_grant_token(*, accessor: str) -> None:
+    """Revoke a grant token and its leases by accessor; a token that is already gone counts as revoked."""
+    try:
+        _portal_call("post", "auth/token/revoke-accessor", json={"accessor": accessor})
+    except VaultAlreadyGone:
+        logger.info("Grant token %s was already gone", accessor)
+        return
+    logger.info("Revoked grant token %s", accessor)
+
+
+def grant_token_alive(*, accessor: str) -> bool:
+    """Return whether the grant token with this accessor still exists."""
+    try:
+        _portal_call("post", "auth/token/lookup-accessor", json={"accessor": accessor})
+    except VaultAlreadyGone:
+        return False
+    return True
+
+
+def lease_alive(*, lease_id: str) -> bool:
+    """Return whether the Vault lease `lease_id` still exists."""
+    try:
+        _portal_call("put", "sys/leases/lookup", json={"lease_id": lease_id})
+    except VaultAlreadyGone:
+        return False
+    return True
+
+
+def list_roles(*, mount: str) -> set[str]:
+    """Return the names of the database roles on `mount`."""
+    body = _portal_call("list", f"{mount.strip('/')}/roles", missing=None)
+    return set((body.get("data") or {}).get("keys") or [])
+
+
+def connection_info(*, mount: str, role: str) -> ConnectionInfo:
+    """Return the host, port and database that `role`'s credentials connect to."""
+    db_name = _read_role(mount=mount, role=role)["db_name"]
+    body = _portal_call(
+        "get",
+        f"{mount.strip('/')}/config/{db_name}",
+        missing=VaultError(f"The database connection {db_name!r} of role {role!r} does not exist."),
+    )
+    url = (body["data"].get("connection_details") or {}).get("connection_url", "")
+    return _parse_connection_url(url, db_name=db_name)
+
+
+def health(*, timeout_seconds: float = 3) -> dict:
+    """Return whether Vault is reachable, whether it is sealed and whether the portal's token is valid."""
+    state = {"reachable": False, "sealed": None, "token_valid": False}
+    try:
+        # sys/health answers 503 when sealed; ask for 200 so the body is read either way.
+        body = _call(
+            _anonymous_client(),
+            "get",
+            "sys/health?standbyok=true&perfstandbyok=true&sealedcode=200&uninitcode=200",
+            timeout=timeout_seconds,
+        )
+    except VaultError as error:
+        state["detail"] = error.detail
+        return state
+    state["reachable"] = True
+    state["sealed"] = bool(body.get("sealed"))
+    if state["sealed"]:
+        state["detail"] = "Vault is sealed."
+        return state
+    try:
+        _portal_call("get", "auth/token/lookup-self", timeout=timeout_seconds)
+    except VaultError as error:
+        state["detail"] = error.detail
+        return state
+    state["token_valid"] = True
+    return state
+
+
+# ----- the portal's own login -----
+
+
+@dataclass(frozen=True)
+class _Login:
+    config: tuple
+    client: hvac.Client
+    relogin_at: float | None  # time.monotonic(); None for a token that is not the portal's to renew
+
+
+_login_lock = threading.Lock()
+_current_login: _Login | None = None
+
+
+def _config() -> tuple:
+    """Return the settings the login depends on (read now, so that overriding them takes effect)."""
+    return (
+        settings.VAULT_ADDR,
+        settings.VAULT_TIMEOUT_SECONDS,
+        settings.VAULT_ROLE_ID,
+        settings.VAULT_SECRET_ID,
+        settings.VAULT_SECRET_ID_FILE,
+        settings.VAULT_TOKEN,
+    )
+
+
+def _portal_client() -> hvac.Client:
+    """Return the process's signed-in client, signing in first if needed (one login at a time)."""
+    global _current_login
+    config = _config()
+    with _login_lock:
+        login = _current_login
+        if (
+            login is None
+            or login.config != config
+            or (login.relogin_at is not None and time.monotonic() >= login.relogin_at)
+        ):
+            _current_login = login = _sign_in(config)
+        return login.client
+
+
+def _forget_login(client: hvac.Client) -> None:
+    global _current_login
+    with _login_lock:
+        if _current_login is not None and _current_login.client is client:
+            _current_login = None
+
+
+def _secret_id() -> str:
+    path = settings.VAULT_SECRET_ID_FILE
+    if path:
+        # Read the file at every login, so that a rotated secret ID is picked up.
+        try:
+            return Path(path).read_text().strip()
+        except OSError as error:
+            raise ImproperlyConfigured(f"VAULT_SECRET_ID_FILE: cannot read {path}: {error.strerror}") from None
+    return settings.VAULT_SECRET_ID
+
+
+def _sign_in(config: tuple) -> _Login:
+    if settings.VAULT_ROLE_ID:
+        client = _client(token="")
+        try:
+            body = _call(
+                client,
+                "post",
+                "auth/approle/login",
+                json={"role_id": settings.VAULT_ROLE_ID, "secret_id": _secret_id()},
+            )
+        except (VaultUnavailable, VaultForbidden):
+            raise
+        except VaultError as error:
+            # Vault answers a wrong role or secret ID with 400: for the portal it means "not allowed".
+            raise VaultForbidden(f"Vault refused the portal's AppRole login: {error.detail}") from None
+        auth = body["auth"]
+        client.token = auth["client_token"]
+        lifetime = auth.get("lease_duration") or 0
+        relogin_at = time.monotonic() + lifetime * (1 - _RELOGIN_AT_REMAINING) if lifetime else None
+        logger.info("Signed in to Vault with AppRole (token accessor %s)", auth.get("accessor"))
+        return _Login(config=config, client=client, relogin_at=relogin_at)
+    if settings.VAULT_TOKEN:
+        return _Login(config=config, client=_client(token=settings.VAULT_TOKEN), relogin_at=None)
+    raise ImproperlyConfigured("Set VAULT_ROLE_ID and VAULT_SECRET_ID (or VAULT_SECRET_ID_FILE), or VAULT_TOKEN.")
+
+
+def _client(*, token: str) -> hvac.Client:
+    # An empty token (not None) keeps hvac from picking up VAULT_TOKEN or ~/.vault-token by itself.
+    return hvac.Client(
+        url=settings.VAULT_ADDR,
+        token=token,
+        timeout=settings.VAULT_TIMEOUT_SECONDS,
+        adapter=hvac.adapters.RawAdapter,
+    )
+
+
+def _anonymous_client() -> hvac.Client:
+    return _client(token="")
+
+
+def _grant_client(token: str) -> hvac.Client:
+    return _client(token=token)
+
+
+def _portal_call(method: str, path: str, **kwargs) -> dict:
+    """Call Vault with the portal's token, signing in again once if Vault says the token is dead."""
+    client = _portal_client()
+    try:
+        return _call(client, method, path, **kwargs)
+    except VaultForbidden:
+        if _token_valid(client):
+            raise
+    logger.info("The portal's Vault token is no longer valid; signing in again")
+    _forget_login(client)
+    return _call(_portal_client(), method, path, **kwargs)
+
+
+def _token_valid(client: hvac.Client) -> bool:
+    try:
+        _call(client, "get", "auth/token/lookup-self")
+    except VaultForbidden:
+        return False
+    return True
+
+
+def _read_role(*, mount: str, role: str) -> dict:
+    body = _portal_call(
+        "get",
+        f"{mount.strip('/')}/roles/{role}",
+        missing=VaultRoleMissing(f"The Vault role {role!r} does not exist on mount {mount!r}."),
+    )
+    return body["data"]
+
+
+_NOT_GIVEN = object()
+
+
+def _call(
+    client: hvac.Client,
+    method: str,
+    path: str,
+    *,
+    json: dict | None = None,
+    wrap_ttl: str | None = None,
+    timeout: float | None = None,
+    missing=_NOT_GIVEN,
+) -> dict:
+    """Make one call and return its JSON body; turn every failure into a domain error.
+
+    `missing` is what a 404 means here: an error to raise, or None for "nothing" (an empty body).
+    """
+    headers = {}
+    request_id = correlation_id.get()
+    if request_id:
+        headers["X-Request-Id"] = request_id
+    options = {"json": json} if json is not None else {}
+    if wrap_ttl:
+        options["wrap_ttl"] = wrap_ttl
+    if timeout is not None:
+        options["timeout"] = timeout
+    try:
+        response = client.adapter.request(method, f"v1/{path}", headers=headers, **options)
+    except requests.RequestException as error:
+        raise VaultUnavailable(f"Vault at {settings.VAULT_ADDR} did not answer: {type(error).__name__}.") from None
+    except hvac.exceptions.InvalidPath:
+        if missing is None:
+            return {}
+        if missing is _NOT_GIVEN:
+            raise VaultError(f"Vault has nothing at {path.split('?')[0]!r}.") from None
+        raise missing from None
+    except hvac.exceptions.VaultError as error:
+        raise _domain_error(error, path) from None
+    if not response.content:
+        return {}
+    try:
+        return response.json()
+    except ValueError:
+        raise VaultError(f"Vault answered {path!r} with something other than JSON.") from None
+
+
+def _domain_error(error: hvac.exceptions.VaultError, path: str) -> VaultError:
+    where = path.split("?")[0]
+    message = _message(error)
+    detail = f"Vault refused {where!r}: {message}" if message else f"Vault refused {where!r}."
+    if isinstance(
+        error,
+        hvac.exceptions.VaultDown
+        | hvac.exceptions.InternalServerError
+        | hvac.exceptions.BadGateway
+        | hvac.exceptions.RateLimitExceeded
+        | hvac.exceptions.VaultNotInitialized,
+    ):
+        return VaultUnavailable(detail)
+    if isinstance(error, hvac.exceptions.Forbidden | hvac.exceptions.Unauthorized):
+        return VaultForbidden(detail)
+    if isinstance(error, hvac.exceptions.InvalidRequest):
+        if any(gone in message.lower() for gone in _GONE_MESSAGES):
+            return VaultAlreadyGone(detail)
+        if "unknown role" in message.lower() or "role not found" in message.lower():
+            return VaultRoleMissing(detail)
+    return VaultError(detail)
+
+
+def _message(error: hvac.exceptions.VaultError) -> str:
+    """Return Vault's error text on one line, without the "1 error occurred:" framing."""
+    errors = error.errors if isinstance(error.errors, list) else []
+    lines = (line.strip().lstrip("*").strip() for text in errors for line in str(text).splitlines())
+    return "; ".join(line for line in lines if line and not _ERROR_COUNT.match(line))
+
+
+def _parse_connection_url(url: str, *, db_name: str) -> ConnectionInfo:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        port = None
+    database = parts.path.lstrip("/")
+    if parts.scheme not in ("postgres", "postgresql") or not parts.hostname or not database or port is None:
+        raise VaultError(f"The connection URL of the database connection {db_name!r} is not a postgresql:// URL.")
+    return ConnectionInfo(host=parts.hostname, port=port, database=database)

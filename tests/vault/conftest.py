@@ -1,0 +1,51 @@
+"""Helpers for the Vault module's tests: they run against the stack's real OpenBao and PostgreSQL."""
+
+import time
+
+import psycopg
+import pytest
+
+from portal.devstack.stack import DATABASE_MOUNT
+from portal.integrations import vault
+
+MOUNT = DATABASE_MOUNT
+
+
+@pytest.fixture
+def issue(stack):
+    """Return a function that creates a grant token and reads its credentials wrapped; revoke them afterwards."""
+    accessors = []
+
+    def issue(role="orders-readwrite", ttl_seconds=300, metadata=None):
+        grant = vault.create_grant_token(
+            mount=MOUNT,
+            role=role,
+            ttl_seconds=ttl_seconds,
+            metadata=metadata or {"request_id": "1", "requester_oid": "b0000000-0000-4000-8000-000000000001"},
+        )
+        accessors.append(grant.accessor)
+        wrapped = vault.read_wrapped_credentials(token=grant.token, mount=MOUNT, role=role, wrap_ttl_seconds=120)
+        return grant, wrapped
+
+    yield issue
+    for accessor in accessors:
+        vault.revoke_grant_token(accessor=accessor)
+
+
+def shop_url(stack, username, password):
+    return f"postgresql://{username}:{password}@127.0.0.1:{stack.ports.postgres}/shop"
+
+
+def role_exists(stack, username) -> bool:
+    with psycopg.connect(stack.database_url("shop")) as admin:
+        return admin.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", [username]).fetchone()[0] == 1
+
+
+def wait_until(condition, *, timeout_seconds: float, interval: float = 0.25) -> bool:
+    """Poll `condition` until it holds or the deadline passes; return whether it held."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()

@@ -1,0 +1,50 @@
+# Latchkey's container image: one image for web (gunicorn), worker and beat (Celery), and migrate.
+#
+#   docker build -t latchkey .
+#
+# Stage 1 installs the project and its dependencies into a virtual environment; the final
+# stage copies that environment and the source, with no compiler or build tool.
+
+ARG PYTHON_IMAGE=python:3.12-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+COPY pyproject.toml README.md /src/
+COPY portal /src/portal
+RUN /opt/venv/bin/pip install /src
+
+# For local evaluation only (`docker compose --profile evaluation up`): the Entra ID stand-in.
+FROM ${PYTHON_IMAGE} AS entra-standin
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir oidc-provider-mock
+COPY portal/devstack/tenant.py /app/tenant.py
+WORKDIR /app
+USER nobody
+EXPOSE 9400
+# The demo tenant's users, with their Entra-shaped claims, as in `make demo`.
+CMD ["/opt/venv/bin/python", "-c", "import json, os; import tenant; argv = ['oidc-provider-mock', '--host', '0.0.0.0', '--port', '9400', '--require-nonce', 'true']; [argv.extend(['--user-claims', json.dumps({'sub': u.name, **u.claims()})]) for u in tenant.USERS.values()]; os.execv('/opt/venv/bin/oidc-provider-mock', argv)"]
+
+# The portal: the default target, so it stays the last stage.
+FROM ${PYTHON_IMAGE} AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    DJANGO_SETTINGS_MODULE=portal.settings
+RUN groupadd --system --gid 10001 latchkey \
+    && useradd --system --uid 10001 --gid latchkey --home-dir /app --shell /usr/sbin/nologin latchkey
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY manage.py gunicorn.conf.py ./
+COPY portal ./portal
+COPY templates ./templates
+COPY static ./static
+# collectstatic reads the settings, which refuse to load without their secrets: throw-away values
+# for this one step, never kept in a layer's environment.
+RUN DJANGO_SECRET_KEY=collectstatic-only DATABASE_URL=postgresql://collectstatic@localhost/none \
+    OIDC_CLIENT_SECRET=collectstatic-only VAULT_TOKEN=collectstatic-only \
+    CREDENTIAL_ENCRYPTION_KEY=collectstatic-only \
+    python manage.py collectstatic --noinput \
+    && python -m compileall -q portal
+USER latchkey:latchkey
+EXPOSE 8000
+CMD ["gunicorn", "--config", "gunicorn.conf.py"]

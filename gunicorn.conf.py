@@ -1,0 +1,49 @@
+"""gunicorn's configuration for the `web` service: workers from the CPU count, JSON logs, no query strings."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+# Two per core plus one (gunicorn's advice for sync workers); WEB_CONCURRENCY overrides it.
+workers = int(os.environ.get("WEB_CONCURRENCY") or 0) or multiprocessing.cpu_count() * 2 + 1
+worker_class = "sync"
+# A request that takes longer than this has its worker restarted; Vault calls time out well before.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT_SECONDS") or 30)
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then so that a slow leak never grows without bound.
+max_requests = 2000
+max_requests_jitter = 200
+# The TLS-terminating proxy sits in front; its X-Forwarded-* headers are trusted from any peer inside
+# the container network, which only the proxy and the other services can reach.
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")
+
+accesslog = "-"
+errorlog = "-"
+# %(U)s is the path without its query string: a query can hold a secret or personal data.
+access_log_format = "%(m)s %(U)s %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s"
+
+# gunicorn's own loggers go through the portal's JSON formatter and secret-redacting filter too.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "context": {"()": "portal.logging.ContextFilter"},
+        "redact": {"()": "portal.logging.RedactSecretsFilter"},
+    },
+    "formatters": {"json": {"()": "portal.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["context", "redact"],
+            "stream": "ext://sys.stdout",
+        },
+    },
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}
+
+wsgi_app = "portal.wsgi:application"

@@ -6,6 +6,8 @@ from portal.core import views as core_views
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
+    path("health/", core_views.health_page, name="health"),
     path("", include("portal.accounts.urls")),
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("api/v1/", include("portal.api_urls")),

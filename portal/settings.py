@@ -189,6 +189,12 @@ SPECTACULAR_SETTINGS = {
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "latchkey@localhost")
 
+# Notifications: e-mail through the backend above; Slack and Teams incoming webhooks when set.
+NOTIFY_SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL", "")
+NOTIFY_TEAMS_WEBHOOK_URL = env_str("TEAMS_WEBHOOK_URL", "")
+NOTIFY_TIMEOUT_SECONDS = env_int("NOTIFY_TIMEOUT_SECONDS", 10, minimum=1)
+NOTIFY_ENDING_SOON_MINUTES = env_int("NOTIFY_ENDING_SOON_MINUTES", 10, minimum=1)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -1,10 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from portal.access import views as access_views
 from portal.core import views as core_views
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
+    path("", access_views.my_access, name="home"),
+    path("access/", include("portal.access.urls")),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("health/", core_views.health_page, name="health"),

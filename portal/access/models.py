@@ -1,0 +1,269 @@
+import hashlib
+import json
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from portal.access.fields import EncryptedTextField
+from portal.core.clock import now
+
+
+def _validate_pattern(value: str) -> None:
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise ValidationError(f"Not a valid regular expression: {error}.") from error
+
+
+def _validate_id_list(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise ValidationError("Must be a list of non-empty strings.")
+
+
+class AccessRole(models.Model):
+    """One Vault role offered to people: who may ask for it, who approves it, and for how long."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    vault_mount = models.CharField(max_length=200, default="database")
+    vault_role = models.CharField(max_length=200)
+    # Entra group object IDs and app role values; membership of any one makes a user eligible.
+    eligible_groups = models.JSONField(default=list, blank=True, validators=[_validate_id_list])
+    eligible_app_roles = models.JSONField(default=list, blank=True, validators=[_validate_id_list])
+    approver_groups = models.JSONField(default=list, blank=True, validators=[_validate_id_list])
+    # Display names of the groups above, so people see *why* they are eligible; IDs stay the truth.
+    group_names = models.JSONField(default=dict, blank=True)
+    approvals_required = models.PositiveSmallIntegerField(default=1, help_text="0 approves automatically.")
+    default_duration_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1)])
+    max_duration_minutes = models.PositiveIntegerField(default=240, validators=[MinValueValidator(1)])
+    ticket_required = models.BooleanField(default=False)
+    ticket_pattern = models.CharField(max_length=200, blank=True, validators=[_validate_pattern])
+    pending_lifetime_minutes = models.PositiveIntegerField(default=1440, validators=[MinValueValidator(1)])
+    enabled = models.BooleanField(default=True)
+    vault_role_missing = models.BooleanField(default=False, help_text="Set by `catalog check`: never offered.")
+    db_host = models.CharField(max_length=255, blank=True)
+    db_port = models.PositiveIntegerField(null=True, blank=True)
+    db_name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(default_duration_minutes__gte=1), name="role_default_duration_min"),
+            models.CheckConstraint(condition=Q(max_duration_minutes__gte=1), name="role_max_duration_min"),
+            models.CheckConstraint(
+                condition=Q(default_duration_minutes__lte=models.F("max_duration_minutes")),
+                name="role_default_within_max",
+            ),
+            models.CheckConstraint(condition=Q(pending_lifetime_minutes__gte=1), name="role_pending_lifetime_min"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if self.default_duration_minutes and self.max_duration_minutes:
+            if self.default_duration_minutes > self.max_duration_minutes:
+                raise ValidationError(
+                    {"default_duration_minutes": "The default duration cannot exceed the maximum duration."}
+                )
+        if self.approvals_required and not self.approver_groups:
+            raise ValidationError({"approver_groups": "A role that needs approvals needs approver groups."})
+
+    @property
+    def offered(self) -> bool:
+        """Return whether people may ask for this role at all."""
+        return self.enabled and not self.vault_role_missing
+
+    def group_label(self, group_id: str) -> str:
+        return self.group_names.get(group_id, group_id)
+
+
+class AccessRequest(models.Model):
+    """One ask for a role; once issued, the same row is the grant."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        ISSUING = "issuing"
+        ACTIVE = "active"
+        REVOKING = "revoking"
+        EXPIRED = "expired"
+        REVOKED = "revoked"
+        DENIED = "denied"
+        CANCELLED = "cancelled"
+        FAILED = "failed"
+
+    # A user holds at most one of these per role (extensions aside).
+    OPEN_STATES = (State.PENDING, State.APPROVED, State.ISSUING, State.ACTIVE)
+    FINAL_STATES = (State.EXPIRED, State.REVOKED, State.DENIED, State.CANCELLED, State.FAILED)
+
+    role = models.ForeignKey(AccessRole, on_delete=models.PROTECT, related_name="requests")
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_requests")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    justification = models.TextField()
+    ticket = models.CharField(max_length=100, blank=True)
+    duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    # Null means "as soon as approved".
+    requested_starts_at = models.DateTimeField(null=True, blank=True)
+    # Set at issuance: the access clock starts when access is issued, not when requested.
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    extends = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="extensions")
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # Issuance and revocation (the Vault side): the portal keeps the token accessor only.
+    vault_token_accessor = models.CharField(max_length=128, blank=True)
+    wrapped_secret = EncryptedTextField(blank=True)
+    revealed_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    revoke_reason = models.CharField(max_length=500, blank=True)
+    issue_attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True, help_text="A short reason, never a secret.")
+    ending_notice_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "requested_starts_at"], name="request_state_start_idx"),
+            models.Index(fields=["state", "ends_at"], name="request_state_end_idx"),
+            models.Index(fields=["state", "created_at"], name="request_state_created_idx"),
+            models.Index(fields=["requester", "-created_at"], name="request_requester_newest_idx"),
+            models.Index(fields=["-created_at", "-id"], name="request_newest_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requester", "role"],
+                condition=Q(state__in=["pending", "approved", "issuing", "active"], extends__isnull=True),
+                name="request_one_open_per_user_and_role",
+            ),
+            models.UniqueConstraint(
+                fields=["extends"],
+                condition=Q(state="pending", extends__isnull=False),
+                name="request_one_pending_extension_per_grant",
+            ),
+            models.CheckConstraint(condition=Q(duration_minutes__gte=1), name="request_duration_min"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.role.slug} for {self.requester}"
+
+    @property
+    def requester_label(self) -> str:
+        return _user_label(self.requester)
+
+
+class Approval(models.Model):
+    """One approver's decision on a request."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve"
+        DENY = "deny"
+
+    request = models.ForeignKey(AccessRequest, on_delete=models.PROTECT, related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "approver"], name="approval_one_per_approver"),
+        ]
+
+    def __str__(self):
+        return f"{self.decision} by {self.approver} on #{self.request_id}"
+
+    @property
+    def approver_label(self) -> str:
+        return _user_label(self.approver)
+
+
+class AppendOnly(Exception):
+    """Audit events are never changed or removed."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnly("Audit events cannot be updated.")
+
+    def delete(self):
+        raise AppendOnly("Audit events cannot be deleted.")
+
+    def bulk_create(self, *args, **kwargs):
+        raise AppendOnly("Write audit events one by one with audit_record(), which keeps the hash chain.")
+
+    def bulk_update(self, *args, **kwargs):
+        raise AppendOnly("Audit events cannot be updated.")
+
+
+class AuditEvent(models.Model):
+    """An append-only record of who did what; each row carries the hash of the one before."""
+
+    at = models.DateTimeField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    actor_label = models.CharField(max_length=255)
+    action = models.CharField(max_length=64)
+    request = models.ForeignKey(AccessRequest, on_delete=models.PROTECT, null=True, blank=True)
+    role = models.ForeignKey(AccessRole, on_delete=models.PROTECT, null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["request", "id"], name="audit_request_idx"),
+            models.Index(fields=["action", "at"], name="audit_action_at_idx"),
+            models.Index(fields=["at"], name="audit_at_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnly("Audit events cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnly("Audit events cannot be deleted.")
+
+    def canonical(self) -> str:
+        """Return the row's content as canonical JSON: the input of its hash."""
+        return json.dumps(
+            {
+                "at": self.at.isoformat(),
+                "actor": self.actor_id,
+                "actor_label": self.actor_label,
+                "action": self.action,
+                "request": self.request_id,
+                "role": self.role_id,
+                "ip": self.ip,
+                "user_agent": self.user_agent,
+                "details": self.details,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256((self.prev_hash + self.canonical()).encode()).hexdigest()
+
+
+def _user_label(user) -> str:
+    profile = getattr(user, "profile", None)
+    return (profile.upn if profile and profile.upn else None) or user.get_username()

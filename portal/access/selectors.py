@@ -1,0 +1,123 @@
+"""Reads of the catalog and of requests: who may ask for what, who may decide what, who may see what."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Q, QuerySet
+
+from portal.access.models import AccessRequest, AccessRole, AuditEvent
+from portal.accounts.models import Profile
+from portal.accounts.selectors import is_portal_admin, memberships_are_fresh, user_app_roles, user_groups
+from portal.core.clock import now
+
+State = AccessRequest.State
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    role: AccessRole
+    # The user's groups and app roles that grant the role, as labels people read.
+    because: list[str]
+
+
+def role_eligibility(role: AccessRole, user) -> list[str]:
+    """Return the user's groups and app roles that make them eligible for `role` (empty: not eligible)."""
+    groups = [role.group_label(group) for group in role.eligible_groups if group in user_groups(user)]
+    app_roles = [f"app role {value}" for value in role.eligible_app_roles if value in user_app_roles(user)]
+    return groups + app_roles
+
+
+def roles_eligible(user) -> list[Eligibility]:
+    """Return the roles `user` may request now, each with why."""
+    result = []
+    for role in AccessRole.objects.filter(enabled=True, vault_role_missing=False).order_by("name"):
+        because = role_eligibility(role, user)
+        if because:
+            result.append(Eligibility(role=role, because=because))
+    return result
+
+
+def is_role_approver(role: AccessRole, user) -> bool:
+    """Return whether `user` is in one of the approver groups of `role` (as last read)."""
+    return bool(set(role.approver_groups) & user_groups(user))
+
+
+def open_request_for(*, user, role: AccessRole) -> AccessRequest | None:
+    """Return the user's pending or active request for `role`, if any (extensions aside)."""
+    return (
+        AccessRequest.objects.filter(requester=user, role=role, state__in=AccessRequest.OPEN_STATES, extends=None)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def _with_related(queryset: QuerySet) -> QuerySet:
+    return queryset.select_related("role", "requester__profile").prefetch_related("approvals__approver__profile")
+
+
+def requests_visible_to(user) -> QuerySet:
+    """Return the requests `user` may see: their own, those of roles they approve, or all for admins."""
+    queryset = AccessRequest.objects.all()
+    if not is_portal_admin(user):
+        groups = list(user_groups(user))
+        approvable = (
+            AccessRole.objects.filter(approver_groups__has_any_keys=groups) if groups else AccessRole.objects.none()
+        )
+        queryset = queryset.filter(Q(requester=user) | Q(role__in=approvable))
+    return _with_related(queryset)
+
+
+def requests_mine(user) -> QuerySet:
+    return _with_related(AccessRequest.objects.filter(requester=user))
+
+
+def requests_to_review(user) -> QuerySet:
+    """Return the pending requests `user` may decide now: approver of the role, not theirs, not yet decided."""
+    groups = list(user_groups(user))
+    if not groups or not memberships_are_fresh(user):
+        return AccessRequest.objects.none()
+    roles = AccessRole.objects.filter(approver_groups__has_any_keys=groups)
+    return _with_related(
+        AccessRequest.objects.filter(state=State.PENDING, role__in=roles)
+        .exclude(requester=user)
+        .exclude(approvals__approver=user)
+    )
+
+
+def requests_all() -> QuerySet:
+    return _with_related(AccessRequest.objects.all())
+
+
+def recent_requests_of(user, *, limit: int = 5, exclude_id: int | None = None) -> list[AccessRequest]:
+    """Return the newest requests of `user`, for an approver's context."""
+    queryset = AccessRequest.objects.filter(requester=user).select_related("role")
+    if exclude_id is not None:
+        queryset = queryset.exclude(pk=exclude_id)
+    return list(queryset.order_by("-created_at", "-id")[:limit])
+
+
+def approver_emails(role: AccessRole) -> list[str]:
+    """Return the e-mail addresses of the people in the role's approver groups, as last read at sign-in."""
+    if not role.approver_groups:
+        return []
+    profiles = Profile.objects.filter(groups__has_any_keys=list(role.approver_groups), user__is_active=True)
+    return sorted({profile.email for profile in profiles if profile.email})
+
+
+def stale_pending_request_ids(*, at=None) -> list[int]:
+    """Return the IDs of pending requests older than their role's pending lifetime."""
+    lifetime = ExpressionWrapper(
+        F("role__pending_lifetime_minutes") * timedelta(minutes=1), output_field=DurationField()
+    )
+    deadline = ExpressionWrapper(F("created_at") + lifetime, output_field=DateTimeField())
+    return list(
+        AccessRequest.objects.filter(state=State.PENDING)
+        .alias(deadline=deadline)
+        .filter(deadline__lte=at or now())
+        .values_list("pk", flat=True)
+    )
+
+
+def request_timeline(request: AccessRequest) -> QuerySet:
+    """Return the audit events of a request and of its extensions, oldest first."""
+    return AuditEvent.objects.filter(Q(request=request) | Q(request__extends=request)).order_by("id")

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from portal.access import views
+
+app_name = "access"
+
+urlpatterns = [
+    path("", views.my_access, name="my-access"),
+    path("requests/new/<slug:slug>/", views.request_new, name="request-new"),
+    path("requests/<int:request_id>/", views.request_detail, name="request-detail"),
+    path("requests/<int:request_id>/approve/", views.request_approve, name="request-approve"),
+    path("requests/<int:request_id>/deny/", views.request_deny, name="request-deny"),
+    path("requests/<int:request_id>/cancel/", views.request_cancel, name="request-cancel"),
+    path("requests/<int:request_id>/extend/", views.request_extend, name="request-extend"),
+    path("review/", views.review_queue, name="review-queue"),
+    path("audit/", views.audit_history, name="audit-history"),
+]

@@ -1,0 +1,50 @@
+"""The one module that sends notifications: e-mail through Django's backend, Slack and Teams webhooks.
+
+Messages carry links, never secrets. Failures become `NotificationFailed`, which the
+tasks retry; nothing here ever blocks or rolls back a decision.
+"""
+
+import logging
+import smtplib
+
+import requests
+from django.conf import settings
+from django.core.mail import send_mail
+
+log = logging.getLogger(__name__)
+
+
+class NotificationFailed(Exception):
+    """A mail server or webhook did not take the message; try again later."""
+
+
+def send_email(*, to: list[str], subject: str, body: str) -> None:
+    """Send one plain-text e-mail to `to` (nothing to do for an empty list)."""
+    if not to:
+        return
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to, fail_silently=False)
+    except (smtplib.SMTPException, OSError) as error:
+        raise NotificationFailed(f"The mail server refused the message: {error.__class__.__name__}.") from error
+
+
+def webhook_urls() -> dict[str, str]:
+    """Return the configured incoming-webhook URLs by channel name."""
+    channels = {"slack": settings.NOTIFY_SLACK_WEBHOOK_URL, "teams": settings.NOTIFY_TEAMS_WEBHOOK_URL}
+    return {name: url for name, url in channels.items() if url}
+
+
+def post_webhook(*, channel: str, text: str) -> None:
+    """Post `text` to the incoming webhook of `channel` ("slack" or "teams")."""
+    url = webhook_urls().get(channel)
+    if url is None:
+        return
+    # Slack and Teams incoming webhooks both accept a plain {"text": ...} body.
+    try:
+        response = requests.post(url, json={"text": text}, timeout=settings.NOTIFY_TIMEOUT_SECONDS)
+    except requests.RequestException as error:
+        # The URL itself is a credential: name the channel, never the URL.
+        raise NotificationFailed(f"The {channel} webhook is unreachable: {error.__class__.__name__}.") from error
+    if response.status_code >= 300:
+        raise NotificationFailed(f"The {channel} webhook answered {response.status_code}.")
+    log.info("Posted a notification to the %s webhook", channel)

@@ -67,8 +67,10 @@ def provider_user(stack):
     changed = []
 
     def change(name: str, **claims):
+        """Set `claims` on top of the user's own; a claim set to None is left out."""
         changed.append(name)
-        stack.set_oidc_user(name, {**tenant.USERS[name].claims(), **claims})
+        merged = {**tenant.USERS[name].claims(), **claims}
+        stack.set_oidc_user(name, {key: value for key, value in merged.items() if value is not None})
 
     yield change
     for name in changed:
@@ -203,7 +205,8 @@ class FakeGraph:
 
     server: _Server = None
     groups: list[dict] = field(default_factory=list)
-    access_token: str = GRAPH_ACCESS_TOKEN
+    # None accepts any bearer token (the real provider's tokens are random).
+    access_token: str | None = GRAPH_ACCESS_TOKEN
     page_size: int = 2
     fail_with: int | None = None
     requests: list[str] = field(default_factory=list)
@@ -217,7 +220,9 @@ class _GraphHandler(_JsonHandler):
         if url.path != "/v1.0/me/transitiveMemberOf/microsoft.graph.group":
             self.send_json(404, {"error": {"code": "Request_ResourceNotFound", "message": "Not found."}})
             return
-        if self.headers.get("Authorization") != f"Bearer {graph.access_token}":
+        authorization = self.headers.get("Authorization", "")
+        expected = f"Bearer {graph.access_token}" if graph.access_token else None
+        if not authorization.startswith("Bearer ") or (expected and authorization != expected):
             self.send_json(401, {"error": {"code": "InvalidAuthenticationToken", "message": "Access token invalid."}})
             return
         if graph.fail_with:

@@ -4,7 +4,8 @@ Everything else in the portal calls these functions and sees only the domain
 errors below; no hvac or requests exception leaves this module. The portal signs
 in with AppRole (or a token in development), keeps one client per process and
 signs in again before its token expires. Every call carries the `X-Request-Id`
-header from `correlation_id`, which Vault's audit log records.
+header (`correlation_id`, else the log context's request ID), which Vault's audit
+log records.
 
 Secrets that pass through here (grant tokens, wrapping tokens, passwords) are
 returned to the caller only, never logged, and hidden from `repr`.
@@ -32,11 +33,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 from portal.core.clock import now
 from portal.core.errors import DomainError, Gone, ServiceUnavailable
+from portal.logging import current_context
 
 logger = logging.getLogger(__name__)
 
 # The request ID sent as `X-Request-Id` with every call, so that Vault's audit log
-# ties each call to the portal request or task that made it.
+# ties each call to the portal request or task that made it. Unset, the request ID
+# of the log context (bound by the web middleware or a task) is sent instead.
 correlation_id: ContextVar[str | None] = ContextVar("vault_correlation_id", default=None)
 
 # Sign in again when less than this share of the portal token's lifetime is left.
@@ -299,7 +302,12 @@ def health(*, timeout_seconds: float = 3) -> dict:
 class _Login:
     config: tuple
     client: hvac.Client
-    relogin_at: float | None  # time.monotonic(); None for a token that is not the portal's to renew
+    relogin_at: float | None  # on _monotonic()'s clock; None for a token that is not the portal's to renew
+
+
+def _monotonic() -> float:
+    """Return the clock that times the portal's login (a seam: tests move it instead of waiting)."""
+    return time.monotonic()
 
 
 _login_lock = threading.Lock()
@@ -327,7 +335,7 @@ def _portal_client() -> hvac.Client:
         if (
             login is None
             or login.config != config
-            or (login.relogin_at is not None and time.monotonic() >= login.relogin_at)
+            or (login.relogin_at is not None and _monotonic() >= login.relogin_at)
         ):
             _current_login = login = _sign_in(config)
         return login.client
@@ -369,7 +377,7 @@ def _sign_in(config: tuple) -> _Login:
         auth = body["auth"]
         client.token = auth["client_token"]
         lifetime = auth.get("lease_duration") or 0
-        relogin_at = time.monotonic() + lifetime * (1 - _RELOGIN_AT_REMAINING) if lifetime else None
+        relogin_at = _monotonic() + lifetime * (1 - _RELOGIN_AT_REMAINING) if lifetime else None
         logger.info("Signed in to Vault with AppRole (token accessor %s)", auth.get("accessor"))
         return _Login(config=config, client=client, relogin_at=relogin_at)
     if settings.VAULT_TOKEN:
@@ -443,7 +451,7 @@ def _call(
     `missing` is what a 404 means here: an error to raise, or None for "nothing" (an empty body).
     """
     headers = {}
-    request_id = correlation_id.get()
+    request_id = correlation_id.get() or current_context().get("request_id")
     if request_id:
         headers["X-Request-Id"] = request_id
     options = {"json": json} if json is not None else {}

@@ -1,11 +1,15 @@
 """The portal's own login: AppRole from settings, one cached client, a fresh login when the token dies."""
 
+import logging
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.test import override_settings
 
 from portal.integrations import vault
+from portal.logging import log_context
 from tests.vault.conftest import MOUNT
 
 pytestmark = pytest.mark.integration
@@ -50,3 +54,34 @@ def test_each_call_carries_the_correlation_id_into_vaults_audit_log(stack):
     audit = (stack.state_dir / "openbao" / "audit.log").read_text()
     assert re.search(rf'"x-request-id":\s*\[\s*"{request_id}"\s*\]', audit, re.IGNORECASE)
     assert vault.correlation_id.get() is None
+
+
+def test_without_a_correlation_id_the_log_contexts_request_id_is_sent(stack):
+    request_id = "req-from-log-context-41b2"
+
+    with log_context(request_id=request_id):
+        vault.list_roles(mount=MOUNT)
+
+    audit = (stack.state_dir / "openbao" / "audit.log").read_text()
+    assert re.search(rf'"x-request-id":\s*\[\s*"{request_id}"\s*\]', audit, re.IGNORECASE)
+
+
+def test_threads_share_one_login(stack, caplog):
+    caplog.set_level(logging.INFO, logger="portal.integrations.vault")
+    vault._forget_login(vault._portal_client())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: vault.list_roles(mount=MOUNT), range(16)))
+
+    assert all("orders-admin" in roles for roles in results)
+    assert sum("Signed in to Vault with AppRole" in record.getMessage() for record in caplog.records) == 1
+
+
+def test_the_portal_signs_in_again_before_its_token_expires(stack, monkeypatch):
+    token = vault._portal_client().token
+    lifetime = stack._vault("POST", "auth/token/lookup", {"token": token})["data"]["ttl"]
+    later = time.monotonic() + lifetime * 0.9
+    monkeypatch.setattr(vault, "_monotonic", lambda: later)
+
+    assert vault._portal_client().token != token
+    assert "orders-admin" in vault.list_roles(mount=MOUNT)

@@ -3,9 +3,18 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
+from portal.access import api as access_api
 from portal.accounts.api import MeView
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("me", MeView.as_view(), name="api-me"),
+    path("roles", access_api.RolesView.as_view(), name="api-roles"),
+    path("requests", access_api.RequestsView.as_view(), name="api-requests"),
+    path("requests/<int:request_id>", access_api.RequestDetailView.as_view(), name="api-request"),
+    path("requests/<int:request_id>/approve", access_api.ApproveView.as_view(), name="api-request-approve"),
+    path("requests/<int:request_id>/deny", access_api.DenyView.as_view(), name="api-request-deny"),
+    path("requests/<int:request_id>/cancel", access_api.CancelView.as_view(), name="api-request-cancel"),
+    path("requests/<int:request_id>/extend", access_api.ExtendView.as_view(), name="api-request-extend"),
+    path("audit", access_api.AuditView.as_view(), name="api-audit"),
 ]

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from portal.access.audit import audit_record
 from portal.access.models import AccessRole
+from portal.integrations import vault
 
 # The fields a catalog file holds, in the order an export writes them.
 FIELDS = [
@@ -168,3 +169,37 @@ def catalog_import(text: str, *, source: str = "catalog.yaml", dry_run: bool = F
             role.save(update_fields=["enabled"])
             audit_record(actor=actor, action="catalog.role_disabled", role=role, details={"reason": "not in file"})
     return diff
+
+
+@dataclass
+class CheckResult:
+    missing: list[str]
+    restored: list[str]
+
+
+def catalog_check(*, actor=None) -> CheckResult:
+    """Flag the roles whose Vault role does not exist (never offered), and clear the flag of those back.
+
+    Raises `VaultUnavailable` when Vault cannot be reached; then nothing changes.
+    """
+    known: dict[str, set[str]] = {}
+    result = CheckResult(missing=[], restored=[])
+    for role in AccessRole.objects.order_by("slug"):
+        if role.vault_mount not in known:
+            known[role.vault_mount] = vault.list_roles(mount=role.vault_mount)
+        missing = role.vault_role not in known[role.vault_mount]
+        if missing:
+            result.missing.append(role.slug)
+        if missing == role.vault_role_missing:
+            continue
+        if not missing:
+            result.restored.append(role.slug)
+        with transaction.atomic():
+            AccessRole.objects.filter(pk=role.pk).update(vault_role_missing=missing)
+            audit_record(
+                actor=actor,
+                action="catalog.vault_role_missing" if missing else "catalog.vault_role_found",
+                role=role,
+                details={"mount": role.vault_mount, "vault_role": role.vault_role},
+            )
+    return result

@@ -1,29 +1,16 @@
-"""A text field encrypted at rest with the key from `CREDENTIAL_ENCRYPTION_KEY`."""
+"""A text field sealed at rest with `portal.core.crypto` (key from `CREDENTIAL_ENCRYPTION_KEY`)."""
 
-import base64
-import hashlib
-
-from cryptography.fernet import Fernet
-from django.conf import settings
 from django.db import models
 
-
-def _fernet() -> Fernet:
-    # Any string works as the setting: it is stretched to the 32 bytes Fernet needs.
-    digest = hashlib.sha256(settings.CREDENTIAL_ENCRYPTION_KEY.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+from portal.core.crypto import seal, unseal
 
 
 class EncryptedTextField(models.TextField):
-    """Store text encrypted (Fernet); the empty string stays empty so `blank` means "nothing held"."""
+    """Store text sealed; the empty string stays empty so `blank` means "nothing held"."""
 
     def get_prep_value(self, value):
         value = super().get_prep_value(value)
-        if not value:
-            return ""
-        return _fernet().encrypt(value.encode()).decode()
+        return seal(value) if value else ""
 
     def from_db_value(self, value, expression, connection):
-        if not value:
-            return ""
-        return _fernet().decrypt(value.encode()).decode()
+        return unseal(value) if value else ""

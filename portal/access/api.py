@@ -1,0 +1,223 @@
+"""The access workflow's JSON API (DESIGN section 5): roles, requests and their decisions, audit events."""
+
+import csv
+import json
+
+from django.http import StreamingHttpResponse
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import renderers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal.access import selectors, services
+from portal.access.models import AuditEvent
+from portal.access.serializers import (
+    ApproveSerializer,
+    AuditEventSerializer,
+    DenySerializer,
+    ExtendSerializer,
+    RequestCreateSerializer,
+    RequestSerializer,
+    RoleSerializer,
+)
+from portal.accounts.selectors import is_portal_admin
+from portal.core.errors import InvalidInput, NotAllowed, NotFound
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise InvalidInput(
+            "The request body is not valid.",
+            fields={name: [str(text) for text in texts] for name, texts in serializer.errors.items()},
+        )
+    return serializer.validated_data
+
+
+def _visible(user, request_id: int):
+    found = selectors.requests_visible_to(user).filter(pk=request_id).first()
+    if found is None:
+        # The same answer for "unknown" and "not yours to see".
+        raise NotFound(f"There is no request #{request_id}.")
+    return found
+
+
+def _reloaded(request_id: int) -> dict:
+    return RequestSerializer(selectors.requests_all().get(pk=request_id)).data
+
+
+class RolesView(APIView):
+    @extend_schema(responses=RoleSerializer(many=True), summary="Roles the caller may request")
+    def get(self, request):
+        roles = [item.role for item in selectors.roles_eligible(request.user)]
+        return Response(RoleSerializer(roles, many=True).data)
+
+
+class RequestsView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("scope", str, enum=["mine", "to_review", "all"], default="mine")],
+        responses=RequestSerializer(many=True),
+        summary="List requests, newest first",
+    )
+    def get(self, request):
+        scope = request.query_params.get("scope", "mine")
+        if scope == "mine":
+            queryset = selectors.requests_mine(request.user)
+        elif scope == "to_review":
+            queryset = selectors.requests_to_review(request.user)
+        elif scope == "all":
+            if not is_portal_admin(request.user):
+                raise NotAllowed("Only portal admins can list all requests.")
+            queryset = selectors.requests_all()
+        else:
+            raise InvalidInput("scope is one of mine, to_review, all.", fields={"scope": ["Unknown scope."]})
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset.order_by("-created_at", "-id"), request, view=self)
+        return paginator.get_paginated_response(RequestSerializer(page, many=True).data)
+
+    @extend_schema(request=RequestCreateSerializer, responses={201: RequestSerializer}, summary="Request a role")
+    def post(self, request):
+        data = _valid(RequestCreateSerializer, request.data)
+        created = services.request_create(actor=request.user, http_request=request, **data)
+        return Response(_reloaded(created.pk), status=status.HTTP_201_CREATED)
+
+
+class RequestDetailView(APIView):
+    @extend_schema(responses=RequestSerializer, summary="One request")
+    def get(self, request, request_id: int):
+        return Response(RequestSerializer(_visible(request.user, request_id)).data)
+
+
+class ApproveView(APIView):
+    @extend_schema(request=ApproveSerializer, responses=RequestSerializer, summary="Approve a pending request")
+    def post(self, request, request_id: int):
+        _visible(request.user, request_id)
+        data = _valid(ApproveSerializer, request.data)
+        services.request_approve(actor=request.user, request_id=request_id, http_request=request, **data)
+        return Response(_reloaded(request_id))
+
+
+class DenyView(APIView):
+    @extend_schema(request=DenySerializer, responses=RequestSerializer, summary="Deny a pending request")
+    def post(self, request, request_id: int):
+        _visible(request.user, request_id)
+        data = _valid(DenySerializer, request.data)
+        services.request_deny(actor=request.user, request_id=request_id, http_request=request, **data)
+        return Response(_reloaded(request_id))
+
+
+class CancelView(APIView):
+    @extend_schema(request=None, responses=RequestSerializer, summary="Cancel one's own pending request")
+    def post(self, request, request_id: int):
+        _visible(request.user, request_id)
+        services.request_cancel(actor=request.user, request_id=request_id, http_request=request)
+        return Response(_reloaded(request_id))
+
+
+class ExtendView(APIView):
+    @extend_schema(request=ExtendSerializer, responses={201: RequestSerializer}, summary="Ask to extend a grant")
+    def post(self, request, request_id: int):
+        _visible(request.user, request_id)
+        data = _valid(ExtendSerializer, request.data)
+        extension = services.request_extend(actor=request.user, request_id=request_id, http_request=request, **data)
+        return Response(_reloaded(extension.pk), status=status.HTTP_201_CREATED)
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """Let `?format=csv` through content negotiation; the view streams the CSV itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+CSV_COLUMNS = ["id", "at", "actor", "action", "request", "role", "ip", "user_agent", "details", "hash"]
+
+
+class AuditView(APIView):
+    renderer_classes = [renderers.JSONRenderer, renderers.BrowsableAPIRenderer, CSVRenderer]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("actor", str, description="UPN of the actor, or `system`"),
+            OpenApiParameter("role", str, description="role slug"),
+            OpenApiParameter("request", int),
+            OpenApiParameter("action", str),
+            OpenApiParameter("since", OpenApiTypes.DATETIME),
+            OpenApiParameter("until", OpenApiTypes.DATETIME),
+            OpenApiParameter("format", str, enum=["json", "csv"]),
+        ],
+        responses=AuditEventSerializer(many=True),
+        summary="Audit events (admins)",
+    )
+    def get(self, request):
+        if not is_portal_admin(request.user):
+            raise NotAllowed("Only portal admins can read the audit trail.")
+        events = self._filtered(request.query_params)
+        if request.query_params.get("format") == "csv":
+            return self._csv(events)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response(AuditEventSerializer(page, many=True).data)
+
+    def _filtered(self, params):
+        events = AuditEvent.objects.select_related("role").order_by("-id")
+        errors = {}
+        if params.get("actor"):
+            events = events.filter(actor_label=params["actor"])
+        if params.get("role"):
+            events = events.filter(role__slug=params["role"])
+        if params.get("action"):
+            events = events.filter(action=params["action"])
+        if params.get("request"):
+            if params["request"].isdigit():
+                events = events.filter(request_id=int(params["request"]))
+            else:
+                errors["request"] = ["A request ID is a whole number."]
+        for name, lookup in (("since", "at__gte"), ("until", "at__lt")):
+            if params.get(name):
+                value = parse_datetime(params[name])
+                if value is None or value.tzinfo is None:
+                    errors[name] = ["Give an ISO 8601 time with its time zone, e.g. 2030-01-31T09:00:00Z."]
+                else:
+                    events = events.filter(**{lookup: value})
+        if errors:
+            raise InvalidInput("The filters are not valid.", fields=errors)
+        return events
+
+    def _csv(self, events):
+        writer = csv.writer(_Echo())
+
+        def rows():
+            yield writer.writerow(CSV_COLUMNS)
+            for event in events.iterator(chunk_size=2000):
+                data = AuditEventSerializer(event).data
+                yield writer.writerow([_cell(data[column]) for column in CSV_COLUMNS])
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="latchkey-audit.csv"'
+        return response
+
+
+def _cell(value) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    text = "" if value is None else str(value)
+    # A leading =, +, - or @ would make a spreadsheet evaluate the cell.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

@@ -1,0 +1,86 @@
+from rest_framework import serializers
+
+from portal.access.models import AccessRequest, AccessRole, Approval, AuditEvent
+
+
+class RoleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccessRole
+        fields = [
+            "slug",
+            "name",
+            "description",
+            "default_duration_minutes",
+            "max_duration_minutes",
+            "approvals_required",
+            "ticket_required",
+        ]
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    approver = serializers.CharField(source="approver_label")
+    at = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = Approval
+        fields = ["approver", "decision", "comment", "at"]
+
+
+class RequestSerializer(serializers.ModelSerializer):
+    role = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    requester = serializers.CharField(source="requester_label")
+    starts_at = serializers.SerializerMethodField()
+    approvals = ApprovalSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = AccessRequest
+        fields = [
+            "id",
+            "role",
+            "requester",
+            "state",
+            "justification",
+            "ticket",
+            "duration_minutes",
+            "starts_at",
+            "ends_at",
+            "extends",
+            "approvals",
+            "created_at",
+        ]
+
+    def get_starts_at(self, obj) -> str | None:
+        """Return the issued start, or until issuance the requested one (null: as soon as approved)."""
+        value = obj.starts_at or obj.requested_starts_at
+        return serializers.DateTimeField().to_representation(value) if value else None
+
+
+class RequestCreateSerializer(serializers.Serializer):
+    role = serializers.SlugField()
+    duration_minutes = serializers.IntegerField(required=False, allow_null=True)
+    justification = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    ticket = serializers.CharField(required=False, allow_blank=True, default="")
+    starts_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ApproveSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    duration_minutes = serializers.IntegerField(required=False, allow_null=True)
+
+
+class DenySerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ExtendSerializer(serializers.Serializer):
+    duration_minutes = serializers.IntegerField(required=False, allow_null=True)
+    justification = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_label")
+    role = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "at", "actor", "action", "request", "role", "ip", "user_agent", "details", "hash"]

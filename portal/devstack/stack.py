@@ -22,6 +22,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from portal.integrations.vault_setup import Preparation, VaultAdmin, prepare_vault
+from portal.integrations.vault_setup import grant_policy_name as grant_policy_name
+
 from . import tenant
 from .processes import Process, StackError, free_port, port_in_use, run_as, tcp_open, wait_for
 
@@ -346,9 +349,21 @@ class Stack:
         return json.loads(raw) if raw else {}
 
     def _configure_vault(self) -> None:
-        """Set up the database engine, the demo roles, the grant token role and the portal's AppRole."""
+        """Prepare OpenBao as `manage.py prepare_vault` does, then add the demo database and its roles."""
+        admin = VaultAdmin(self.vault_addr, self.vault_root_token)
+        prepare_vault(
+            admin,
+            Preparation(
+                mount=DATABASE_MOUNT,
+                portal_policy=PORTAL_POLICY,
+                grant_token_role=GRANT_TOKEN_ROLE,
+                approle_role=PORTAL_POLICY,
+                roles=list(DEMO_ROLES),
+            ),
+            role_id=self.portal_role_id,
+            secret_id=self.portal_secret_id,
+        )
         v = self._vault
-        v("POST", f"sys/mounts/{DATABASE_MOUNT}", {"type": "database"})
         v(
             "POST",
             f"{DATABASE_MOUNT}/config/{TARGET_CONNECTION}",
@@ -362,7 +377,6 @@ class Stack:
                 "password_authentication": "scram-sha-256",
             },
         )
-        grant_policy = (HERE / "vault" / "grant.hcl.tmpl").read_text()
         for role, spec in DEMO_ROLES.items():
             creation = [
                 "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
@@ -379,34 +393,6 @@ class Stack:
                     "max_ttl": spec["max_ttl"],
                 },
             )
-            policy = grant_policy.replace("{mount}", DATABASE_MOUNT).replace("{role}", role)
-            v("PUT", f"sys/policies/acl/{grant_policy_name(DATABASE_MOUNT, role)}", {"policy": policy})
-        v(
-            "POST",
-            f"auth/token/roles/{GRANT_TOKEN_ROLE}",
-            {
-                "allowed_policies_glob": ["latchkey-grant-*"],
-                "disallowed_policies": ["root"],
-                "orphan": True,
-                "renewable": False,
-                "token_type": "service",
-            },
-        )
-        v("PUT", f"sys/policies/acl/{PORTAL_POLICY}", {"policy": (HERE / "vault" / "portal.hcl").read_text()})
-        v("POST", "sys/config/auditing/request-headers/X-Request-Id", {"hmac": False})
-        v("POST", "sys/auth/approle", {"type": "approle"})
-        v(
-            "POST",
-            f"auth/approle/role/{PORTAL_POLICY}",
-            {
-                "token_policies": [PORTAL_POLICY],
-                "token_ttl": "1h",
-                "token_max_ttl": "4h",
-                "secret_id_num_uses": 0,
-            },
-        )
-        v("POST", f"auth/approle/role/{PORTAL_POLICY}/role-id", {"role_id": self.portal_role_id})
-        v("POST", f"auth/approle/role/{PORTAL_POLICY}/custom-secret-id", {"secret_id": self.portal_secret_id})
 
     # ----- the Entra ID stand-in -----
 
@@ -498,11 +484,6 @@ class Stack:
         process = self.processes.pop(name, None)
         if process is not None:
             process.stop()
-
-
-def grant_policy_name(mount: str, role: str) -> str:
-    """Return the name of the Vault policy that lets a grant token read one role's credentials."""
-    return f"latchkey-grant-{mount.strip('/').replace('/', '-')}-{role}"
 
 
 def _http_ok(url: str) -> bool:

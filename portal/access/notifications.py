@@ -30,6 +30,10 @@ def _requester_email(request: AccessRequest) -> list[str]:
     return [email] if email else []
 
 
+def _when(moment) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "its end"
+
+
 def message_for(request: AccessRequest, event: str) -> Message:
     """Return the message that tells the right people about `event` on `request`."""
     role = request.role.name
@@ -50,7 +54,7 @@ def message_for(request: AccessRequest, event: str) -> Message:
         "denied": f"Your {kind} #{request.pk} for {role} was denied.",
         "expired": f"Your {kind} #{request.pk} for {role} expired before anyone reviewed it.",
         "issued": f"Your access to {role} (#{request.pk}) is ready; reveal the credentials in the portal.",
-        "ending_soon": f"Your access to {role} (#{request.pk}) ends at {request.ends_at:%Y-%m-%d %H:%M} UTC.",
+        "ending_soon": f"Your access to {role} (#{request.pk}) ends at {_when(request.ends_at)}.",
         "revoked": f"Your access to {role} (#{request.pk}) was revoked.",
     }
     text = texts[event]

@@ -1,0 +1,122 @@
+"""Notifications go out after commit, carry links and never block a decision."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from django.core import mail
+
+from portal.access import services
+from portal.access.models import AccessRequest
+from portal.integrations import notify
+
+WHY = "Investigating the late orders of ticket OPS-12"
+
+
+def test_approvers_get_an_email_with_a_link_when_alice_asks(
+    alice, bob, carol, catalog, eager_tasks, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        request = services.request_create(actor=alice, role="orders-readwrite", justification=WHY)
+
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert sorted(message.to) == ["bob@contoso.example", "carol@contoso.example"]
+    assert f"/access/requests/{request.pk}/" in message.body
+    assert WHY in message.body
+
+
+def test_requester_hears_of_approval_and_denial(
+    alice, bob, dave, carol, catalog, eager_tasks, django_capture_on_commit_callbacks
+):
+    request = services.request_create(actor=alice, role="orders-readwrite", justification=WHY)
+    other = services.request_create(actor=dave, role="orders-admin", justification=WHY, ticket="OPS-1")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_approve(actor=bob, request_id=request.pk)
+        services.request_deny(actor=carol, request_id=other.pk, comment="Not today")
+
+    assert [(m.to, "approved" in m.subject, "denied" in m.subject) for m in mail.outbox] == [
+        (["alice@contoso.example"], True, False),
+        (["dave@contoso.example"], False, True),
+    ]
+
+
+def test_nothing_is_sent_when_the_decision_rolls_back(
+    alice, bob, catalog, eager_tasks, django_capture_on_commit_callbacks
+):
+    request = services.request_create(actor=alice, role="orders-readwrite", justification=WHY)
+    alice.profile.groups = []
+    alice.profile.save()
+    bob.profile.groups = []
+    bob.profile.save()
+
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(Exception, match="not an approver"):
+        services.request_approve(actor=bob, request_id=request.pk)
+    assert mail.outbox == []
+
+
+def test_a_failing_mail_server_never_rolls_back_the_decision(
+    alice, bob, catalog, settings, django_capture_on_commit_callbacks
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2
+    from portal.celery import app
+
+    app.conf.task_always_eager = True
+    try:
+        request = services.request_create(actor=alice, role="orders-readwrite", justification=WHY)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.request_approve(actor=bob, request_id=request.pk)
+    finally:
+        app.conf.task_always_eager = False
+
+    assert AccessRequest.objects.get(pk=request.pk).state == AccessRequest.State.APPROVED
+
+
+def test_send_email_turns_a_refused_connection_into_a_retryable_error(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2
+
+    with pytest.raises(notify.NotificationFailed):
+        notify.send_email(to=["alice@contoso.example"], subject="s", body="b")
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list = []
+    status = 200
+
+    def do_POST(self):
+        _Hook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(_Hook.status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook(settings):
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Hook.received, _Hook.status = [], 200
+    settings.NOTIFY_SLACK_WEBHOOK_URL = f"http://127.0.0.1:{server.server_port}/hook"
+    yield _Hook
+    server.shutdown()
+
+
+def test_slack_webhook_gets_the_same_event_with_a_link(
+    alice, bob, catalog, eager_tasks, webhook, django_capture_on_commit_callbacks
+):
+    request = services.request_create(actor=alice, role="orders-readwrite", justification=WHY)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_approve(actor=bob, request_id=request.pk)
+
+    assert len(webhook.received) == 1
+    assert f"/access/requests/{request.pk}/" in webhook.received[0]["text"]
+
+
+def test_a_webhook_answering_500_is_a_retryable_error(webhook):
+    webhook.status = 500
+    with pytest.raises(notify.NotificationFailed, match="slack webhook answered 500"):
+        notify.post_webhook(channel="slack", text="hello")

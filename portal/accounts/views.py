@@ -1,7 +1,7 @@
 """Sign-in, sign-out and the pages that say why a sign-in was refused."""
 
 import logging
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import auth
@@ -139,4 +139,8 @@ def front_channel_logout(request):
     if not sid:
         return HttpResponse("The sid parameter is required.", status=400, content_type="text/plain")
     ended = services.sign_in_sessions_end(sid=sid)
-    return HttpResponse(f"Signed out of {ended} session(s).", content_type="text/plain")
+    response = HttpResponse(f"Signed out of {ended} session(s).", content_type="text/plain")
+    # The provider loads this URL in a hidden frame of its own sign-out page: let it, and only it.
+    provider = urlsplit(settings.OIDC_ISSUER)
+    response["Content-Security-Policy"] = f"default-src 'none'; frame-ancestors {provider.scheme}://{provider.netloc}"
+    return response

@@ -242,3 +242,15 @@ def test_an_unreachable_provider_is_a_clean_503_page(client, settings):
 
     assert response.status_code == 503
     assert "could not be reached" in response.content.decode()
+
+
+def test_an_authorization_code_used_twice_is_refused_by_the_provider_and_then_by_the_portal(client, stack):
+    first = start_sign_in(client)
+    used = authorize_at_provider(first["url"], "alice")
+    client.get(CALLBACK, used)
+    client.logout()
+    second = start_sign_in(client)
+
+    response = client.get(CALLBACK, {"code": used["code"], "state": second["state"]})
+
+    assert_refused(response, 401, "did not accept this sign-in", first_sign_in=False)

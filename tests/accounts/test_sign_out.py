@@ -49,6 +49,7 @@ def test_front_channel_sign_out_ends_only_the_sessions_of_that_provider_session(
 
     assert response.status_code == 200
     assert "X-Frame-Options" not in response
+    assert f"frame-ancestors {fake_provider.issuer}" in response["Content-Security-Policy"]
     assert laptop.get("/").status_code == 302
     assert phone.get("/").status_code == 200
     assert list(SignInSession.objects.values_list("sid", flat=True)) == ["sid-phone"]
@@ -77,3 +78,12 @@ def test_signing_out_forgets_the_provider_session(client, fake_provider):
     client.post("/oidc/logout/")
 
     assert not SignInSession.objects.exists()
+
+
+def test_the_session_cookie_is_http_only_and_same_site_lax(client, stack):
+    sign_in(client, "alice")
+
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
+    assert cookie["max-age"] == settings.SESSION_COOKIE_AGE

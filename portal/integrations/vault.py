@@ -182,7 +182,7 @@ def read_wrapped_credentials(*, token: str, mount: str, role: str, wrap_ttl_seco
     if wrap_ttl_seconds < 1:
         raise ValueError("wrap_ttl_seconds must be at least 1.")
     body = _call(
-        _grant_client(token),
+        _client(token=token),
         "get",
         creds_path(mount=mount, role=role),
         wrap_ttl=f"{wrap_ttl_seconds}s",
@@ -273,7 +273,7 @@ def health(*, timeout_seconds: float = 3) -> dict:
     try:
         # sys/health answers 503 when sealed; ask for 200 so the body is read either way.
         body = _call(
-            _anonymous_client(),
+            _client(token=""),
             "get",
             "sys/health?standbyok=true&perfstandbyok=true&sealedcode=200&uninitcode=200",
             timeout=timeout_seconds,
@@ -393,14 +393,6 @@ def _client(*, token: str) -> hvac.Client:
         timeout=settings.VAULT_TIMEOUT_SECONDS,
         adapter=hvac.adapters.RawAdapter,
     )
-
-
-def _anonymous_client() -> hvac.Client:
-    return _client(token="")
-
-
-def _grant_client(token: str) -> hvac.Client:
-    return _client(token=token)
 
 
 def _portal_call(method: str, path: str, **kwargs) -> dict:

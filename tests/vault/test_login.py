@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from portal.integrations import vault
@@ -85,3 +86,19 @@ def test_the_portal_signs_in_again_before_its_token_expires(stack, monkeypatch):
 
     assert vault._portal_client().token != token
     assert "orders-admin" in vault.list_roles(mount=MOUNT)
+
+
+def test_the_portal_can_use_a_token_instead_of_approle(stack):
+    login = stack._vault(
+        "POST", "auth/approle/login", {"role_id": stack.portal_role_id, "secret_id": stack.portal_secret_id}
+    )
+
+    with override_settings(VAULT_ROLE_ID="", VAULT_SECRET_ID="", VAULT_TOKEN=login["auth"]["client_token"]):
+        assert vault.health()["token_valid"] is True
+        assert "orders-admin" in vault.list_roles(mount=MOUNT)
+
+
+def test_without_approle_or_token_the_module_names_the_missing_settings(stack):
+    with override_settings(VAULT_ROLE_ID="", VAULT_SECRET_ID="", VAULT_TOKEN=""):
+        with pytest.raises(ImproperlyConfigured, match="VAULT_ROLE_ID"):
+            vault.list_roles(mount=MOUNT)

@@ -1,6 +1,6 @@
-"""With Vault stopped, every verb says "unavailable, retry later"; the stack is restored afterwards.
+"""With Vault sealed or stopped, every verb says "unavailable, retry later"; the stack is restored afterwards.
 
-This module stops the shared OpenBao: it is named to run after the other Vault tests.
+This module seals and stops the shared OpenBao: it is named to run after the other Vault tests.
 """
 
 import pytest
@@ -11,26 +11,50 @@ from tests.vault.conftest import MOUNT
 pytestmark = pytest.mark.integration
 
 
-def _ensure_vault_runs(stack):
-    # A dev server starts empty: start_vault configures it again (roles, policies, the portal's AppRole).
+def _restore_vault(stack):
+    """Replace a sealed or stopped OpenBao by a fresh one (start_vault configures it again)."""
+    if "openbao" in stack.processes and stack._vault("GET", "sys/seal-status")["sealed"]:
+        stack.stop_vault()
     if "openbao" not in stack.processes:
         stack.start_vault()
 
 
 @pytest.fixture(scope="module")
+def vault_sealed(stack):
+    """Seal OpenBao for the tests that need it sealed."""
+    stack._vault("PUT", "sys/seal")
+    yield
+    _restore_vault(stack)
+
+
+@pytest.fixture(scope="module")
 def vault_down(stack):
-    """Stop OpenBao for the tests that need it down, and make sure it runs again afterwards."""
+    """Stop OpenBao for the tests that need it down."""
     stack.stop_vault()
-    try:
-        yield
-    finally:
-        _ensure_vault_runs(stack)
+    yield
+    _restore_vault(stack)
 
 
 @pytest.fixture
 def vault_back(stack):
-    """Start OpenBao again after the tests that stopped it."""
-    _ensure_vault_runs(stack)
+    """Bring OpenBao back after the tests that sealed or stopped it."""
+    _restore_vault(stack)
+
+
+def test_health_reports_a_sealed_vault(vault_sealed):
+    assert vault.health() == {
+        "reachable": True,
+        "sealed": True,
+        "token_valid": False,
+        "detail": "Vault is sealed.",
+    }
+
+
+def test_a_sealed_vault_raises_vault_unavailable(vault_sealed):
+    with pytest.raises(vault.VaultUnavailable):
+        vault.list_roles(mount=MOUNT)
+    with pytest.raises(vault.VaultUnavailable):
+        vault.create_grant_token(mount=MOUNT, role="orders-admin", ttl_seconds=60, metadata={})
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,8 @@ def test_grant_token_is_an_orphan_limited_to_one_role_and_labelled_with_the_requ
     assert token["orphan"] is True
     assert token["renewable"] is False
     assert token["meta"] == metadata
-    assert 590 <= token["ttl"] <= 600
+    assert token["creation_ttl"] == 600
+    assert token["explicit_max_ttl"] == 600
 
 
 def test_grant_policy_name_is_the_one_the_stack_installs():

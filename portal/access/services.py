@@ -447,3 +447,20 @@ def requests_expire_stale() -> int:
             continue
         expired += 1
     return expired
+
+
+def grants_warn_ending_soon() -> int:
+    """Warn the holders of active grants that end within `NOTIFY_ENDING_SOON_MINUTES`; each grant once."""
+    horizon = now() + timedelta(minutes=settings.NOTIFY_ENDING_SOON_MINUTES)
+    warned = 0
+    due = AccessRequest.objects.filter(state=State.ACTIVE, ends_at__lte=horizon, ending_notice_sent_at=None)
+    for grant in due.only("pk"):
+        with transaction.atomic():
+            # Claim the warning: another sweeper that got there first updates nothing here.
+            claimed = AccessRequest.objects.filter(pk=grant.pk, ending_notice_sent_at=None).update(
+                ending_notice_sent_at=now()
+            )
+            if claimed:
+                _notify(grant, "ending_soon")
+                warned += 1
+    return warned

@@ -4,7 +4,7 @@ from celery import shared_task
 
 from portal.access.models import AccessRequest
 from portal.access.notifications import message_for
-from portal.access.services import requests_expire_stale
+from portal.access.services import grants_warn_ending_soon, requests_expire_stale
 from portal.integrations import notify
 
 _RETRY = {
@@ -38,3 +38,9 @@ def notify_webhook(request_id: int, event: str, channel: str) -> None:
 def expire_stale_requests() -> None:
     """Expire pending requests that nobody reviewed in time."""
     requests_expire_stale()
+
+
+@shared_task
+def warn_ending_grants() -> None:
+    """Warn holders shortly before their grant ends."""
+    grants_warn_ending_soon()

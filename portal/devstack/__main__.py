@@ -51,6 +51,7 @@ def demo(state_dir: Path) -> int:
         env = stack.portal_env()
         print("Migrating the portal database ...", flush=True)
         _manage(env, "migrate", "--no-input", "--verbosity", "0")
+        _manage(env, "seed_demo")
         stack.start_worker(env)
         stack.start_beat(env)
         web = stack.start_portal_process(

@@ -120,3 +120,24 @@ def test_a_webhook_answering_500_is_a_retryable_error(webhook):
     webhook.status = 500
     with pytest.raises(notify.NotificationFailed, match="slack webhook answered 500"):
         notify.post_webhook(channel="slack", text="hello")
+
+
+def test_holder_is_warned_once_shortly_before_the_grant_ends(
+    alice, catalog, eager_tasks, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from portal.core.clock import now
+
+    request = services.request_create(actor=alice, role="analytics-readonly", justification=WHY)
+    AccessRequest.objects.filter(pk=request.pk).update(
+        state=AccessRequest.State.ACTIVE, starts_at=now(), ends_at=now() + timedelta(minutes=30)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.grants_warn_ending_soon() == 0
+    AccessRequest.objects.filter(pk=request.pk).update(ends_at=now() + timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.grants_warn_ending_soon() == 1
+        assert services.grants_warn_ending_soon() == 0
+
+    assert [m.to for m in mail.outbox if "ends at" in m.subject] == [["alice@contoso.example"]]

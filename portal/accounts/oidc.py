@@ -32,9 +32,12 @@ def _get_json(url: str) -> dict:
     try:
         response = requests.get(url, timeout=TIMEOUT_SECONDS)
         response.raise_for_status()
-        return response.json()
+        document = response.json()
     except (requests.RequestException, ValueError) as error:
         raise ProviderUnavailable(f"{url}: {error.__class__.__name__}") from error
+    if not isinstance(document, dict):
+        raise ProviderUnavailable(f"{url}: the answer is not a JSON object")
+    return document
 
 
 def _cached(url: str, *, refresh: bool = False) -> dict:
@@ -55,8 +58,13 @@ def clear_cache() -> None:
 
 
 def provider_metadata() -> dict:
-    """Return the discovery document of the configured issuer."""
-    return _cached(f"{settings.OIDC_ISSUER}/.well-known/openid-configuration")
+    """Return the discovery document of the configured issuer, which must name that same issuer."""
+    url = f"{settings.OIDC_ISSUER}/.well-known/openid-configuration"
+    document = _cached(url)
+    # OpenID Connect Discovery 1.0, section 4.3: a document for another issuer is not to be used.
+    if document.get("issuer") != settings.OIDC_ISSUER:
+        raise ProviderUnavailable(f"{url} names the issuer {document.get('issuer')!r}, not {settings.OIDC_ISSUER!r}")
+    return document
 
 
 def endpoint(name: str) -> str | None:
@@ -77,7 +85,11 @@ def signing_key(kid: str | None) -> jwt.PyJWK | None:
                 continue
             if kid is not None and key.get("kid") != kid:
                 continue
-            return jwt.PyJWK(key, algorithm="RS256")
+            try:
+                return jwt.PyJWK(key, algorithm="RS256")
+            except jwt.PyJWTError:
+                # A malformed key in the set is skipped, as if it were not published.
+                continue
     return None
 
 

@@ -59,7 +59,10 @@ class AuthenticateView(OIDCAuthenticationRequestView):
             return refused(
                 request,
                 SignInRefused(
-                    "Your identity provider could not be reached. Try again in a minute.", status=503, reason=str(error)
+                    "Your identity provider could not be reached, or its configuration does not match the portal's. "
+                    "Try again in a minute, or tell an administrator.",
+                    status=503,
+                    reason=str(error),
                 ),
             )
         return super().get(request)

@@ -254,3 +254,12 @@ def test_an_authorization_code_used_twice_is_refused_by_the_provider_and_then_by
     response = client.get(CALLBACK, {"code": used["code"], "state": second["state"]})
 
     assert_refused(response, 401, "did not accept this sign-in", first_sign_in=False)
+
+
+def test_a_discovery_document_naming_another_issuer_is_not_used(client, fake_provider, settings):
+    settings.OIDC_ISSUER = fake_provider.issuer.replace("127.0.0.1", "localhost")
+
+    response = client.get("/oidc/authenticate/")
+
+    assert response.status_code == 503
+    assert "could not be reached" in response.content.decode()

@@ -18,6 +18,9 @@ max_requests_jitter = 200
 # the container network, which only the proxy and the other services can reach.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")
 
+# The runtime control socket is not needed, and the container's file system is read-only.
+control_socket_disable = True
+
 accesslog = "-"
 errorlog = "-"
 # %(U)s is the path without its query string: a query can hold a secret or personal data.

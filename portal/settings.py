@@ -1,5 +1,6 @@
 """Latchkey's settings: every value comes from the environment (see the README's table)."""
 
+import logging
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -215,6 +216,8 @@ STORAGES = {
 }
 
 # One JSON line per event on standard error, with the request's or task's context, secrets redacted.
+# Python's warnings go through logging too (the `py.warnings` logger), so that they are JSON lines as well.
+logging.captureWarnings(True)
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
@@ -232,5 +235,6 @@ LOGGING = {
         # Django's default handlers would print the same events a second time, unformatted.
         "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         "django.server": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "py.warnings": {"handlers": [], "propagate": True},
     },
 }

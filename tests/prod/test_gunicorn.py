@@ -1,0 +1,77 @@
+"""gunicorn runs the portal with the shipped configuration: JSON access log lines without query strings."""
+
+import json
+import multiprocessing
+import runpy
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from portal.devstack.processes import free_port, tcp_open
+from tests.prod.compose import REPO_ROOT
+
+CONFIG = REPO_ROOT / "gunicorn.conf.py"
+
+
+def test_workers_follow_the_cpu_count_unless_web_concurrency_is_set(monkeypatch):
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    assert runpy.run_path(str(CONFIG))["workers"] == multiprocessing.cpu_count() * 2 + 1
+
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    assert runpy.run_path(str(CONFIG))["workers"] == 3
+
+
+def test_the_access_log_format_has_no_query_string():
+    config = runpy.run_path(str(CONFIG))
+
+    # %(U)s is the path alone; %(r)s (the request line) and %(q)s (the query) would carry the query.
+    assert "%(U)s" in config["access_log_format"]
+    assert "%(r)s" not in config["access_log_format"] and "%(q)s" not in config["access_log_format"]
+    assert config["timeout"] > 0 and config["graceful_timeout"] > 0
+
+
+@pytest.mark.integration
+def test_gunicorn_serves_the_portal_and_logs_json_without_the_query_string(stack, tmp_path):
+    port = free_port()
+    env = {
+        **stack.portal_env(debug=False),
+        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+    }
+    log = (tmp_path / "gunicorn.log").open("w+")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "--config", str(CONFIG)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not tcp_open(port) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/healthz?token=hvs.{'q' * 30}", headers={"X-Request-Id": "gunicorn-test-0001"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+            assert response.headers["X-Request-Id"] == "gunicorn-test-0001"
+        deadline = time.monotonic() + 10
+        while "gunicorn.access" not in (tmp_path / "gunicorn.log").read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    text = (tmp_path / "gunicorn.log").read_text()
+    events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    access = [event for event in events if event["logger"] == "gunicorn.access"]
+    assert access, text
+    assert "GET /healthz 200" in access[0]["message"]
+    assert "request_id=gunicorn-test-0001" in access[0]["message"]
+    assert "token" not in text and "qqqq" not in text
+    assert all(line.startswith("{") for line in text.splitlines() if line.strip()), text

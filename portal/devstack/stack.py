@@ -45,6 +45,7 @@ DATABASE_MOUNT = "database"
 TARGET_CONNECTION = "shop"
 
 # The Vault side of the demo catalog: the database role, its grants, its longest lease.
+# A lease lasts as long as the role allows: the grant token's TTL (the window) ends it.
 DEMO_ROLES = {
     "analytics-readonly": {
         "grants": ['GRANT SELECT ON analytics TO "{{name}}";'],
@@ -389,7 +390,7 @@ class Stack:
                     "db_name": TARGET_CONNECTION,
                     "creation_statements": creation,
                     "revocation_statements": REVOCATION_STATEMENTS,
-                    "default_ttl": "1h",
+                    "default_ttl": spec["max_ttl"],
                     "max_ttl": spec["max_ttl"],
                 },
             )

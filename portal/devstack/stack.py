@@ -398,7 +398,7 @@ class Stack:
     # ----- the Entra ID stand-in -----
 
     def start_oidc(self) -> None:
-        argv = [str(VENV_BIN / "oidc-provider-mock"), "--port", str(self.ports.oidc), "--require-nonce"]
+        argv = [str(VENV_BIN / "oidc-provider-mock"), "--port", str(self.ports.oidc), "--require-nonce", "true"]
         for user in tenant.USERS.values():
             argv += ["--user-claims", json.dumps({"sub": user.name, **user.claims()})]
         process = Process("oidc-provider", argv, log_dir=self.log_dir, env={**os.environ, "NO_COLOR": "1"})

@@ -16,5 +16,8 @@ urlpatterns = [
     path("requests/<int:request_id>/deny", access_api.DenyView.as_view(), name="api-request-deny"),
     path("requests/<int:request_id>/cancel", access_api.CancelView.as_view(), name="api-request-cancel"),
     path("requests/<int:request_id>/extend", access_api.ExtendView.as_view(), name="api-request-extend"),
+    path("requests/<int:request_id>/revoke", access_api.RevokeView.as_view(), name="api-request-revoke"),
+    path("requests/<int:request_id>/credentials", access_api.CredentialsView.as_view(), name="api-request-credentials"),
+    path("grants/revoke", access_api.BulkRevokeView.as_view(), name="api-grants-revoke"),
     path("audit", access_api.AuditView.as_view(), name="api-audit"),
 ]

@@ -9,3 +9,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _schedule(sender, **kwargs):
+    """Run the sweeper and the worker heartbeat on beat's schedule (the database says what is due)."""
+    from django.conf import settings
+
+    # A run nobody picked up before the next one is due is dropped, so a stopped worker finds no backlog.
+    interval = settings.SWEEPER_INTERVAL_SECONDS
+    sender.add_periodic_task(
+        interval, sender.signature("portal.access.tasks.sweep", options={"expires": interval}), name="sweep"
+    )
+    sender.add_periodic_task(
+        30.0, sender.signature("portal.core.tasks.worker_heartbeat", options={"expires": 30}), name="worker heartbeat"
+    )

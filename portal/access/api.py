@@ -13,16 +13,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.access import selectors, services
-from portal.access.models import AuditEvent
+from portal.access.models import AccessRole, AuditEvent
 from portal.access.serializers import (
     ApproveSerializer,
     AuditEventSerializer,
+    BulkRevokeSerializer,
+    CredentialsSerializer,
     DenySerializer,
     ExtendSerializer,
     RequestCreateSerializer,
     RequestSerializer,
+    RevokeSerializer,
     RoleSerializer,
 )
+from portal.accounts.models import Profile
 from portal.accounts.selectors import is_portal_admin
 from portal.core.errors import InvalidInput, NotAllowed, NotFound
 
@@ -130,6 +134,64 @@ class ExtendView(APIView):
         data = _valid(ExtendSerializer, request.data)
         extension = services.request_extend(actor=request.user, request_id=request_id, http_request=request, **data)
         return Response(_reloaded(extension.pk), status=status.HTTP_201_CREATED)
+
+
+class RevokeView(APIView):
+    @extend_schema(request=RevokeSerializer, responses=RequestSerializer, summary="Revoke a grant")
+    def post(self, request, request_id: int):
+        _visible(request.user, request_id)
+        data = _valid(RevokeSerializer, request.data)
+        services.grant_revoke(actor=request.user, request_id=request_id, http_request=request, **data)
+        return Response(_reloaded(request_id))
+
+
+class CredentialsView(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: CredentialsSerializer},
+        summary="Reveal a grant's credentials, once (410 afterwards)",
+    )
+    def post(self, request, request_id: int):
+        _visible(request.user, request_id)
+        revealed = services.grant_reveal(actor=request.user, request_id=request_id, http_request=request)
+        body = {
+            "username": revealed.username,
+            "password": revealed.password,
+            "host": revealed.host,
+            "port": revealed.port,
+            "database": revealed.database,
+            "connection_uri": revealed.connection_uri,
+            "expires_at": revealed.expires_at,
+        }
+        response = Response(CredentialsSerializer(body).data)
+        response["Cache-Control"] = "no-store"
+        response["Pragma"] = "no-cache"
+        return response
+
+
+class BulkRevokeView(APIView):
+    @extend_schema(
+        request=BulkRevokeSerializer,
+        responses=RequestSerializer(many=True),
+        summary="Revoke every grant of a user or of a role (admins)",
+    )
+    def post(self, request):
+        if not is_portal_admin(request.user):
+            raise NotAllowed("Only portal admins can revoke grants in bulk.")
+        data = _valid(BulkRevokeSerializer, request.data)
+        scope = {}
+        if "user" in data:
+            profile = Profile.objects.select_related("user").filter(upn__iexact=data["user"]).first()
+            if profile is None:
+                raise NotFound(f"There is no user {data['user']!r}.")
+            scope["user"] = profile.user
+        else:
+            role = AccessRole.objects.filter(slug=data["role"]).first()
+            if role is None:
+                raise NotFound(f"There is no role {data['role']!r}.")
+            scope["role"] = role
+        revoked = services.grants_revoke_bulk(actor=request.user, reason=data["reason"], http_request=request, **scope)
+        return Response([_reloaded(item.pk) for item in revoked])
 
 
 class CSVRenderer(renderers.BaseRenderer):

@@ -125,6 +125,8 @@ class AccessRequest(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     revoke_reason = models.CharField(max_length=500, blank=True)
+    # While `revoking`: the state to reach once Vault confirms (`expired` at the end, `revoked` on demand).
+    closing_as = models.CharField(max_length=16, blank=True)
     issue_attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True, help_text="A short reason, never a secret.")
     ending_notice_sent_at = models.DateTimeField(null=True, blank=True)

@@ -31,6 +31,7 @@ class RequestSerializer(serializers.ModelSerializer):
     requester = serializers.CharField(source="requester_label")
     starts_at = serializers.SerializerMethodField()
     approvals = ApprovalSerializer(many=True, read_only=True)
+    waiting_for_vault = serializers.SerializerMethodField()
 
     class Meta:
         model = AccessRequest
@@ -47,7 +48,14 @@ class RequestSerializer(serializers.ModelSerializer):
             "extends",
             "approvals",
             "created_at",
+            "revealed_at",
+            "waiting_for_vault",
+            "last_error",
         ]
+
+    def get_waiting_for_vault(self, obj) -> bool:
+        """Return whether issuing or revoking is held up by Vault (the worker retries)."""
+        return bool(obj.last_error) and obj.state in ("approved", "issuing", "revoking")
 
     def get_starts_at(self, obj) -> str | None:
         """Return the issued start, or until issuance the requested one (null: as soon as approved)."""
@@ -84,3 +92,28 @@ class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = ["id", "at", "actor", "action", "request", "role", "ip", "user_agent", "details", "hash"]
+
+
+class RevokeSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+
+class BulkRevokeSerializer(serializers.Serializer):
+    user = serializers.CharField(required=False, help_text="UPN of the holder whose grants to revoke")
+    role = serializers.SlugField(required=False, help_text="slug of the role whose grants to revoke")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+    def validate(self, data):
+        if ("user" in data) == ("role" in data):
+            raise serializers.ValidationError("Give either user or role.")
+        return data
+
+
+class CredentialsSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField()
+    host = serializers.CharField()
+    port = serializers.IntegerField()
+    database = serializers.CharField()
+    connection_uri = serializers.CharField()
+    expires_at = serializers.DateTimeField()

@@ -5,12 +5,19 @@ pending ─approve (enough approvals)─> approved ─issue─> active ─end─
    │ └─cancel (requester)─> cancelled
    └─not reviewed in time─> expired
 
-Issuing and revoking (approved → issuing → active, active → revoking → expired/revoked)
-belong to the Vault side; this module stops at `approved`.
+The Vault side (`grant_*`): approved → issuing → active (`grant_issue`), active → revoking →
+expired or revoked (`grant_expire`, `grant_revoke`, then `grant_revoke_finish` once Vault has
+revoked the token), the one-time reveal (`grant_reveal`), and `grant_recover` for a row left in
+`issuing` by a worker that died. Vault calls happen outside database transactions; every step
+that follows one is a conditional update, so two workers or two sweepers never act twice.
 """
 
+import math
 import re
+import shlex
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -19,9 +26,11 @@ from portal.access import notifications
 from portal.access.audit import audit_record
 from portal.access.models import AccessRequest, AccessRole, Approval
 from portal.access.selectors import is_role_approver, open_request_for, role_eligibility, stale_pending_request_ids
-from portal.accounts.selectors import memberships_are_fresh
+from portal.accounts.selectors import is_portal_admin, memberships_are_fresh
 from portal.core.clock import now
-from portal.core.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound
+from portal.core.errors import Gone, InvalidInput, InvalidTransition, NotAllowed, NotFound
+from portal.core.services import heartbeat_record
+from portal.integrations import vault
 
 State = AccessRequest.State
 
@@ -78,6 +87,25 @@ def _transition(request: AccessRequest, *, source: str, target: str, **fields) -
 def _notify(request: AccessRequest, event: str) -> None:
     request_id = request.pk
     transaction.on_commit(lambda: notifications.enqueue(request_id=request_id, event=event))
+
+
+def _enqueue(task_name: str, request_id: int) -> None:
+    """Queue the Celery task `task_name` for the request once the transaction commits (IDs only)."""
+    from portal.access import tasks
+
+    transaction.on_commit(lambda: getattr(tasks, task_name).delay(request_id))
+
+
+def _expire_at(request_id: int, ends_at: datetime) -> None:
+    from portal.access import tasks
+
+    tasks.expire_grant.apply_async((request_id,), eta=ends_at)
+
+
+def _enqueue_issue(request: AccessRequest) -> None:
+    # A request that starts later is issued by the sweeper when its time comes.
+    if request.requested_starts_at is None or request.requested_starts_at <= now():
+        _enqueue("issue_grant", request.pk)
 
 
 def _clean_justification(text: str | None, errors: dict) -> str:
@@ -200,6 +228,7 @@ def request_create(
             _transition(request, source=State.PENDING, target=State.APPROVED, decided_at=now())
             audit_record(actor=None, action="request.approved", request=request, details={"auto": True})
             _notify(request, "approved")
+            _enqueue_issue(request)
         else:
             _notify(request, "created")
     return request
@@ -278,6 +307,7 @@ def _record_approval(request: AccessRequest, *, actor, comment: str, duration_mi
         _extension_apply(request)
     else:
         _notify(request, "approved")
+        _enqueue_issue(request)
 
 
 def request_deny(*, actor, request_id: int, comment: str, http_request=None) -> AccessRequest:
@@ -434,6 +464,8 @@ def _extension_apply(extension: AccessRequest) -> None:
         details={"extension": extension.pk, "old_ends_at": old_end.isoformat(), "new_ends_at": new_end.isoformat()},
     )
     _notify(extension, "approved")
+    # The grant token ends at the old end: the extension gets a token of its own for the new window.
+    _enqueue_issue(extension)
 
 
 def requests_expire_stale() -> int:
@@ -464,3 +496,563 @@ def grants_warn_ending_soon() -> int:
                 _notify(grant, "ending_soon")
                 warned += 1
     return warned
+
+
+# ----- the Vault side: issue, reveal, revoke, expire, recover -----
+
+# States in which a grant (or an extension) may hold a Vault token.
+_HOLDING_STATES = (State.APPROVED, State.ISSUING, State.ACTIVE)
+# The sweeper hands a `revoking` row to a worker again after this long without progress.
+REVOKE_REDRIVE_AFTER = timedelta(seconds=10)
+# An approved request is handed to a worker again after at least this long (the fast path queued it).
+ISSUE_REDRIVE_AFTER = timedelta(seconds=5)
+ISSUE_BACKOFF_MAX = timedelta(minutes=5)
+
+
+def issue_backoff(attempts: int) -> timedelta:
+    """Return how long to wait after `attempts` failed issue attempts before the next one."""
+    if attempts <= 0:
+        return timedelta(0)
+    return min(timedelta(seconds=2**attempts), ISSUE_BACKOFF_MAX)
+
+
+def issuing_stuck_after() -> timedelta:
+    """Return how long an `issuing` row may stay untouched before it counts as abandoned by its worker."""
+    # A worker makes at most three Vault calls while issuing, each bounded by the Vault timeout.
+    return timedelta(seconds=4 * settings.VAULT_TIMEOUT_SECONDS + 10)
+
+
+def _correlation(request: AccessRequest) -> str:
+    return f"access-request-{request.pk}"
+
+
+def _short(error: Exception) -> str:
+    return str(getattr(error, "detail", error))[:500]
+
+
+def _token_metadata(request: AccessRequest) -> dict[str, str]:
+    profile = getattr(request.requester, "profile", None)
+    approvers = request.approvals.filter(decision=Approval.Decision.APPROVE).select_related("approver__profile")
+    metadata = {
+        "request_id": str(request.pk),
+        "requester_oid": profile.oid if profile else "",
+        "requester_upn": request.requester_label,
+        "approvers": ",".join(approval.approver_label for approval in approvers) or "auto",
+    }
+    if request.extends_id:
+        metadata["extends"] = str(request.extends_id)
+    return metadata
+
+
+def _close_unissued(request: AccessRequest, *, reason: str, detail: str) -> AccessRequest:
+    """Move a claimed request to `failed` without issuing anything; the history says why."""
+    _transition(request, source=request.state, target=State.FAILED, last_error=detail[:500])
+    audit_record(actor=None, action="grant.not_issued", request=request, details={"reason": reason})
+    return request
+
+
+def _issue_claim(request_id: int) -> AccessRequest:
+    """Claim an approved request for issuing (approved → issuing), after re-checking that it may be issued."""
+    with transaction.atomic():
+        extends_id = AccessRequest.objects.filter(pk=request_id).values_list("extends_id", flat=True).first()
+        # Lock the grant before its extension, the order revocation uses too.
+        grant = _locked(extends_id) if extends_id else None
+        request = _locked(request_id)
+        # Only an approved request is issued
+        if request.state != State.APPROVED:
+            raise InvalidTransition(f"Request #{request.pk} is {request.state}, not approved.")
+        # Not before its requested start
+        if request.requested_starts_at and request.requested_starts_at > now():
+            raise InvalidTransition(f"Request #{request.pk} starts at {request.requested_starts_at.isoformat()}.")
+        # An extension needs a grant that is still running
+        if grant is not None and (grant.state != State.ACTIVE or grant.ends_at <= now()):
+            return _close_unissued(
+                request, reason="grant_ended", detail=f"Grant #{grant.pk} ended before the extension was issued."
+            )
+        # The requester must still be eligible when access starts
+        if not role_eligibility(request.role, request.requester):
+            return _close_unissued(
+                request, reason="requester_not_eligible", detail="The requester is no longer eligible for this role."
+            )
+        return _transition(
+            request, source=State.APPROVED, target=State.ISSUING, issue_attempts=request.issue_attempts + 1
+        )
+
+
+def _issue_retreat(request: AccessRequest, error: Exception) -> None:
+    """Give a claim back after a failed attempt: approved and waiting for Vault, or failed when out of retries."""
+    out_of_retries = request.issue_attempts >= settings.GRANT_ISSUE_MAX_ATTEMPTS
+    final = out_of_retries or not isinstance(error, vault.VaultUnavailable)
+    target = State.FAILED if final else State.APPROVED
+    with transaction.atomic():
+        moved = AccessRequest.objects.filter(pk=request.pk, state=State.ISSUING, vault_token_accessor="").update(
+            state=target, last_error=_short(error), updated_at=now()
+        )
+        if moved and final:
+            audit_record(
+                actor=None,
+                action="grant.issue_failed",
+                request=request,
+                details={"attempts": request.issue_attempts, "error": _short(error)},
+            )
+
+
+def _issue_record_accessor(request: AccessRequest, accessor: str) -> datetime:
+    """Commit the new token's accessor before anything else happens with the token; return the row's stamp."""
+    stamp = now()
+    with transaction.atomic():
+        recorded = AccessRequest.objects.filter(pk=request.pk, state=State.ISSUING, vault_token_accessor="").update(
+            vault_token_accessor=accessor, updated_at=stamp
+        )
+    if not recorded:
+        # Revoked or recovered meanwhile: the token must not outlive this attempt.
+        vault.revoke_grant_token(accessor=accessor)
+        raise InvalidTransition(f"Request #{request.pk} is no longer being issued.")
+    return stamp
+
+
+def _issue_abandon_token(request: AccessRequest, accessor: str, stamp: datetime, error: Exception) -> None:
+    """Revoke a token whose credentials could not be read, and give the claim back; else leave it to recovery."""
+    try:
+        vault.revoke_grant_token(accessor=accessor)
+    except vault.VaultError:
+        # Vault is unreachable: the row keeps the accessor in `issuing`, and `grant_recover` revokes it later.
+        AccessRequest.objects.filter(pk=request.pk, state=State.ISSUING, updated_at=stamp).update(
+            last_error=_short(error)
+        )
+        return
+    AccessRequest.objects.filter(pk=request.pk, state=State.ISSUING, updated_at=stamp).update(vault_token_accessor="")
+    _issue_retreat(request, error)
+
+
+def grant_issue(*, request_id: int) -> AccessRequest:
+    """Issue an approved request: an orphan grant token for the window, its credentials wrapped; then active.
+
+    The token's accessor is committed before the credentials are read, so that a crash never leaves
+    a credential the portal does not know about. An extension gets a token of its own that ends with
+    the grant's new end; the holder reveals its credentials like the first ones.
+    """
+    request = _issue_claim(request_id)
+    if request.state != State.ISSUING:
+        return request
+    role = request.role
+    issued_at = now()
+    if request.extends_id:
+        ends_at = AccessRequest.objects.get(pk=request.extends_id).ends_at
+        ttl_seconds = math.ceil((ends_at - issued_at).total_seconds())
+    else:
+        ends_at = issued_at + timedelta(minutes=request.duration_minutes)
+        ttl_seconds = request.duration_minutes * 60
+    with vault.correlate(_correlation(request)):
+        try:
+            token = vault.create_grant_token(
+                mount=role.vault_mount,
+                role=role.vault_role,
+                ttl_seconds=max(ttl_seconds, 1),
+                metadata=_token_metadata(request),
+            )
+        except vault.VaultError as error:
+            _issue_retreat(request, error)
+            raise
+        stamp = _issue_record_accessor(request, token.accessor)
+        try:
+            wrapped = vault.read_wrapped_credentials(
+                token=token.token, mount=role.vault_mount, role=role.vault_role, wrap_ttl_seconds=max(ttl_seconds, 1)
+            )
+        except vault.VaultError as error:
+            _issue_abandon_token(request, token.accessor, stamp, error)
+            raise
+    return _issue_complete(request, accessor=token.accessor, stamp=stamp, wrapped=wrapped, ends_at=ends_at)
+
+
+def _issue_complete(
+    request: AccessRequest, *, accessor: str, stamp: datetime, wrapped: vault.WrappedCredentials, ends_at: datetime
+) -> AccessRequest:
+    fields = {"wrapped_secret": wrapped.wrapping_token, "last_error": ""}
+    if not request.extends_id:
+        fields |= {"starts_at": ends_at - timedelta(minutes=request.duration_minutes), "ends_at": ends_at}
+    with transaction.atomic():
+        # Conditional on the stamp of this attempt: recovery may have taken the row over.
+        done = AccessRequest.objects.filter(
+            pk=request.pk, state=State.ISSUING, vault_token_accessor=accessor, updated_at=stamp
+        ).update(state=State.ACTIVE, updated_at=now(), **fields)
+        if done:
+            request.refresh_from_db()
+            audit_record(
+                actor=None,
+                action="grant.issued",
+                request=request,
+                details={
+                    "token_accessor": accessor,
+                    "ends_at": ends_at.isoformat(),
+                    "attempts": request.issue_attempts,
+                    "extends": request.extends_id,
+                },
+            )
+            _notify(request, "issued")
+            if not request.extends_id:
+                # The fast path at the end; the sweeper is the one that never misses it.
+                request_pk = request.pk
+                transaction.on_commit(lambda: _expire_at(request_pk, ends_at))
+    if not done:
+        vault.revoke_grant_token(accessor=accessor)
+        raise InvalidTransition(f"Request #{request.pk} was taken over while it was being issued.")
+    return request
+
+
+def grant_recover(*, request_id: int) -> AccessRequest:
+    """Take over a request that a dead worker left in `issuing`: revoke its token, then retry or fail it."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        # Only a request being issued can be abandoned
+        if request.state != State.ISSUING:
+            raise InvalidTransition(f"Request #{request.pk} is {request.state}, not issuing.")
+        # Only once its worker has had time enough to finish
+        if request.updated_at > now() - issuing_stuck_after():
+            raise InvalidTransition(f"Request #{request.pk} is still being issued.")
+        # Claim it: the worker, if alive after all, then fails its own conditional update
+        stamp = now()
+        AccessRequest.objects.filter(pk=request.pk).update(updated_at=stamp)
+    accessor = request.vault_token_accessor
+    if accessor:
+        with vault.correlate(_correlation(request)):
+            try:
+                vault.revoke_grant_token(accessor=accessor)
+                if vault.grant_token_alive(accessor=accessor):
+                    raise vault.VaultUnavailable("Vault has not revoked the token yet.")
+            except vault.VaultError as error:
+                AccessRequest.objects.filter(pk=request.pk, updated_at=stamp).update(last_error=_short(error))
+                raise
+    out_of_retries = request.issue_attempts >= settings.GRANT_ISSUE_MAX_ATTEMPTS
+    target = State.FAILED if out_of_retries else State.APPROVED
+    with transaction.atomic():
+        moved = AccessRequest.objects.filter(pk=request.pk, state=State.ISSUING, updated_at=stamp).update(
+            state=target,
+            vault_token_accessor="",
+            wrapped_secret="",
+            last_error="Issuing was interrupted; any token it made was revoked.",
+            updated_at=now(),
+        )
+        if not moved:
+            raise InvalidTransition(f"Request #{request.pk} changed while it was being recovered.")
+        audit_record(
+            actor=None,
+            action="grant.issue_recovered",
+            request=request,
+            details={"revoked_token_accessor": accessor or None, "next": target},
+        )
+    request.refresh_from_db()
+    if target == State.APPROVED:
+        _enqueue_after_commit_now("issue_grant", request.pk)
+    return request
+
+
+def _enqueue_after_commit_now(task_name: str, request_id: int) -> None:
+    with transaction.atomic():
+        _enqueue(task_name, request_id)
+
+
+def grant_revoke(*, actor, request_id: int, reason: str = "", http_request=None) -> AccessRequest:
+    """End a grant early (→ revoking); a worker revokes its Vault token, then it is `revoked`."""
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        request = _locked(request_id)
+        # Extensions end with their grant
+        if request.extends_id is not None:
+            raise InvalidTransition(f"Request #{request.pk} is an extension; revoke grant #{request.extends_id}.")
+        # Only the holder, an approver of the role or a portal admin may revoke
+        if request.requester_id != actor.pk and not is_portal_admin(actor):
+            if not is_role_approver(request.role, actor):
+                raise NotAllowed("Only the holder, an approver of the role or a portal admin can revoke a grant.")
+            # An approver's groups are re-checked now, so they must be fresh
+            _require_fresh_memberships(actor)
+        # Only a grant that is approved, being issued or active has something to revoke
+        if request.state not in _HOLDING_STATES:
+            raise InvalidTransition(f"Request #{request.pk} is {request.state}; there is nothing to revoke.")
+        # A reason fits the history
+        if len(reason) > 500:
+            raise InvalidInput("Keep the reason short.", fields={"reason": ["At most 500 characters."]})
+        _transition(
+            request,
+            source=request.state,
+            target=State.REVOKING,
+            revoked_by=actor,
+            revoke_reason=reason,
+            closing_as=State.REVOKED,
+        )
+        audit_record(
+            actor=actor,
+            action="grant.revoke_requested",
+            request=request,
+            details={"reason": reason} if reason else {},
+            http_request=http_request,
+        )
+        _enqueue("revoke_grant", request.pk)
+    return request
+
+
+def grants_revoke_bulk(*, actor, user=None, role: AccessRole | None = None, reason: str = "", http_request=None):
+    """Revoke every open grant of a user or of a role (portal admins only); return the revoked requests."""
+    # Only portal admins revoke in bulk
+    if not is_portal_admin(actor):
+        raise NotAllowed("Only portal admins can revoke grants in bulk.")
+    # Exactly one of the two scopes
+    if (user is None) == (role is None):
+        raise InvalidInput("Revoke the grants of one user or of one role.")
+    scope = AccessRequest.objects.filter(state__in=_HOLDING_STATES, extends=None)
+    scope = scope.filter(requester=user) if user is not None else scope.filter(role=role)
+    revoked = []
+    for request_id in scope.values_list("pk", flat=True):
+        try:
+            revoked.append(grant_revoke(actor=actor, request_id=request_id, reason=reason, http_request=http_request))
+        except InvalidTransition:
+            # Ended or revoked by someone else in the meantime.
+            continue
+    return revoked
+
+
+def grant_expire(*, request_id: int) -> AccessRequest:
+    """Close a grant whose window has passed (→ revoking); a worker revokes its token, then it is `expired`."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        # Extensions end with their grant
+        if request.extends_id is not None:
+            raise InvalidTransition(f"Request #{request.pk} is an extension; it ends with its grant.")
+        # Only an active grant ends
+        if request.state != State.ACTIVE:
+            raise InvalidTransition(f"Request #{request.pk} is {request.state}, not active.")
+        # Only once its window has passed (an extension may have moved it)
+        if request.ends_at is None or request.ends_at > now():
+            raise InvalidTransition(f"Grant #{request.pk} runs until {request.ends_at}.")
+        _transition(request, source=State.ACTIVE, target=State.REVOKING, closing_as=State.EXPIRED)
+        audit_record(
+            actor=None, action="grant.ended", request=request, details={"ends_at": request.ends_at.isoformat()}
+        )
+        _enqueue("revoke_grant", request.pk)
+    return request
+
+
+def grant_revoke_finish(*, request_id: int) -> AccessRequest:
+    """Revoke the Vault tokens of a `revoking` grant and its extensions; then the grant is expired or revoked."""
+    request = AccessRequest.objects.select_related("role", "requester").filter(pk=request_id).first()
+    if request is None:
+        raise NotFound(f"There is no request #{request_id}.")
+    # Only a grant being revoked is finished here
+    if request.state != State.REVOKING:
+        raise InvalidTransition(f"Request #{request.pk} is {request.state}, not revoking.")
+    extensions = request.extensions.filter(state__in=_HOLDING_STATES)
+    accessors = [
+        a for a in [request.vault_token_accessor, *extensions.values_list("vault_token_accessor", flat=True)] if a
+    ]
+    with vault.correlate(_correlation(request)):
+        try:
+            for accessor in accessors:
+                vault.revoke_grant_token(accessor=accessor)
+            # Revocation answered; make sure Vault no longer knows any of the tokens.
+            if any(vault.grant_token_alive(accessor=accessor) for accessor in accessors):
+                raise vault.VaultUnavailable("Vault still knows a revoked grant token.")
+        except vault.VaultError as error:
+            AccessRequest.objects.filter(pk=request.pk, state=State.REVOKING).update(
+                last_error=_short(error), updated_at=now()
+            )
+            raise
+    target = request.closing_as or State.REVOKED
+    with transaction.atomic():
+        done = AccessRequest.objects.filter(pk=request.pk, state=State.REVOKING).update(
+            state=target, wrapped_secret="", last_error="", updated_at=now()
+        )
+        if not done:
+            raise InvalidTransition(f"Request #{request.pk} was finished by another worker.")
+        # A wrapped secret never revealed is simply dropped: its credentials died with the token.
+        extensions.update(state=target, wrapped_secret="", updated_at=now())
+        request.refresh_from_db()
+        audit_record(
+            actor=None,
+            action=f"grant.{target}",
+            request=request,
+            details={
+                "token_accessors": accessors,
+                "revoked_by": request.revoked_by.get_username() if request.revoked_by else None,
+                "reason": request.revoke_reason,
+            }
+            if target == State.REVOKED
+            else {"token_accessors": accessors},
+        )
+        if target == State.REVOKED:
+            _notify(request, "revoked")
+    return request
+
+
+@dataclass(frozen=True)
+class RevealedCredentials:
+    """Database credentials shown once, and the ready-made ways to connect with them."""
+
+    username: str
+    password: str = field(repr=False)
+    host: str
+    port: int
+    database: str
+    expires_at: datetime
+
+    @property
+    def connection_uri(self) -> str:
+        user, password = quote(self.username, safe=""), quote(self.password, safe="")
+        return f"postgresql://{user}:{password}@{self.host}:{self.port}/{quote(self.database, safe='')}"
+
+    @property
+    def psql_command(self) -> str:
+        return f"psql {shlex.quote(self.connection_uri)}"
+
+    @property
+    def pgpass_line(self) -> str:
+        def escape(value) -> str:
+            return str(value).replace("\\", "\\\\").replace(":", "\\:")
+
+        return ":".join(escape(part) for part in (self.host, self.port, self.database, self.username, self.password))
+
+    @property
+    def jdbc_url(self) -> str:
+        user, password = quote(self.username, safe=""), quote(self.password, safe="")
+        return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}?user={user}&password={password}"
+
+
+def _connection(role: AccessRole) -> vault.ConnectionInfo:
+    """Return where the role's credentials connect: the catalog's overrides, else Vault's connection."""
+    if role.db_host and role.db_port and role.db_name:
+        return vault.ConnectionInfo(host=role.db_host, port=role.db_port, database=role.db_name)
+    found = vault.connection_info(mount=role.vault_mount, role=role.vault_role)
+    return vault.ConnectionInfo(
+        host=role.db_host or found.host, port=role.db_port or found.port, database=role.db_name or found.database
+    )
+
+
+def grant_reveal(*, actor, request_id: int, http_request=None) -> RevealedCredentials:
+    """Unwrap the grant's credentials for its holder, exactly once, and forget the wrapping token."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        # Only the holder sees the credentials
+        if request.requester_id != actor.pk:
+            raise NotAllowed("Only the holder of a grant can reveal its credentials.")
+        # Only while the grant runs
+        if request.state != State.ACTIVE:
+            raise InvalidTransition(f"Request #{request.pk} is {request.state}, not active.")
+        # Exactly once: a concurrent reveal waits for the lock above and then finds this set
+        if request.revealed_at is not None or not request.wrapped_secret:
+            raise Gone("The credentials were already revealed; revoke the grant and ask again if they were lost.")
+        role = request.role
+        with vault.correlate(_correlation(request)):
+            connection = _connection(role)
+            # A failure here rolls everything back: the wrapping token stays for another try.
+            credentials = vault.unwrap_credentials(
+                wrapping_token=request.wrapped_secret,
+                expected_path=vault.creds_path(mount=role.vault_mount, role=role.vault_role),
+            )
+        revealed = AccessRequest.objects.filter(pk=request.pk, state=State.ACTIVE, revealed_at=None).update(
+            revealed_at=now(), wrapped_secret="", updated_at=now()
+        )
+        if not revealed:
+            raise Gone("The credentials were already revealed.")
+        audit_record(
+            actor=actor,
+            action="grant.revealed",
+            request=request,
+            details={"username": credentials.username, "lease_id": credentials.lease_id},
+            http_request=http_request,
+        )
+        if request.extends_id is not None:
+            # The holder has the extension's credentials now: the earlier tokens of the grant can go.
+            _enqueue("retire_tokens", request.pk)
+        # When this row's own token ends: a grant's first window, or the end an extension was issued for.
+        expires_at = request.ends_at
+        if request.extends_id is None:
+            expires_at = request.starts_at + timedelta(minutes=request.duration_minutes)
+    return RevealedCredentials(
+        username=credentials.username,
+        password=credentials.password,
+        host=connection.host,
+        port=connection.port,
+        database=connection.database,
+        expires_at=expires_at,
+    )
+
+
+def grant_retire_earlier_tokens(*, request_id: int) -> list[str]:
+    """Revoke the tokens that a revealed extension replaces (the grant's and older extensions'); return them."""
+    extension = AccessRequest.objects.filter(pk=request_id).first()
+    if extension is None or extension.extends_id is None:
+        raise NotFound(f"There is no extension #{request_id}.")
+    # Only once the extension's own credentials are in the holder's hands
+    if extension.state != State.ACTIVE or extension.revealed_at is None:
+        raise InvalidTransition(f"Extension #{extension.pk} has not been revealed.")
+    earlier = AccessRequest.objects.filter(pk=extension.extends_id) | AccessRequest.objects.filter(
+        extends_id=extension.extends_id, pk__lt=extension.pk
+    )
+    accessors = [a for a in earlier.values_list("vault_token_accessor", flat=True) if a]
+    with vault.correlate(_correlation(extension)):
+        for accessor in accessors:
+            vault.revoke_grant_token(accessor=accessor)
+    audit_record(
+        actor=None,
+        action="grant.tokens_retired",
+        request=extension,
+        details={"token_accessors": accessors, "replaced_by": extension.vault_token_accessor},
+    )
+    return accessors
+
+
+# ----- the sweeper -----
+
+
+def grants_sweep() -> dict[str, int]:
+    """Do what the schedule in the database says is due; safe to run in several processes at once."""
+    heartbeat_record(name="sweeper")
+    counts = {
+        "stale_expired": requests_expire_stale(),
+        "warned": grants_warn_ending_soon(),
+        "ended": _sweep_ended(),
+    }
+    counts["issue_queued"] = _redrive(
+        AccessRequest.objects.filter(state=State.APPROVED).exclude(requested_starts_at__gt=now()),
+        "issue_grant",
+        lambda row: max(issue_backoff(row.issue_attempts), ISSUE_REDRIVE_AFTER),
+    )
+    counts["revoke_queued"] = _redrive(
+        AccessRequest.objects.filter(state=State.REVOKING), "revoke_grant", lambda row: REVOKE_REDRIVE_AFTER
+    )
+    counts["recover_queued"] = 0
+    stuck = AccessRequest.objects.filter(state=State.ISSUING, updated_at__lte=now() - issuing_stuck_after())
+    for request_id in stuck.values_list("pk", flat=True):
+        _enqueue_after_commit_now("recover_grant", request_id)
+        counts["recover_queued"] += 1
+    return counts
+
+
+def _sweep_ended() -> int:
+    """Move every active grant past its end to `revoking`; rows another sweeper holds are left to it."""
+    ended = 0
+    with transaction.atomic():
+        due = AccessRequest.objects.select_for_update(skip_locked=True).filter(
+            state=State.ACTIVE, extends=None, ends_at__lte=now()
+        )
+        for request_id in list(due.values_list("pk", flat=True)[:200]):
+            try:
+                grant_expire(request_id=request_id)
+            except InvalidTransition:
+                continue
+            ended += 1
+    return ended
+
+
+def _redrive(queryset, task_name: str, wait) -> int:
+    """Queue `task_name` for rows untouched for their wait; touch them so the next sweep leaves them be."""
+    queued = 0
+    with transaction.atomic():
+        rows = queryset.select_for_update(skip_locked=True).only("pk", "state", "updated_at", "issue_attempts")
+        current = now()
+        for row in list(rows[:200]):
+            if row.updated_at > current - wait(row):
+                continue
+            AccessRequest.objects.filter(pk=row.pk, state=row.state).update(updated_at=current)
+            _enqueue(task_name, row.pk)
+            queued += 1
+    return queued

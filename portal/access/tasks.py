@@ -1,11 +1,21 @@
-"""Background work of the access workflow: notifications and the expiry of stale pending requests."""
+"""Background work of the access workflow: issuing and revoking grants, the sweeper, notifications.
+
+Tasks take IDs, call one service and store no result. A service that finds its row already
+moved on raises `InvalidTransition`: another worker or sweeper got there first, which is fine.
+"""
+
+import logging
 
 from celery import shared_task
 
+from portal.access import services
 from portal.access.models import AccessRequest
 from portal.access.notifications import message_for
-from portal.access.services import grants_warn_ending_soon, requests_expire_stale
-from portal.integrations import notify
+from portal.core.errors import InvalidTransition, NotFound
+from portal.integrations import notify, vault
+from portal.logging import log_context
+
+logger = logging.getLogger(__name__)
 
 _RETRY = {
     "autoretry_for": (notify.NotificationFailed,),
@@ -14,10 +24,26 @@ _RETRY = {
     "retry_jitter": True,
     "max_retries": 10,
 }
+# Vault down: retry with exponential backoff and jitter. Issuing gives up after the service's own
+# attempt limit (the request is then `failed`); revoking never gives up.
+_VAULT_RETRY = {
+    "autoretry_for": (vault.VaultUnavailable,),
+    "retry_backoff": 1,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+}
 
 
 def _request(request_id: int) -> AccessRequest:
     return AccessRequest.objects.select_related("role", "requester__profile").get(pk=request_id)
+
+
+def _run(service, request_id: int) -> None:
+    with log_context(access_request=request_id):
+        try:
+            service(request_id=request_id)
+        except (InvalidTransition, NotFound) as error:
+            logger.info("Nothing to do for request #%s: %s", request_id, error.detail)
 
 
 @shared_task(**_RETRY)
@@ -37,10 +63,49 @@ def notify_webhook(request_id: int, event: str, channel: str) -> None:
 @shared_task
 def expire_stale_requests() -> None:
     """Expire pending requests that nobody reviewed in time."""
-    requests_expire_stale()
+    services.requests_expire_stale()
 
 
 @shared_task
 def warn_ending_grants() -> None:
     """Warn holders shortly before their grant ends."""
-    grants_warn_ending_soon()
+    services.grants_warn_ending_soon()
+
+
+@shared_task(**_VAULT_RETRY, max_retries=None)
+def issue_grant(request_id: int) -> None:
+    """Issue the credentials of an approved request."""
+    # The service counts attempts and fails the request at its limit; a retry then finds nothing to do.
+    _run(services.grant_issue, request_id)
+
+
+@shared_task(**_VAULT_RETRY, max_retries=None)
+def revoke_grant(request_id: int) -> None:
+    """Revoke the Vault tokens of a grant that ended or was revoked."""
+    _run(services.grant_revoke_finish, request_id)
+
+
+@shared_task
+def expire_grant(request_id: int) -> None:
+    """End a grant whose window has passed."""
+    _run(services.grant_expire, request_id)
+
+
+@shared_task(**_VAULT_RETRY, max_retries=None)
+def recover_grant(request_id: int) -> None:
+    """Take over a request that a dead worker left half issued."""
+    _run(services.grant_recover, request_id)
+
+
+@shared_task(**_VAULT_RETRY, max_retries=None)
+def retire_tokens(request_id: int) -> None:
+    """Revoke the tokens that a revealed extension replaces."""
+    _run(services.grant_retire_earlier_tokens, request_id)
+
+
+@shared_task
+def sweep() -> None:
+    """Do what is due: issue, end, expire, re-drive stuck work, and record the sweeper's heartbeat."""
+    counts = services.grants_sweep()
+    if any(counts.values()):
+        logger.info("Sweep: %s", counts)

@@ -141,6 +141,10 @@ OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
 OIDC_AUTHENTICATE_CLASS = "portal.accounts.views.AuthenticateView"
 OIDC_CALLBACK_CLASS = "portal.accounts.views.CallbackView"
 OIDC_OP_LOGOUT_URL_METHOD = "portal.accounts.views.provider_logout_url"
+# Bearer access tokens for the API (scripts, CI jobs, the `latchkey` client): the audience is the
+# portal's application ID URI (`api://...`) or client ID; empty lists mean the client ID and OIDC_ISSUER.
+OIDC_API_AUDIENCE = env_list("OIDC_API_AUDIENCE", [])
+OIDC_API_ISSUERS = env_list("OIDC_API_ISSUERS", [])
 
 # Vault / OpenBao.
 VAULT_ADDR = env_str("VAULT_ADDR", "http://127.0.0.1:8200").rstrip("/")
@@ -177,7 +181,11 @@ SWEEPER_INTERVAL_SECONDS = env_int("SWEEPER_INTERVAL_SECONDS", 2, minimum=1)
 GRANT_ISSUE_MAX_ATTEMPTS = env_int("GRANT_ISSUE_MAX_ATTEMPTS", 10, minimum=1)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so that a 401 names the Bearer scheme in WWW-Authenticate.
+        "portal.accounts.authentication.EntraBearerAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.core.api.exception_handler",

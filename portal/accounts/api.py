@@ -16,6 +16,7 @@ class MeSerializer(serializers.Serializer):
     groups = serializers.ListField(child=serializers.CharField())
     is_approver = serializers.BooleanField()
     is_admin = serializers.BooleanField()
+    is_application = serializers.BooleanField()
 
 
 class MeView(APIView):
@@ -33,5 +34,6 @@ class MeView(APIView):
             "groups": sorted(user_groups(user)),
             "is_approver": is_approver(user),
             "is_admin": is_portal_admin(user),
+            "is_application": bool(profile and profile.is_application),
         }
         return Response(MeSerializer(data).data)

@@ -1,5 +1,7 @@
 """Why a sign-in or a decision that depends on Entra memberships was refused."""
 
+from rest_framework.exceptions import APIException
+
 from portal.core.errors import DomainError
 
 
@@ -22,3 +24,17 @@ class MembershipsStale(DomainError):
 
     code = "memberships_stale"
     status = 401
+
+
+class TokenRefused(SignInRefused, APIException):
+    """The bearer access token was refused.
+
+    Also an `APIException`, so that DRF treats the request as anonymous after the
+    refusal; the API's error handler answers with this error's status and detail.
+    """
+
+    code = "invalid_token"
+
+    def __init__(self, detail: str, *, status: int | None = None, reason: str = ""):
+        super().__init__(detail, status=status, reason=reason)
+        self.status_code = self.status

@@ -15,6 +15,9 @@ class Profile(models.Model):
     groups = models.JSONField(default=list, blank=True)
     app_roles = models.JSONField(default=list, blank=True)
     groups_read_at = models.DateTimeField(null=True, blank=True)
+    # A service principal (a CI job, a script) calling the API with its own token: eligible
+    # through app roles only, never an approver.
+    is_application = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tid", "oid"], name="profile_unique_tid_oid")]

@@ -124,3 +124,31 @@ def exchange_code(*, code: str, redirect_uri: str, code_verifier: str | None) ->
         return response.json()
     except ValueError as error:
         raise ProviderUnavailable(f"{token_endpoint}: the answer is not JSON") from error
+
+
+def exchange_on_behalf_of(*, assertion: str, scope: str) -> str:
+    """Exchange a person's access token for the portal's API for one to `scope` (OAuth 2.0 on-behalf-of)."""
+    token_endpoint = endpoint("token_endpoint")
+    if not token_endpoint:
+        raise ProviderUnavailable("The provider's discovery document has no token_endpoint.")
+    data = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "requested_token_use": "on_behalf_of",
+        "assertion": assertion,
+        "scope": scope,
+        "client_id": settings.OIDC_RP_CLIENT_ID,
+        "client_secret": settings.OIDC_RP_CLIENT_SECRET,
+    }
+    try:
+        response = requests.post(token_endpoint, data=data, timeout=TIMEOUT_SECONDS)
+    except requests.RequestException as error:
+        raise ProviderUnavailable(f"{token_endpoint}: {error.__class__.__name__}") from error
+    if response.status_code >= 500:
+        raise ProviderUnavailable(f"{token_endpoint}: HTTP {response.status_code}")
+    try:
+        answer = response.json()
+    except ValueError as error:
+        raise ProviderUnavailable(f"{token_endpoint}: the answer is not JSON") from error
+    if response.status_code != 200 or not isinstance(answer.get("access_token"), str):
+        raise TokenRequestRejected(str(answer.get("error", "invalid_grant")))
+    return answer["access_token"]

@@ -6,7 +6,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
+from portal.accounts.errors import TokenRefused
 from portal.accounts.models import Profile, SignInSession
+from portal.accounts.tokens import application_id, is_application_token
 from portal.core.clock import now
 
 
@@ -23,17 +25,67 @@ def profile_sign_in(*, claims: dict, groups: list[str], app_roles: list[str]):
     be missing. Django's staff and superuser flags follow the portal admin groups and
     app roles at every sign-in, so nobody is admin by a hand-set flag.
     """
-    tid, oid = claims["tid"], claims["oid"]
     upn = claims.get("preferred_username") or claims.get("upn") or ""
-    name = claims.get("name") or ""
-    email = claims.get("email") or ""
-    is_admin = _is_admin(groups=groups, app_roles=app_roles)
-    fields = {
-        "upn": upn[:255],
-        "display_name": name[:255],
-        "email": email[:255],
-        "groups": sorted(set(groups)),
-        "app_roles": sorted(set(app_roles)),
+    return _profile_update(
+        tid=claims["tid"],
+        oid=claims["oid"],
+        is_application=False,
+        fields={
+            "upn": upn,
+            "display_name": claims.get("name") or "",
+            "email": claims.get("email") or "",
+            "groups": groups,
+            "app_roles": app_roles,
+        },
+    )
+
+
+def profile_from_access_token(*, claims: dict, groups: list[str], app_roles: list[str]):
+    """Create or update the user (person or application) of verified access token `claims`; return the user.
+
+    An application is an identity of its own, keyed by its service principal's object ID
+    (or its client ID when the token carries none). It is named as the application in the
+    history, and it has app roles only: group memberships never make it eligible or an approver.
+    """
+    if not is_application_token(claims):
+        return _profile_update(
+            tid=claims["tid"],
+            oid=claims["oid"],
+            is_application=False,
+            fields={
+                "upn": claims.get("preferred_username") or claims.get("upn") or claims.get("unique_name") or "",
+                "display_name": claims.get("name") or "",
+                "email": claims.get("email") or "",
+                "groups": groups,
+                "app_roles": app_roles,
+            },
+        )
+    client_id = application_id(claims)
+    name = claims.get("app_displayname") or client_id
+    return _profile_update(
+        tid=claims["tid"],
+        oid=claims.get("oid") or client_id,
+        is_application=True,
+        fields={
+            "upn": f"app:{name}",
+            "display_name": f"Application {name}",
+            "email": "",
+            "groups": [],
+            "app_roles": app_roles,
+        },
+    )
+
+
+def _profile_update(*, tid: str, oid: str, is_application: bool, fields: dict):
+    is_admin = _is_admin(groups=fields["groups"], app_roles=fields["app_roles"])
+    name = fields["display_name"][:255]
+    email = fields["email"][:255]
+    values = {
+        "upn": fields["upn"][:255],
+        "display_name": name,
+        "email": email,
+        "groups": sorted(set(fields["groups"])),
+        "app_roles": sorted(set(fields["app_roles"])),
         "groups_read_at": now(),
     }
     user_model = get_user_model()
@@ -43,18 +95,27 @@ def profile_sign_in(*, claims: dict, groups: list[str], app_roles: list[str]):
                 profile = Profile.objects.select_for_update().select_related("user").filter(tid=tid, oid=oid).first()
                 if profile is None:
                     user = user_model.objects.create_user(username=f"{tid}.{oid}", password=None)
-                    profile = Profile(user=user, tid=tid, oid=oid)
+                    profile = Profile(user=user, tid=tid, oid=oid, is_application=is_application)
+                elif profile.is_application != is_application:
+                    # One object ID is a person or an application, never both: a token that
+                    # says otherwise is not to be trusted with the other's access.
+                    raise TokenRefused(
+                        "The token does not match the kind of identity (person or application) "
+                        "this object ID has in the portal.",
+                        reason=f"{tid}/{oid} is_application={profile.is_application}, token says {is_application}",
+                    )
                 user = profile.user
                 user.first_name = name[:150]
                 user.email = email[:254]
-                user.is_staff = user.is_superuser = is_admin
+                # The Django admin is for people signed in with a browser, not for applications.
+                user.is_staff = user.is_superuser = is_admin and not is_application
                 user.save(update_fields=["first_name", "email", "is_staff", "is_superuser"])
-                for field, value in fields.items():
+                for field, value in values.items():
                     setattr(profile, field, value)
                 profile.save()
                 return user
         except IntegrityError:
-            # Two first sign-ins of the same person at once: the other one created the
+            # Two first sign-ins of the same identity at once: the other one created the
             # profile, so the second round updates it.
             continue
     raise IntegrityError(f"Could not create the profile of {tid}/{oid}.")

@@ -1,4 +1,9 @@
-"""Verify Entra ID tokens: every check that mozilla-django-oidc leaves to the application."""
+"""Verify Entra ID tokens: every check that mozilla-django-oidc leaves to the application.
+
+ID tokens come from the browser sign-in; access tokens come from scripts and CI jobs
+as `Authorization: Bearer`. Both are checked the same way (RS256 signature from the
+tenant's key set, issuer, audience, times, tenant); each kind then has checks of its own.
+"""
 
 import hmac
 import logging
@@ -7,54 +12,71 @@ import jwt
 from django.conf import settings
 
 from portal.accounts import oidc
-from portal.accounts.errors import SignInRefused
+from portal.accounts.errors import SignInRefused, TokenRefused
 
 logger = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "sub"]
+ACCESS_TOKEN_REQUIRED_CLAIMS = ["iss", "aud", "exp", "tid"]
 
 _INVALID = "The sign-in token from your identity provider could not be verified. Sign in again."
+_INVALID_ACCESS = "The access token could not be verified. Get a new token for the portal's API and try again."
 
 
 def _refuse(reason: str, *, detail: str = _INVALID, status: int = 401) -> SignInRefused:
     return SignInRefused(detail, status=status, reason=reason)
 
 
-def verify_id_token(id_token: str, *, nonce: str | None) -> dict:
-    """Return the claims of `id_token` once its signature, issuer, audience, times, nonce and tenant are checked."""
+def _refuse_access(reason: str, *, detail: str = _INVALID_ACCESS, status: int = 401) -> TokenRefused:
+    return TokenRefused(detail, status=status, reason=reason)
+
+
+def _decode(token: str, *, audience, issuer, required: list[str], refuse, expired_detail: str) -> dict:
+    """Return the claims of `token` once its algorithm, signature, issuer, audience and times are checked."""
     try:
-        header = jwt.get_unverified_header(id_token)
+        header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as error:
-        raise _refuse(f"malformed ID token: {error}") from error
-    # Only RS256: this refuses `none` and the HS256 trick that signs with the client secret.
+        raise refuse(f"malformed token: {error}") from error
+    # Only RS256: this refuses `none` and the HS256 trick that signs with a known secret or the public key.
     if header.get("alg") != ALGORITHM:
-        raise _refuse(f"ID token algorithm {header.get('alg')!r} is not {ALGORITHM}")
+        raise refuse(f"token algorithm {header.get('alg')!r} is not {ALGORITHM}")
     try:
         key = oidc.signing_key(header.get("kid"))
     except oidc.ProviderUnavailable as error:
-        raise _refuse(
+        raise refuse(
             f"signing keys unavailable: {error}",
             detail="The identity provider's signing keys could not be read. Try again in a minute.",
             status=503,
         ) from error
     if key is None:
-        raise _refuse(f"no RS256 signing key with kid {header.get('kid')!r}")
+        raise refuse(f"no RS256 signing key with kid {header.get('kid')!r}")
     try:
-        claims = jwt.decode(
-            id_token,
+        return jwt.decode(
+            token,
             key.key,
             algorithms=[ALGORITHM],
-            audience=settings.OIDC_RP_CLIENT_ID,
-            issuer=settings.OIDC_ISSUER,
+            audience=audience,
+            issuer=issuer,
             leeway=settings.OIDC_LEEWAY_SECONDS,
-            options={"require": REQUIRED_CLAIMS},
+            options={"require": required},
         )
     except jwt.ExpiredSignatureError as error:
-        raise _refuse("ID token expired", detail="The sign-in took too long and expired. Sign in again.") from error
+        raise refuse("token expired", detail=expired_detail) from error
     except jwt.PyJWTError as error:
-        raise _refuse(f"ID token rejected: {error.__class__.__name__}: {error}") from error
+        raise refuse(f"token rejected: {error.__class__.__name__}: {error}") from error
 
+
+def verify_id_token(id_token: str, *, nonce: str | None) -> dict:
+    """Return the claims of `id_token` once its signature, issuer, audience, times, nonce and tenant are checked."""
+    claims = _decode(
+        id_token,
+        audience=settings.OIDC_RP_CLIENT_ID,
+        issuer=settings.OIDC_ISSUER,
+        required=REQUIRED_CLAIMS,
+        refuse=_refuse,
+        expired_detail="The sign-in took too long and expired. Sign in again.",
+    )
     token_nonce = claims.get("nonce")
     if not nonce or not isinstance(token_nonce, str) or not hmac.compare_digest(token_nonce, nonce):
         raise _refuse("ID token nonce does not match the one sent")
@@ -71,4 +93,49 @@ def verify_id_token(id_token: str, *, nonce: str | None) -> dict:
             detail="Your identity provider did not say who you are (no object ID). Ask an administrator "
             "to check the app registration.",
         )
+    return claims
+
+
+def is_application_token(claims: dict) -> bool:
+    """Return whether verified access token `claims` belong to an application (client credentials), not a person.
+
+    Entra says so with the optional `idtyp` claim; without it, a token with no delegated
+    scopes (`scp`) or no object ID is an application's, since every token issued to a
+    person on behalf of a client carries both.
+    """
+    idtyp = claims.get("idtyp")
+    if idtyp in ("app", "user"):
+        return idtyp == "app"
+    return not claims.get("scp") or not claims.get("oid")
+
+
+def application_id(claims: dict) -> str:
+    """Return the client (application) ID that obtained the access token: `azp` in v2 tokens, `appid` in v1."""
+    value = claims.get("azp") or claims.get("appid")
+    return value if isinstance(value, str) else ""
+
+
+def verify_access_token(access_token: str) -> dict:
+    """Return the claims of a bearer `access_token` issued for the portal's API, once every check passed."""
+    claims = _decode(
+        access_token,
+        audience=settings.OIDC_API_AUDIENCE or [settings.OIDC_RP_CLIENT_ID],
+        # Entra's v1 access tokens name `https://sts.windows.net/{tid}/`, not the v2 issuer of sign-in.
+        issuer=settings.OIDC_API_ISSUERS or [settings.OIDC_ISSUER],
+        required=ACCESS_TOKEN_REQUIRED_CLAIMS,
+        refuse=_refuse_access,
+        expired_detail="The access token has expired. Get a new one and try again.",
+    )
+    # An ID token is proof of a sign-in to the browser, not a grant to call the API: it
+    # carries a nonce and no client ID, where every Entra access token names its client.
+    if "nonce" in claims or not application_id(claims):
+        raise _refuse_access("an ID token (or a token without azp/appid) was sent as an access token")
+    tid = claims.get("tid")
+    if tid not in settings.OIDC_ALLOWED_TENANTS:
+        raise _refuse_access(
+            f"tenant {tid!r} is not allowed",
+            detail="The access token comes from a directory that is not allowed to use this portal.",
+        )
+    if not is_application_token(claims) and not isinstance(claims.get("oid"), str):
+        raise _refuse_access("user access token has no oid claim")
     return claims

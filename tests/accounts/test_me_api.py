@@ -24,6 +24,7 @@ def test_me_returns_carols_identity_groups_and_admin_power(client, stack):
         "groups": sorted(carol.group_ids),
         "is_approver": False,
         "is_admin": True,
+        "is_application": False,
     }
 
 

@@ -121,3 +121,19 @@ def stale_pending_request_ids(*, at=None) -> list[int]:
 def request_timeline(request: AccessRequest) -> QuerySet:
     """Return the audit events of a request and of its extensions, oldest first."""
     return AuditEvent.objects.filter(Q(request=request) | Q(request__extends=request)).order_by("id")
+
+
+def may_revoke(user, request: AccessRequest) -> bool:
+    """Return whether `user` may revoke the grant: its holder, an approver of its role or a portal admin."""
+    if request.extends_id is not None or request.state not in (State.APPROVED, State.ISSUING, State.ACTIVE):
+        return False
+    return request.requester_id == user.pk or is_portal_admin(user) or is_role_approver(request.role, user)
+
+
+def grants_open() -> QuerySet:
+    """Return every grant that is approved, being issued, active or being revoked, soonest end first."""
+    return _with_related(
+        AccessRequest.objects.filter(
+            state__in=[State.APPROVED, State.ISSUING, State.ACTIVE, State.REVOKING], extends=None
+        ).order_by("ends_at", "id")
+    )

@@ -12,6 +12,10 @@ urlpatterns = [
     path("requests/<int:request_id>/deny/", views.request_deny, name="request-deny"),
     path("requests/<int:request_id>/cancel/", views.request_cancel, name="request-cancel"),
     path("requests/<int:request_id>/extend/", views.request_extend, name="request-extend"),
+    path("requests/<int:request_id>/reveal/", views.request_reveal, name="request-reveal"),
+    path("requests/<int:request_id>/revoke/", views.request_revoke, name="request-revoke"),
+    path("grants/", views.grants_active, name="grants-active"),
+    path("grants/revoke/", views.grants_revoke_bulk, name="grants-revoke-bulk"),
     path("review/", views.review_queue, name="review-queue"),
     path("audit/", views.audit_history, name="audit-history"),
 ]

@@ -1,16 +1,18 @@
 """Pages of the access workflow: my access, the request form, request detail, the review queue, history."""
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from portal.access import selectors, services
 from portal.access.forms import ApproveForm, DenyForm, ExtendForm, RequestForm
-from portal.access.models import AccessRequest, AuditEvent
+from portal.access.models import AccessRequest, AccessRole, AuditEvent
 from portal.accounts.selectors import is_portal_admin
 from portal.core.errors import DomainError, InvalidInput
 
@@ -41,6 +43,7 @@ def my_access(request):
             "active": mine.filter(state__in=[State.APPROVED, State.ISSUING, State.ACTIVE, State.REVOKING]),
             "history": mine.filter(state__in=AccessRequest.FINAL_STATES)[:20],
             "review_count": selectors.requests_to_review(request.user).count(),
+            "is_admin": is_portal_admin(request.user),
         },
     )
 
@@ -77,6 +80,9 @@ def request_detail(request, request_id):
             "timeline": selectors.request_timeline(access_request).select_related("request"),
             "may_decide": may_decide,
             "is_requester": access_request.requester_id == request.user.pk,
+            "may_revoke": selectors.may_revoke(request.user, access_request),
+            "waiting_for_vault": bool(access_request.last_error)
+            and access_request.state in (State.APPROVED, State.ISSUING, State.REVOKING),
             "recent": selectors.recent_requests_of(access_request.requester, exclude_id=access_request.pk)
             if may_decide
             else [],
@@ -157,6 +163,62 @@ def request_extend(request, request_id):
             messages.success(request, f"Extension #{extension.pk} is {extension.state}.")
             return redirect("access:request-detail", request_id=extension.pk)
     return render(request, "access/extend_form.html", {"form": form, "grant": grant})
+
+
+@login_required
+@require_POST
+@never_cache
+def request_reveal(request, request_id):
+    access_request = _visible_request(request.user, request_id)
+    try:
+        creds = services.grant_reveal(actor=request.user, request_id=access_request.pk, http_request=request)
+    except DomainError as error:
+        messages.error(request, error.detail)
+        return redirect("access:request-detail", request_id=access_request.pk)
+    response = render(request, "access/credentials.html", {"req": access_request, "creds": creds})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def request_revoke(request, request_id):
+    access_request = _visible_request(request.user, request_id)
+    try:
+        services.grant_revoke(
+            actor=request.user,
+            request_id=access_request.pk,
+            reason=request.POST.get("reason", ""),
+            http_request=request,
+        )
+        messages.success(request, f"Grant #{access_request.pk} is being revoked.")
+    except DomainError as error:
+        messages.error(request, error.detail)
+    return redirect("access:request-detail", request_id=access_request.pk)
+
+
+@login_required
+def grants_active(request):
+    if not is_portal_admin(request.user):
+        raise PermissionDenied
+    return render(request, "access/grants_active.html", {"grants": selectors.grants_open()})
+
+
+@login_required
+@require_POST
+def grants_revoke_bulk(request):
+    if not is_portal_admin(request.user):
+        raise PermissionDenied
+    user = get_object_or_404(get_user_model(), pk=request.POST["user"]) if request.POST.get("user") else None
+    role = get_object_or_404(AccessRole, pk=request.POST["role"]) if request.POST.get("role") else None
+    try:
+        revoked = services.grants_revoke_bulk(
+            actor=request.user, user=user, role=role, reason=request.POST.get("reason", ""), http_request=request
+        )
+        messages.success(request, f"{len(revoked)} grant{'s' if len(revoked) != 1 else ''} being revoked.")
+    except DomainError as error:
+        messages.error(request, error.detail)
+    return redirect("access:grants-active")
 
 
 @login_required

@@ -5,6 +5,7 @@ import time
 import psycopg
 import pytest
 
+from portal.devstack.processes import StackError
 from tests.access.conftest import DEMO_CATALOG, make_user
 
 WHY = "Investigate the failed nightly order export"
@@ -95,3 +96,18 @@ def wait_until(condition, *, timeout_seconds: float, interval: float = 0.25) -> 
             return True
         time.sleep(interval)
     return condition()
+
+
+def live_tokens_of(stack, request_id: int) -> list[str]:
+    """Return the accessors of every grant token Vault holds for the request (found by its metadata)."""
+    listed = stack._vault("GET", "auth/token/accessors?list=true")
+    found = []
+    for accessor in listed["data"]["keys"]:
+        try:
+            token = stack._vault("POST", "auth/token/lookup-accessor", {"accessor": accessor})
+        except StackError:
+            # Revoked between the listing and the lookup: not live.
+            token = {"data": {}}
+        if (token["data"].get("meta") or {}).get("request_id") == str(request_id):
+            found.append(accessor)
+    return found

@@ -1,13 +1,14 @@
 """The JSON API under /api/v1/: each app adds its endpoints here."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal.access import api as access_api
 from portal.accounts.api import MeView
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("me", MeView.as_view(), name="api-me"),
     path("roles", access_api.RolesView.as_view(), name="api-roles"),
     path("requests", access_api.RequestsView.as_view(), name="api-requests"),

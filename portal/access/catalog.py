@@ -19,6 +19,8 @@ FIELDS = [
     "vault_role",
     "eligible_groups",
     "eligible_app_roles",
+    "applications_may_request",
+    "applications_auto_approve",
     "approver_groups",
     "group_names",
     "approvals_required",

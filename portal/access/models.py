@@ -45,6 +45,13 @@ class AccessRole(models.Model):
     ticket_pattern = models.CharField(max_length=200, blank=True, validators=[_validate_pattern])
     pending_lifetime_minutes = models.PositiveIntegerField(default=1440, validators=[MinValueValidator(1)])
     enabled = models.BooleanField(default=True)
+    # Applications (CI jobs, scripts with their own Entra token) are eligible through app roles only.
+    applications_may_request = models.BooleanField(
+        default=False, help_text="Applications with an eligible app role may request this role."
+    )
+    applications_auto_approve = models.BooleanField(
+        default=False, help_text="Approve an application's request at once, whatever the approvals required."
+    )
     vault_role_missing = models.BooleanField(default=False, help_text="Set by `catalog check`: never offered.")
     db_host = models.CharField(max_length=255, blank=True)
     db_port = models.PositiveIntegerField(null=True, blank=True)
@@ -71,6 +78,10 @@ class AccessRole(models.Model):
                 raise ValidationError(
                     {"default_duration_minutes": "The default duration cannot exceed the maximum duration."}
                 )
+        if self.applications_auto_approve and not self.applications_may_request:
+            raise ValidationError(
+                {"applications_auto_approve": "Only a role that applications may request can approve them at once."}
+            )
         if self.approvals_required and not self.approver_groups:
             raise ValidationError({"approver_groups": "A role that needs approvals needs approver groups."})
 

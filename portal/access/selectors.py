@@ -7,7 +7,13 @@ from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F,
 
 from portal.access.models import AccessRequest, AccessRole, AuditEvent
 from portal.accounts.models import Profile
-from portal.accounts.selectors import is_portal_admin, memberships_are_fresh, user_app_roles, user_groups
+from portal.accounts.selectors import (
+    is_application,
+    is_portal_admin,
+    memberships_are_fresh,
+    user_app_roles,
+    user_groups,
+)
 from portal.core.clock import now
 
 State = AccessRequest.State
@@ -22,6 +28,8 @@ class Eligibility:
 
 def role_eligibility(role: AccessRole, user) -> list[str]:
     """Return the user's groups and app roles that make them eligible for `role` (empty: not eligible)."""
+    if is_application(user) and not role.applications_may_request:
+        return []
     groups = [role.group_label(group) for group in role.eligible_groups if group in user_groups(user)]
     app_roles = [f"app role {value}" for value in role.eligible_app_roles if value in user_app_roles(user)]
     return groups + app_roles

@@ -26,7 +26,7 @@ from portal.access import notifications
 from portal.access.audit import audit_record
 from portal.access.models import AccessRequest, AccessRole, Approval
 from portal.access.selectors import is_role_approver, open_request_for, role_eligibility, stale_pending_request_ids
-from portal.accounts.selectors import is_portal_admin, memberships_are_fresh
+from portal.accounts.selectors import is_application, is_portal_admin, memberships_are_fresh
 from portal.core.clock import now
 from portal.core.errors import Gone, InvalidInput, InvalidTransition, NotAllowed, NotFound
 from portal.core.services import heartbeat_record
@@ -178,6 +178,10 @@ def request_create(
     role = _offered_role(role)
     # Eligibility rests on memberships read recently
     _require_fresh_memberships(actor)
+    # Applications ask only for roles that admit them
+    application = is_application(actor)
+    if application and not role.applications_may_request:
+        raise NotAllowed(f"Applications may not request {role.name}.")
     # Only members of an eligible group (or app role) may ask
     because = role_eligibility(role, actor)
     if not because:
@@ -224,9 +228,10 @@ def request_create(
             },
             http_request=http_request,
         )
-        if role.approvals_required == 0:
+        if role.approvals_required == 0 or (application and role.applications_auto_approve):
             _transition(request, source=State.PENDING, target=State.APPROVED, decided_at=now())
-            audit_record(actor=None, action="request.approved", request=request, details={"auto": True})
+            details = {"auto": True, "application": True} if application else {"auto": True}
+            audit_record(actor=None, action="request.approved", request=request, details=details)
             _notify(request, "approved")
             _enqueue_issue(request)
         else:
@@ -247,6 +252,9 @@ def request_approve(
         # Nobody decides their own request
         if request.requester_id == actor.pk:
             raise NotAllowed("You cannot approve your own request.")
+        # Applications never decide: approval is a person's judgement
+        if is_application(actor):
+            raise NotAllowed("Applications cannot approve requests.")
         # The approver's groups are re-checked now, so they must be fresh
         _require_fresh_memberships(actor)
         # Only members of an approver group of the role may decide
@@ -321,6 +329,9 @@ def request_deny(*, actor, request_id: int, comment: str, http_request=None) -> 
         # Nobody decides their own request
         if request.requester_id == actor.pk:
             raise NotAllowed("You cannot deny your own request; cancel it instead.")
+        # Applications never decide: approval is a person's judgement
+        if is_application(actor):
+            raise NotAllowed("Applications cannot deny requests.")
         # The approver's groups are re-checked now, so they must be fresh
         _require_fresh_memberships(actor)
         # Only members of an approver group of the role may decide

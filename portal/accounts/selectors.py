@@ -27,6 +27,12 @@ def user_app_roles(user) -> set[str]:
     return set(profile.app_roles) if profile else set()
 
 
+def is_application(user) -> bool:
+    """Return whether `user` is an application (a service principal calling the API), not a person."""
+    profile = _profile(user)
+    return bool(profile and profile.is_application)
+
+
 def is_portal_admin(user) -> bool:
     """Return whether `user` is a portal admin through a group or app role named in settings."""
     return bool(

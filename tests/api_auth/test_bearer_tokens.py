@@ -9,6 +9,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.exceptions import ValidationError
 from django.test import Client
 
 from portal.access.models import AccessRequest, AuditEvent
@@ -141,9 +142,17 @@ def test_a_token_without_an_object_id_is_never_taken_for_a_person(token_issuer):
     assert response.json()["groups"] == []
 
 
+def open_to_applications(role, *, auto_approve: bool = False):
+    """Let applications with the app role `latchkey.orders-migrate` request `role`."""
+    role.eligible_app_roles = ["latchkey.orders-migrate"]
+    role.applications_may_request = True
+    role.applications_auto_approve = auto_approve
+    role.full_clean()
+    role.save()
+
+
 def test_an_application_is_eligible_through_app_roles_only(token_issuer, catalog):
-    catalog["orders-readwrite"].eligible_app_roles = ["latchkey.orders-migrate"]
-    catalog["orders-readwrite"].save()
+    open_to_applications(catalog["orders-readwrite"])
     # Group claims in an application's token count for nothing: groups are for people.
     in_groups = token_issuer.app_token(groups=list(tenant.GROUPS.values()))
     with_role = token_issuer.app_token(roles=["latchkey.orders-migrate"])
@@ -152,9 +161,52 @@ def test_an_application_is_eligible_through_app_roles_only(token_issuer, catalog
     assert [role["slug"] for role in get("roles", with_role).json()] == ["orders-readwrite"]
 
 
-def test_an_applications_request_is_named_as_the_application_in_the_history(token_issuer, catalog):
+def test_an_application_may_not_request_a_role_that_does_not_admit_applications(token_issuer, catalog):
     catalog["orders-readwrite"].eligible_app_roles = ["latchkey.orders-migrate"]
     catalog["orders-readwrite"].save()
+    token = token_issuer.app_token(roles=["latchkey.orders-migrate"])
+
+    listed = get("roles", token)
+    response = post("requests", token, {"role": "orders-readwrite", "justification": WHY})
+
+    assert listed.json() == []
+    assert response.status_code == 403, response.content
+    assert "Applications may not request" in response.json()["detail"]
+    assert not AccessRequest.objects.exists()
+
+
+def test_an_applications_request_waits_for_a_person_unless_the_role_auto_approves_applications(token_issuer, catalog):
+    open_to_applications(catalog["orders-readwrite"])
+    open_to_applications(catalog["analytics-readonly"], auto_approve=True)
+    catalog["analytics-readonly"].approvals_required = 1
+    catalog["analytics-readonly"].approver_groups = [tenant.GROUPS["orders-approvers"]]
+    catalog["analytics-readonly"].save()
+    token = token_issuer.app_token(roles=["latchkey.orders-migrate"])
+
+    waiting = post("requests", token, {"role": "orders-readwrite", "justification": WHY})
+    at_once = post("requests", token, {"role": "analytics-readonly", "justification": WHY})
+    by_bob = post(f"requests/{waiting.json()['id']}/approve", token_issuer.user_token("bob"))
+    people_wait = post(
+        "requests", token_issuer.user_token("alice"), {"role": "analytics-readonly", "justification": WHY}
+    )
+
+    assert waiting.json()["state"] == "pending"
+    assert at_once.json()["state"] == "approved"
+    assert by_bob.json()["state"] == "approved"
+    # The shortcut is for applications: people still need the role's approvals.
+    assert people_wait.json()["state"] == "pending"
+
+
+def test_applications_auto_approve_needs_applications_may_request(catalog):
+    role = catalog["orders-readwrite"]
+    role.applications_auto_approve = True
+
+    with pytest.raises(ValidationError):
+        role.full_clean()
+
+
+def test_an_applications_request_is_named_as_the_application_in_the_history(token_issuer, catalog):
+    open_to_applications(catalog["orders-readwrite"])
     token = token_issuer.app_token(roles=["latchkey.orders-migrate"], app_displayname="orders-deploy")
 
     response = post("requests", token, {"role": "orders-readwrite", "justification": WHY})
@@ -175,7 +227,19 @@ def test_an_application_cannot_approve_even_as_a_portal_admin_with_an_approver_g
 
     assert response.status_code == 403, response.content
     assert response.json()["error"] == "forbidden"
+    assert "Applications cannot approve" in response.json()["detail"]
     assert AccessRequest.objects.get().state == AccessRequest.State.PENDING
+
+
+def test_an_application_cannot_deny_its_way_past_the_rule(token_issuer, catalog, settings):
+    settings.PORTAL_ADMIN_APP_ROLES = ["latchkey.admin"]
+    created = post("requests", token_issuer.user_token("alice"), {"role": "orders-readwrite", "justification": WHY})
+    app = token_issuer.app_token(roles=["latchkey.admin"])
+
+    response = post(f"requests/{created.json()['id']}/deny", app, {"comment": "no"})
+
+    assert response.status_code == 403, response.content
+    assert "Applications cannot deny" in response.json()["detail"]
 
 
 def test_an_application_sees_no_request_of_others_to_approve(token_issuer, catalog):

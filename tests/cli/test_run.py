@@ -113,6 +113,7 @@ def test_run_stops_with_status_7_when_the_request_is_denied(latchkey, worker, pe
 def test_an_application_runs_a_migration_with_its_own_token(latchkey, token_issuer, worker, beat, people, catalog):
     role = catalog["analytics-readonly"]
     role.eligible_app_roles = ["latchkey.analytics-migrate"]
+    role.applications_may_request = True
     role.save()
     token = token_issuer.app_token(roles=["latchkey.analytics-migrate"], app_displayname="analytics-deploy")
 

@@ -15,8 +15,12 @@ from django.conf import settings
 # would make each sign-in depend on two extra round trips.
 CACHE_SECONDS = 300
 TIMEOUT_SECONDS = 10
+# An unknown `kid` re-reads the key set, but at most this often: a stream of tokens with
+# made-up key IDs must not turn every API call into a request to the provider.
+MIN_REFRESH_SECONDS = 10
 
 _cache: dict[str, tuple[float, dict]] = {}
+_refreshed: dict[str, float] = {}
 _lock = threading.Lock()
 
 
@@ -43,6 +47,11 @@ def _get_json(url: str) -> dict:
 def _cached(url: str, *, refresh: bool = False) -> dict:
     with _lock:
         entry = _cache.get(url)
+        last_refresh = _refreshed.get(url)
+        if refresh and entry is not None and last_refresh is not None:
+            refresh = time.monotonic() - last_refresh >= MIN_REFRESH_SECONDS
+        if refresh:
+            _refreshed[url] = time.monotonic()
     if entry is not None and not refresh and time.monotonic() - entry[0] < CACHE_SECONDS:
         return entry[1]
     document = _get_json(url)
@@ -55,6 +64,7 @@ def clear_cache() -> None:
     """Forget every cached discovery document and key set."""
     with _lock:
         _cache.clear()
+        _refreshed.clear()
 
 
 def provider_metadata() -> dict:

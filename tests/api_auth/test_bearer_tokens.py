@@ -315,6 +315,17 @@ def test_an_unknown_kid_refreshes_the_key_set_once_then_is_refused(token_issuer)
     assert token_issuer.jwks_reads == reads + 1
 
 
+def test_a_stream_of_unknown_kids_reads_the_key_set_once(token_issuer):
+    assert get("me", token_issuer.user_token("alice")).status_code == 200
+    reads = token_issuer.jwks_reads
+
+    for number in range(5):
+        claims = token_issuer.user_claims("alice")
+        assert_refused(get("me", token_issuer.sign(claims, headers={"kid": f"made-up-{number}"})))
+
+    assert token_issuer.jwks_reads == reads + 1
+
+
 def test_a_rotated_key_is_picked_up_by_one_refresh(token_issuer):
     assert get("me", token_issuer.user_token("alice")).status_code == 200
     reads = token_issuer.jwks_reads

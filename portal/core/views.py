@@ -31,8 +31,3 @@ def health_page(request):
         raise PermissionDenied
     checks = health.run_checks()
     return render(request, "core/health.html", {"checks": checks, "ready": health.is_ready(checks)})
-
-
-@login_required
-def home(request):
-    return render(request, "core/home.html")

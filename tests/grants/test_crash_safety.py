@@ -9,7 +9,7 @@ from portal.access import services
 from portal.access.models import AccessRequest, Approval, AuditEvent
 from portal.core.clock import now
 from portal.integrations import vault
-from tests.grants.conftest import grant_for, live_tokens_of, wait_for_state, wait_until
+from tests.grants.conftest import grant_for, live_tokens_of, start_test_worker, wait_for_state, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -73,7 +73,7 @@ def test_a_worker_killed_while_blocked_on_vault_leaves_nothing_behind_and_the_gr
         stack.processes.pop("test-worker").kill()
     finally:
         vault_process.signal(signal.SIGCONT)
-    stack.start_worker(portal_env, name="test-worker")
+    start_test_worker(stack, portal_env)
     # The dead worker's claim looks abandoned once the time a worker may take has passed.
     AccessRequest.objects.filter(pk=request.pk, state="issuing").update(updated_at=_long_ago())
 

@@ -496,7 +496,10 @@ def grants_warn_ending_soon() -> int:
     """Warn the holders of active grants that end within `NOTIFY_ENDING_SOON_MINUTES`; each grant once."""
     horizon = now() + timedelta(minutes=settings.NOTIFY_ENDING_SOON_MINUTES)
     warned = 0
-    due = AccessRequest.objects.filter(state=State.ACTIVE, ends_at__lte=horizon, ending_notice_sent_at=None)
+    # Extensions end with their grant: the grant's holder hears once, about the grant.
+    due = AccessRequest.objects.filter(
+        state=State.ACTIVE, extends=None, ends_at__lte=horizon, ending_notice_sent_at=None
+    )
     for grant in due.only("pk"):
         with transaction.atomic():
             # Claim the warning: another sweeper that got there first updates nothing here.

@@ -10,7 +10,7 @@ from portal.access.models import AccessRequest, AuditEvent
 from portal.core.clock import now
 from portal.core.errors import InvalidTransition, NotAllowed
 from portal.integrations import vault
-from tests.access.conftest import make_user
+from tests.access.conftest import DEMO_CATALOG, make_user
 from tests.grants.conftest import WHY
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +24,6 @@ def alice(catalog):
 @pytest.fixture
 def catalog(db):
     from portal.access.catalog import catalog_import
-    from tests.grants.conftest import DEMO_CATALOG
 
     catalog_import(DEMO_CATALOG.read_text(), source=str(DEMO_CATALOG))
 

@@ -81,6 +81,7 @@ def request_detail(request, request_id):
             "may_decide": may_decide,
             "is_requester": access_request.requester_id == request.user.pk,
             "may_revoke": selectors.may_revoke(request.user, access_request),
+            "extensions": access_request.extensions.select_related("role").order_by("created_at", "id"),
             "waiting_for_vault": bool(access_request.last_error)
             and access_request.state in (State.APPROVED, State.ISSUING, State.REVOKING),
             "recent": selectors.recent_requests_of(access_request.requester, exclude_id=access_request.pk)

@@ -24,6 +24,8 @@ def test_extended_grant_works_after_the_old_end_and_stops_after_the_new_one(stac
     assert response.status_code == 201
     extension = wait_for_state(response.json()["id"], "active")
     assert extension.vault_token_accessor not in ("", grant.vault_token_accessor)
+    grant_page = client_for(alice).get(f"/access/requests/{grant.pk}/").content.decode()
+    assert f'href="/access/requests/{extension.pk}/"' in grant_page and "credentials ready" in grant_page
     second = reveal(alice, extension.pk)
 
     # Once the new credentials are in hand, the grant's first token is retired.

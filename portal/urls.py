@@ -9,6 +9,7 @@ urlpatterns = [
     path("access/", include("portal.access.urls")),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("metrics", core_views.prometheus_metrics, name="metrics"),
     path("health/", core_views.health_page, name="health"),
     path("", include("portal.accounts.urls")),
     path("oidc/", include("mozilla_django_oidc.urls")),

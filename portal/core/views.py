@@ -1,11 +1,15 @@
+import hmac
+import ipaddress
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from portal.accounts.selectors import is_portal_admin
-from portal.core import health
+from portal.core import health, metrics
 
 
 def healthz(request):
@@ -31,3 +35,25 @@ def health_page(request):
         raise PermissionDenied
     checks = health.run_checks()
     return render(request, "core/health.html", {"checks": checks, "ready": health.is_ready(checks)})
+
+
+def _metrics_allowed(request) -> bool:
+    """Return whether the caller shows the metrics token or comes from an allowed network."""
+    token = settings.METRICS_TOKEN
+    given = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return True
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(network, strict=False) for network in settings.METRICS_ALLOWED_NETWORKS)
+
+
+@never_cache
+def prometheus_metrics(request):
+    """Serve Prometheus metrics to holders of the metrics token or to allowed networks."""
+    # The figures say who uses what, how much: not for everyone.
+    if not _metrics_allowed(request):
+        return JsonResponse({"error": "forbidden", "detail": "Metrics need the metrics token."}, status=403)
+    return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -15,11 +16,19 @@ class StackError(RuntimeError):
     """A part of the local stack could not be started."""
 
 
+# Below Linux's ephemeral range (32768-60999): the kernel never hands these out to outgoing
+# connections, so a port chosen now is still free when its service starts a moment later.
+_PORT_RANGE = (20000, 32000)
+_chosen_ports: set[int] = set()
+
+
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """Return a TCP port on 127.0.0.1 that nothing listens on now and that this process has not handed out."""
+    while True:
+        port = random.randint(*_PORT_RANGE)
+        if port not in _chosen_ports and not port_in_use(port):
+            _chosen_ports.add(port)
+            return port
 
 
 def port_in_use(port: int) -> bool:

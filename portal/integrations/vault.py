@@ -33,6 +33,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from portal.core.clock import now
 from portal.core.errors import DomainError, Gone, ServiceUnavailable
+from portal.core.metrics import count_vault_error
 from portal.logging import current_context
 
 logger = logging.getLogger(__name__)
@@ -454,6 +455,7 @@ def _call(
     try:
         response = client.adapter.request(method, f"v1/{path}", headers=headers, **options)
     except requests.RequestException as error:
+        count_vault_error("unreachable")
         raise VaultUnavailable(f"Vault at {settings.VAULT_ADDR} did not answer: {type(error).__name__}.") from None
     except hvac.exceptions.InvalidPath:
         if missing is None:
@@ -462,7 +464,11 @@ def _call(
             raise VaultError(f"Vault has nothing at {path.split('?')[0]!r}.") from None
         raise missing from None
     except hvac.exceptions.VaultError as error:
-        raise _domain_error(error, path) from None
+        domain_error = _domain_error(error, path)
+        # "Already gone" is how revocation ends well, not a failure.
+        if not isinstance(domain_error, VaultAlreadyGone):
+            count_vault_error(type(domain_error).__name__)
+        raise domain_error from None
     if not response.content:
         return {}
     try:

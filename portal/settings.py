@@ -39,6 +39,7 @@ MIDDLEWARE = [
     "portal.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.core.middleware.SecurityHeadersMiddleware",
+    "portal.core.ratelimit.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -203,6 +204,28 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
+
+# Limits: rate limits (calls per window: N/s, N/m, N/5m, N/h) per signed-in user, or per client
+# address before sign-in; counted in Redis so that every web process shares them. Bodies above
+# REQUEST_BODY_MAX_BYTES are refused with 413; API lists return at most API_PAGE_SIZE_MAX items a page.
+RATE_LIMITS = {
+    "sign_in": env_str("RATE_LIMIT_SIGN_IN", "60/m"),
+    "request_create": env_str("RATE_LIMIT_REQUEST_CREATE", "30/m"),
+    "approval": env_str("RATE_LIMIT_APPROVAL", "60/m"),
+    "reveal": env_str("RATE_LIMIT_REVEAL", "10/m"),
+}
+RATE_LIMIT_CACHE = "ratelimit"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    RATE_LIMIT_CACHE: {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "latchkey",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    },
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("REQUEST_BODY_MAX_BYTES", 256 * 1024, minimum=1024)
+API_PAGE_SIZE_MAX = env_int("API_PAGE_SIZE_MAX", 200, minimum=1)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "latchkey@localhost")

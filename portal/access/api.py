@@ -3,6 +3,7 @@
 import csv
 import json
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -29,12 +30,16 @@ from portal.access.serializers import (
 from portal.accounts.models import Profile
 from portal.accounts.selectors import is_portal_admin
 from portal.core.errors import InvalidInput, NotAllowed, NotFound
+from portal.core.ratelimit import rate_limited
 
 
 class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
-    max_page_size = 200
+
+    @property
+    def max_page_size(self) -> int:
+        return settings.API_PAGE_SIZE_MAX
 
 
 def _valid(serializer_class, data) -> dict:
@@ -89,6 +94,7 @@ class RequestsView(APIView):
         return paginator.get_paginated_response(RequestSerializer(page, many=True).data)
 
     @extend_schema(request=RequestCreateSerializer, responses={201: RequestSerializer}, summary="Request a role")
+    @rate_limited("request_create")
     def post(self, request):
         data = _valid(RequestCreateSerializer, request.data)
         created = services.request_create(actor=request.user, http_request=request, **data)
@@ -103,6 +109,7 @@ class RequestDetailView(APIView):
 
 class ApproveView(APIView):
     @extend_schema(request=ApproveSerializer, responses=RequestSerializer, summary="Approve a pending request")
+    @rate_limited("approval")
     def post(self, request, request_id: int):
         _visible(request.user, request_id)
         data = _valid(ApproveSerializer, request.data)
@@ -112,6 +119,7 @@ class ApproveView(APIView):
 
 class DenyView(APIView):
     @extend_schema(request=DenySerializer, responses=RequestSerializer, summary="Deny a pending request")
+    @rate_limited("approval")
     def post(self, request, request_id: int):
         _visible(request.user, request_id)
         data = _valid(DenySerializer, request.data)
@@ -129,6 +137,7 @@ class CancelView(APIView):
 
 class ExtendView(APIView):
     @extend_schema(request=ExtendSerializer, responses={201: RequestSerializer}, summary="Ask to extend a grant")
+    @rate_limited("request_create")
     def post(self, request, request_id: int):
         _visible(request.user, request_id)
         data = _valid(ExtendSerializer, request.data)
@@ -151,6 +160,7 @@ class CredentialsView(APIView):
         responses={200: CredentialsSerializer},
         summary="Reveal a grant's credentials, once (410 afterwards)",
     )
+    @rate_limited("reveal")
     def post(self, request, request_id: int):
         _visible(request.user, request_id)
         revealed = services.grant_reveal(actor=request.user, request_id=request_id, http_request=request)
@@ -281,5 +291,6 @@ def _cell(value) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True)
     text = "" if value is None else str(value)
-    # A leading =, +, - or @ would make a spreadsheet evaluate the cell.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    # A leading =, +, - or @ would make a spreadsheet evaluate the cell; a leading tab or carriage
+    # return hides one of them from a check of the first character only.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

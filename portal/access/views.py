@@ -15,6 +15,7 @@ from portal.access.forms import ApproveForm, DenyForm, ExtendForm, RequestForm
 from portal.access.models import AccessRequest, AccessRole, AuditEvent
 from portal.accounts.selectors import is_portal_admin
 from portal.core.errors import DomainError, InvalidInput
+from portal.core.ratelimit import rate_limited
 
 State = AccessRequest.State
 
@@ -49,6 +50,7 @@ def my_access(request):
 
 
 @login_required
+@rate_limited("request_create")
 def request_new(request, slug):
     eligible = {item.role.slug: item for item in selectors.roles_eligible(request.user)}
     if slug not in eligible:
@@ -109,6 +111,7 @@ def _decide(request, request_id, form_class, action):
 
 @login_required
 @require_POST
+@rate_limited("approval")
 def request_approve(request, request_id):
     def approve(access_request, data):
         services.request_approve(
@@ -125,6 +128,7 @@ def request_approve(request, request_id):
 
 @login_required
 @require_POST
+@rate_limited("approval")
 def request_deny(request, request_id):
     def deny(access_request, data):
         services.request_deny(
@@ -148,6 +152,7 @@ def request_cancel(request, request_id):
 
 
 @login_required
+@rate_limited("request_create")
 def request_extend(request, request_id):
     grant = _visible_request(request.user, request_id)
     form = ExtendForm(request.POST or None)
@@ -169,6 +174,7 @@ def request_extend(request, request_id):
 @login_required
 @require_POST
 @never_cache
+@rate_limited("reveal")
 def request_reveal(request, request_id):
     access_request = _visible_request(request.user, request_id)
     try:

@@ -16,6 +16,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 
 from portal.accounts import oidc, services
 from portal.accounts.errors import SignInRefused
+from portal.core.ratelimit import rate_limited
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class AuthenticateView(OIDCAuthenticationRequestView):
 class CallbackView(OIDCAuthenticationCallbackView):
     """Finish the sign-in: check the state once, verify the tokens, start the session, or say why not."""
 
+    @rate_limited("sign_in", methods=("GET",))
     def get(self, request):
         try:
             return self._sign_in(request)

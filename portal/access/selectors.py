@@ -1,9 +1,10 @@
 """Reads of the catalog and of requests: who may ask for what, who may decide what, who may see what."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import Aggregate, Count, DateTimeField, DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models.functions import TruncDate
 
 from portal.access.models import AccessRequest, AccessRole, AuditEvent
 from portal.accounts.models import Profile
@@ -144,4 +145,102 @@ def grants_open() -> QuerySet:
         AccessRequest.objects.filter(
             state__in=[State.APPROVED, State.ISSUING, State.ACTIVE, State.REVOKING], extends=None
         ).order_by("ends_at", "id")
+    )
+
+
+# ----- pages: who may approve, history, dashboard -----
+
+
+def approver_labels(role: AccessRole) -> list[str]:
+    """Return the names of the groups whose members may approve `role`."""
+    return [role.group_label(group) for group in role.approver_groups]
+
+
+def audit_actions() -> list[str]:
+    """Return the distinct audit actions, for the history's filter."""
+    return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())
+
+
+def audit_events_filtered(
+    *,
+    person: str = "",
+    role: AccessRole | None = None,
+    action: str = "",
+    state: str = "",
+    since=None,
+    until=None,
+    q: str = "",
+) -> QuerySet:
+    """Return audit events, newest first: by who acted or asked, role, action, request state, time, and text."""
+    events = AuditEvent.objects.select_related("role", "request")
+    if person:
+        events = events.filter(Q(actor_label__icontains=person) | Q(request__requester__profile__upn__icontains=person))
+    if role is not None:
+        events = events.filter(role=role)
+    if action:
+        events = events.filter(action=action)
+    if state:
+        events = events.filter(request__state=state)
+    if since is not None:
+        events = events.filter(at__gte=since)
+    if until is not None:
+        events = events.filter(at__lt=until)
+    if q:
+        events = events.filter(Q(request__justification__icontains=q) | Q(request__ticket__icontains=q))
+    return events.order_by("-id")
+
+
+class _Median(Aggregate):
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    active_now: int
+    # (day, number of requests) for each of the last `days` days, oldest first.
+    per_day: list[tuple[date, int]]
+    median_to_approval: timedelta | None
+    # (role name, number of requests) in the same days, most asked first.
+    top_roles: list[tuple[str, int]]
+
+
+def dashboard(*, days: int = 30, at=None) -> Dashboard:
+    """Return the admins' dashboard: grants active now, requests per day, median wait for approval, top roles."""
+    current = at or now()
+    first_day = (current - timedelta(days=days - 1)).date()
+    since = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
+    recent = AccessRequest.objects.filter(created_at__gte=since)
+    per_day = (
+        recent.order_by()
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    counts = dict(per_day)
+    # Time to approval counts the requests that people approved; automatic approvals take no time at all.
+    waits = (
+        recent.filter(decided_at__isnull=False, approvals__decision="approve")
+        .exclude(state=State.DENIED)
+        .values_list("pk", flat=True)
+    )
+    median = AccessRequest.objects.filter(pk__in=waits).aggregate(
+        median=_Median(
+            ExpressionWrapper(F("decided_at") - F("created_at"), output_field=DurationField()),
+            output_field=DurationField(),
+        )
+    )["median"]
+    top = (
+        recent.order_by()
+        .values("role__name")
+        .annotate(n=Count("id"))
+        .order_by("-n", "role__name")
+        .values_list("role__name", "n")[:5]
+    )
+    return Dashboard(
+        active_now=AccessRequest.objects.filter(state=State.ACTIVE, extends=None).count(),
+        per_day=[(first_day + timedelta(days=n), counts.get(first_day + timedelta(days=n), 0)) for n in range(days)],
+        median_to_approval=median,
+        top_roles=list(top),
     )

@@ -1,23 +1,47 @@
-"""Pages of the access workflow: my access, the request form, request detail, the review queue, history."""
+"""Pages of the access workflow: my access, the request form, request detail, the review queue, admin pages."""
+
+import csv
+import json
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from portal.access import selectors, services
-from portal.access.forms import ApproveForm, DenyForm, ExtendForm, RequestForm
-from portal.access.models import AccessRequest, AccessRole, AuditEvent
+from portal.access.forms import (
+    ApproveForm,
+    DenyForm,
+    ExtendForm,
+    HistoryFilterForm,
+    RequestForm,
+    RevokeForm,
+)
+from portal.access.models import AccessRequest, AccessRole
+from portal.access.serializers import AuditEventSerializer
 from portal.accounts.selectors import is_portal_admin
-from portal.core.errors import DomainError, InvalidInput
+from portal.core.errors import DomainError, Gone, InvalidInput
 from portal.core.ratelimit import rate_limited
 
 State = AccessRequest.State
+HOLDING = (State.APPROVED, State.ISSUING, State.ACTIVE, State.REVOKING)
+# States that change by themselves (a worker, the sweeper or an approver): the detail page follows them live.
+MOVING = (State.PENDING, State.APPROVED, State.ISSUING, State.REVOKING)
+HISTORY_PAGE_SIZE = 50
+EXPORT_COLUMNS = ["id", "at", "actor", "action", "request", "role", "ip", "user_agent", "details", "hash"]
+
+
+def _require_admin(user) -> None:
+    # History, every grant and the dashboard are for portal admins only.
+    if not is_portal_admin(user):
+        raise PermissionDenied
 
 
 def _visible_request(user, request_id: int) -> AccessRequest:
@@ -32,6 +56,14 @@ def _form_errors(form, error: InvalidInput) -> None:
         form.add_error(None, error.detail)
 
 
+def _back(request, fallback: str):
+    """Redirect to the page the form came from (only within the portal), else to `fallback`."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(fallback)
+
+
 @login_required
 def my_access(request):
     mine = selectors.requests_mine(request.user)
@@ -40,11 +72,10 @@ def my_access(request):
         "access/my_access.html",
         {
             "eligible": selectors.roles_eligible(request.user),
-            "pending": mine.filter(state=State.PENDING),
-            "active": mine.filter(state__in=[State.APPROVED, State.ISSUING, State.ACTIVE, State.REVOKING]),
-            "history": mine.filter(state__in=AccessRequest.FINAL_STATES)[:20],
-            "review_count": selectors.requests_to_review(request.user).count(),
-            "is_admin": is_portal_admin(request.user),
+            "pending": [(item, selectors.approver_labels(item.role)) for item in mine.filter(state=State.PENDING)],
+            "active": mine.filter(state__in=HOLDING),
+            "history": mine.filter(state__in=AccessRequest.FINAL_STATES)[:10],
+            "revoke_form": RevokeForm(),
         },
     )
 
@@ -59,54 +90,77 @@ def request_new(request, slug):
     form = RequestForm(request.POST or None, role=role)
     if request.method == "POST" and form.is_valid():
         try:
-            created = services.request_create(actor=request.user, role=role, http_request=request, **form.cleaned_data)
+            created = services.request_create(
+                actor=request.user, role=role, http_request=request, **form.request_fields()
+            )
         except InvalidInput as error:
             _form_errors(form, error)
         except DomainError as error:
             form.add_error(None, error.detail)
         else:
-            messages.success(request, f"Request #{created.pk} is {created.state}.")
+            messages.success(request, f"Request #{created.pk} sent.")
             return redirect("access:request-detail", request_id=created.pk)
-    return render(request, "access/request_form.html", {"form": form, "role": role, "because": eligible[slug].because})
+    return render(
+        request,
+        "access/request_form.html",
+        {"form": form, "role": role, "because": eligible[slug].because, "approvers": selectors.approver_labels(role)},
+    )
+
+
+def _detail_context(user, access_request: AccessRequest) -> dict:
+    may_decide = selectors.requests_to_review(user).filter(pk=access_request.pk).exists()
+    return {
+        "req": access_request,
+        "timeline": selectors.request_timeline(access_request).select_related("request"),
+        "may_decide": may_decide,
+        "is_requester": access_request.requester_id == user.pk,
+        "may_revoke": selectors.may_revoke(user, access_request),
+        "extensions": access_request.extensions.select_related("role").order_by("created_at", "id"),
+        "waiting_for_vault": bool(access_request.last_error) and access_request.state in MOVING[1:],
+        "moving": access_request.state in MOVING,
+        "approvers": selectors.approver_labels(access_request.role),
+        "revoke_form": RevokeForm(),
+    }
 
 
 @login_required
 def request_detail(request, request_id):
     access_request = _visible_request(request.user, request_id)
-    may_decide = selectors.requests_to_review(request.user).filter(pk=access_request.pk).exists()
-    return render(
-        request,
-        "access/request_detail.html",
+    context = _detail_context(request.user, access_request)
+    context.update(
         {
-            "req": access_request,
-            "timeline": selectors.request_timeline(access_request).select_related("request"),
-            "may_decide": may_decide,
-            "is_requester": access_request.requester_id == request.user.pk,
-            "may_revoke": selectors.may_revoke(request.user, access_request),
-            "extensions": access_request.extensions.select_related("role").order_by("created_at", "id"),
-            "waiting_for_vault": bool(access_request.last_error)
-            and access_request.state in (State.APPROVED, State.ISSUING, State.REVOKING),
             "recent": selectors.recent_requests_of(access_request.requester, exclude_id=access_request.pk)
-            if may_decide
+            if context["may_decide"]
             else [],
-            "approve_form": ApproveForm(),
-            "deny_form": DenyForm(),
-            "extend_form": ExtendForm(),
-        },
+            "approve_form": ApproveForm(auto_id="approve-%s"),
+            "deny_form": DenyForm(auto_id="deny-%s"),
+        }
     )
+    return render(request, "access/request_detail.html", context)
+
+
+@login_required
+@never_cache
+def request_live(request, request_id):
+    """Render the live part of a request's page (state, progress, actions, timeline) for the page to poll."""
+    access_request = _visible_request(request.user, request_id)
+    return render(request, "access/_request_live.html", _detail_context(request.user, access_request))
 
 
 def _decide(request, request_id, form_class, action):
     access_request = _visible_request(request.user, request_id)
+    fallback = reverse("access:request-detail", args=[access_request.pk])
     form = form_class(request.POST)
     if not form.is_valid():
-        messages.error(request, "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items()))
-        return redirect("access:request-detail", request_id=access_request.pk)
+        for name, errors in form.errors.items():
+            label = form.fields[name].label if name in form.fields else ""
+            messages.error(request, f"#{access_request.pk}: {label + ': ' if label else ''}{' '.join(errors)}")
+        return _back(request, fallback)
     try:
         action(access_request, form.cleaned_data)
     except DomainError as error:
-        messages.error(request, error.detail)
-    return redirect("access:request-detail", request_id=access_request.pk)
+        messages.error(request, f"#{access_request.pk}: {error.detail}")
+    return _back(request, fallback)
 
 
 @login_required
@@ -121,7 +175,7 @@ def request_approve(request, request_id):
             duration_minutes=data["duration_minutes"],
             http_request=request,
         )
-        messages.success(request, f"You approved request #{access_request.pk}.")
+        messages.success(request, f"You approved request #{access_request.pk} of {access_request.requester_label}.")
 
     return _decide(request, request_id, ApproveForm, approve)
 
@@ -134,7 +188,7 @@ def request_deny(request, request_id):
         services.request_deny(
             actor=request.user, request_id=access_request.pk, comment=data["comment"], http_request=request
         )
-        messages.success(request, f"You denied request #{access_request.pk}.")
+        messages.success(request, f"You denied request #{access_request.pk} of {access_request.requester_label}.")
 
     return _decide(request, request_id, DenyForm, deny)
 
@@ -179,6 +233,10 @@ def request_reveal(request, request_id):
     access_request = _visible_request(request.user, request_id)
     try:
         creds = services.grant_reveal(actor=request.user, request_id=access_request.pk, http_request=request)
+    except Gone as error:
+        response = render(request, "410.html", {"req": access_request, "detail": error.detail}, status=410)
+        response["Cache-Control"] = "no-store"
+        return response
     except DomainError as error:
         messages.error(request, error.detail)
         return redirect("access:request-detail", request_id=access_request.pk)
@@ -191,6 +249,7 @@ def request_reveal(request, request_id):
 @require_POST
 def request_revoke(request, request_id):
     access_request = _visible_request(request.user, request_id)
+    fallback = reverse("access:request-detail", args=[access_request.pk])
     try:
         services.grant_revoke(
             actor=request.user,
@@ -201,26 +260,40 @@ def request_revoke(request, request_id):
         messages.success(request, f"Grant #{access_request.pk} is being revoked.")
     except DomainError as error:
         messages.error(request, error.detail)
-    return redirect("access:request-detail", request_id=access_request.pk)
+    return _back(request, fallback)
 
 
 @login_required
 def grants_active(request):
-    if not is_portal_admin(request.user):
-        raise PermissionDenied
-    return render(request, "access/grants_active.html", {"grants": selectors.grants_open()})
+    _require_admin(request.user)
+    grants = list(selectors.grants_open())
+    holders = {grant.requester_id: grant.requester_label for grant in grants}
+    roles = {grant.role_id: grant.role.name for grant in grants}
+    return render(
+        request,
+        "access/grants_active.html",
+        {
+            "grants": grants,
+            "holders": sorted(holders.items(), key=lambda item: item[1]),
+            "roles": sorted(roles.items(), key=lambda item: item[1]),
+            "revoke_form": RevokeForm(),
+        },
+    )
 
 
 @login_required
 @require_POST
 def grants_revoke_bulk(request):
-    if not is_portal_admin(request.user):
-        raise PermissionDenied
+    _require_admin(request.user)
     user = get_object_or_404(get_user_model(), pk=request.POST["user"]) if request.POST.get("user") else None
     role = get_object_or_404(AccessRole, pk=request.POST["role"]) if request.POST.get("role") else None
+    form = RevokeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason to revoke grants in bulk: it goes into the history.")
+        return redirect("access:grants-active")
     try:
         revoked = services.grants_revoke_bulk(
-            actor=request.user, user=user, role=role, reason=request.POST.get("reason", ""), http_request=request
+            actor=request.user, user=user, role=role, reason=form.cleaned_data["reason"], http_request=request
         )
         messages.success(request, f"{len(revoked)} grant{'s' if len(revoked) != 1 else ''} being revoked.")
     except DomainError as error:
@@ -233,13 +306,124 @@ def review_queue(request):
     queue = list(selectors.requests_to_review(request.user).order_by("created_at", "id"))
     for item in queue:
         item.recent = selectors.recent_requests_of(item.requester, exclude_id=item.pk)
+        # Each item has its own forms: field IDs stay unique, so every label points at its own input.
+        item.approve_form = ApproveForm(auto_id=f"approve-{item.pk}-%s")
+        item.deny_form = DenyForm(auto_id=f"deny-{item.pk}-%s")
     return render(request, "access/review_queue.html", {"queue": queue})
+
+
+def _history_filters(request) -> tuple[HistoryFilterForm, dict]:
+    form = HistoryFilterForm(request.GET or None, actions=selectors.audit_actions())
+    if request.GET and form.is_valid():
+        return form, form.filters()
+    return form, {}
 
 
 @login_required
 def audit_history(request):
-    if not is_portal_admin(request.user):
-        raise PermissionDenied
-    events = AuditEvent.objects.select_related("request", "role").order_by("-id")
-    page = Paginator(events, 100).get_page(request.GET.get("page"))
-    return render(request, "access/audit_history.html", {"page": page})
+    _require_admin(request.user)
+    form, filters = _history_filters(request)
+    events = selectors.audit_events_filtered(**filters)
+    page = Paginator(events, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "access/audit_history.html",
+        {"form": form, "page": page, "query": query.urlencode(), "filtered": bool(filters)},
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_cell(value) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    text = "" if value is None else str(value)
+    # A leading =, +, - or @ would make a spreadsheet evaluate the cell.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+@login_required
+def audit_export(request, fmt):
+    """Stream the filtered history as CSV or JSON, row by row, so its size does not matter."""
+    _require_admin(request.user)
+    form, filters = _history_filters(request)
+    if request.GET and not form.is_valid():
+        return redirect(f"{reverse('access:audit-history')}?{request.GET.urlencode()}")
+    events = selectors.audit_events_filtered(**filters).iterator(chunk_size=2000)
+    if fmt == "csv":
+        writer = csv.writer(_Echo())
+
+        def rows():
+            yield writer.writerow(EXPORT_COLUMNS)
+            for event in events:
+                data = AuditEventSerializer(event).data
+                yield writer.writerow([_csv_cell(data[column]) for column in EXPORT_COLUMNS])
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    else:
+
+        def rows():
+            yield "["
+            for index, event in enumerate(events):
+                yield ("," if index else "") + "\n" + json.dumps(AuditEventSerializer(event).data, default=str)
+            yield "\n]\n"
+
+        response = StreamingHttpResponse(rows(), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="latchkey-history.{fmt}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def dashboard(request):
+    _require_admin(request.user)
+    stats = selectors.dashboard()
+    peak = max((count for _, count in stats.per_day), default=0)
+    return render(
+        request,
+        "access/dashboard.html",
+        {
+            "stats": stats,
+            "chart": _chart(stats.per_day, peak),
+            "total": sum(count for _, count in stats.per_day),
+            "median": _spoken(stats.median_to_approval),
+            "top_max": max((count for _, count in stats.top_roles), default=0),
+        },
+    )
+
+
+def _spoken(duration) -> str:
+    """Return a wait as people say it: 45 s, 12 min, 3 h 5 min."""
+    if duration is None:
+        return ""
+    seconds = int(duration.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, rest = divmod(seconds // 60, 60)
+    return f"{hours} h {rest} min" if hours else f"{rest} min"
+
+
+def _chart(per_day, peak: int) -> dict:
+    """Lay out the bars of the requests-per-day chart in SVG units (inline attributes pass the CSP)."""
+    width, height, gap = 600, 160, 2
+    step = width / max(len(per_day), 1)
+    scale = (height - 20) / peak if peak else 0
+    bars = []
+    for index, (day, count) in enumerate(per_day):
+        bar_height = round(count * scale, 1)
+        bars.append(
+            {
+                "x": round(index * step + gap / 2, 1),
+                "y": round(height - 16 - bar_height, 1),
+                "width": round(step - gap, 1),
+                "height": bar_height,
+                "day": day,
+                "count": count,
+            }
+        )
+    return {"width": width, "height": height, "bars": bars, "peak": peak, "baseline": height - 16}

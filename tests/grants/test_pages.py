@@ -58,7 +58,7 @@ def test_admin_lists_active_grants_and_revokes_all_of_a_role(worker, people, cat
     assert listing.status_code == 200
     assert b"alice@contoso.example" in listing.content and b"bob@contoso.example" in listing.content
 
-    carol.post("/access/grants/revoke/", {"role": catalog["orders-readwrite"].pk})
+    carol.post("/access/grants/revoke/", {"role": catalog["orders-readwrite"].pk, "reason": "Incident 42"})
 
     for grant in grants:
         assert wait_for_state(grant.pk, "revoked").revoked_by == people["carol"]

@@ -1,0 +1,132 @@
+"""Template helpers of the pages: the navigation with its counts, state labels and durations."""
+
+from django import template
+from django.urls import reverse
+
+from portal.access import selectors
+from portal.accounts.selectors import is_approver, is_portal_admin
+
+register = template.Library()
+
+STATE_LABELS = {
+    "pending": "Waiting for approval",
+    "approved": "Approved",
+    "issuing": "Issuing credentials",
+    "active": "Active",
+    "revoking": "Revoking",
+    "expired": "Expired",
+    "revoked": "Revoked",
+    "denied": "Denied",
+    "cancelled": "Cancelled",
+    "failed": "Failed",
+}
+
+
+@register.inclusion_tag("_nav.html", takes_context=True)
+def site_nav(context):
+    """Render the navigation of the signed-in user, with the number of requests waiting for them."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"items": []}
+    items = [("My access", reverse("home"), None)]
+    if is_approver(user):
+        items.append(("To review", reverse("access:review-queue"), selectors.requests_to_review(user).count()))
+    if is_portal_admin(user):
+        items += [
+            ("Active grants", reverse("access:grants-active"), selectors.grants_open().count()),
+            ("History", reverse("access:audit-history"), None),
+            ("Dashboard", reverse("access:dashboard"), None),
+            ("Health", reverse("health"), None),
+        ]
+    return {
+        "items": [
+            {"label": label, "url": url, "count": count, "current": _is_current(request.path, url)}
+            for label, url, count in items
+        ]
+    }
+
+
+def _is_current(path: str, url: str) -> bool:
+    if url == reverse("home"):
+        return path in (url, reverse("access:my-access")) or path.startswith("/access/requests/")
+    return path.startswith(url)
+
+
+@register.filter
+def state_label(state: str) -> str:
+    """Return the words people read for a request state."""
+    return STATE_LABELS.get(state, state)
+
+
+@register.filter
+def minutes(value) -> str:
+    """Return a duration in minutes as people say it: 45 min, 1 h, 1 h 30 min, 2 days."""
+    try:
+        total = int(value)
+    except (TypeError, ValueError):
+        return ""
+    days, rest = divmod(total, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = []
+    if days:
+        parts.append(f"{days} day{'s' if days != 1 else ''}")
+    if hours:
+        parts.append(f"{hours} h")
+    if mins or not parts:
+        parts.append(f"{mins} min")
+    return " ".join(parts)
+
+
+ACTION_LABELS = {
+    "request.created": "Requested",
+    "request.approval": "Approved (one of several)",
+    "request.approved": "Approved",
+    "request.denied": "Denied",
+    "request.cancelled": "Cancelled",
+    "request.expired": "Expired unreviewed",
+    "request.extension_requested": "Extension requested",
+    "grant.issued": "Credentials issued",
+    "grant.issue_failed": "Issuing failed",
+    "grant.issue_recovered": "Issuing recovered",
+    "grant.not_issued": "Not issued",
+    "grant.revealed": "Credentials revealed",
+    "grant.extended": "Extended",
+    "grant.revoke_requested": "Revoke requested",
+    "grant.tokens_retired": "Earlier credentials retired",
+    "grant.ended": "Window ended",
+    "grant.revoked": "Revoked",
+    "grant.expired": "Expired",
+}
+
+
+@register.filter
+def action_label(action: str) -> str:
+    """Return the words people read for an audit action."""
+    return ACTION_LABELS.get(action, action)
+
+
+@register.simple_tag
+def progress_steps(req) -> list[dict]:
+    """Return the steps of a request's life, each `done`, `current`, `stopped` or `todo`."""
+    state = req.state
+    refused = state in ("denied", "cancelled") or (state == "expired" and req.starts_at is None)
+    issued = req.starts_at is not None
+    ended = state in ("expired", "revoked", "failed") or refused
+    steps = [
+        ("Requested", "done"),
+        ("Approved", "stopped" if refused else "current" if state == "pending" else "done"),
+        (
+            "Issued",
+            "todo"
+            if refused or state == "pending"
+            else "done"
+            if issued
+            else "stopped"
+            if ended or state == "revoking"
+            else "current",
+        ),
+        ("Revealed", "done" if req.revealed_at else "current" if state == "active" else "todo"),
+        ("Ended", "done" if ended else "current" if state == "revoking" else "todo"),
+    ]
+    return [{"label": label, "status": status} for label, status in steps]

@@ -1,0 +1,3 @@
+"""The benchmark's tests: the demo personas and catalog of the access tests."""
+
+from tests.access.conftest import alice, bob, catalog  # noqa: F401

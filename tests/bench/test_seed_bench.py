@@ -1,0 +1,67 @@
+"""`manage.py seed_bench`: a large history in bulk whose audit chain still verifies."""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from portal.access import services
+from portal.access.audit import audit_verify
+from portal.access.models import AccessRequest, AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def seed(**sizes):
+    options = {"requests": 60, "events": 500, "users": 12, "pending": 4} | sizes
+    call_command("seed_bench", stdout=open("/dev/null", "w"), **options)  # noqa: SIM115
+
+
+def test_seeded_events_extend_the_existing_chain_and_it_verifies(catalog, alice):
+    services.request_create(actor=alice, role="analytics-readonly", justification="Check the nightly export")
+    before = AuditEvent.objects.count()
+
+    seed()
+
+    assert AccessRequest.objects.count() == 61
+    assert AuditEvent.objects.count() == before + 500
+    assert audit_verify() is None
+
+
+def test_a_second_seeding_adds_to_the_first_and_the_chain_still_verifies(catalog):
+    before = AuditEvent.objects.count()
+    seed()
+    seed(requests=30, events=90, pending=2)
+
+    assert AccessRequest.objects.count() == 90
+    assert AuditEvent.objects.count() == before + 590
+    assert audit_verify() is None
+
+
+def test_seeded_pending_requests_wait_in_bobs_review_queue(catalog, bob):
+    from portal.access.selectors import requests_to_review
+
+    seed(pending=5)
+
+    assert requests_to_review(bob).count() == 5
+
+
+def test_seeding_an_edited_row_is_still_caught_by_the_chain(catalog):
+    from django.db import connection
+
+    seed()
+    victim = AuditEvent.objects.order_by("id")[200]
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE access_auditevent SET action = 'grant.revoked' WHERE id = %s", [victim.pk])
+
+    broken = audit_verify()
+
+    assert broken is not None and broken.event_id == victim.pk
+
+
+def test_seeding_without_a_catalog_is_refused(db):
+    with pytest.raises(CommandError, match="catalog"):
+        seed()
+
+
+def test_more_pending_requests_than_users_is_refused(catalog):
+    with pytest.raises(CommandError, match="pending"):
+        seed(users=3, pending=5)

@@ -7,8 +7,8 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import renderers, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import renderers, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,6 +40,19 @@ class Pagination(PageNumberPagination):
     @property
     def max_page_size(self) -> int:
         return settings.API_PAGE_SIZE_MAX
+
+
+def _page_of(serializer_class, name: str):
+    """Describe one page of a paginated list of `serializer_class` items in the schema."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )
 
 
 def _valid(serializer_class, data) -> dict:
@@ -74,7 +87,7 @@ class RolesView(APIView):
 class RequestsView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("scope", str, enum=["mine", "to_review", "all"], default="mine")],
-        responses=RequestSerializer(many=True),
+        responses=_page_of(RequestSerializer, "PaginatedRequestList"),
         summary="List requests, newest first",
     )
     def get(self, request):
@@ -235,7 +248,7 @@ class AuditView(APIView):
             OpenApiParameter("until", OpenApiTypes.DATETIME),
             OpenApiParameter("format", str, enum=["json", "csv"]),
         ],
-        responses=AuditEventSerializer(many=True),
+        responses=_page_of(AuditEventSerializer, "PaginatedAuditEventList"),
         summary="Audit events (admins)",
     )
     def get(self, request):

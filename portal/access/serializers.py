@@ -81,7 +81,8 @@ class DenySerializer(serializers.Serializer):
 
 
 class ExtendSerializer(serializers.Serializer):
-    duration_minutes = serializers.IntegerField(required=False, allow_null=True)
+    # Absent means the role's default, as for a new request.
+    duration_minutes = serializers.IntegerField(required=False, allow_null=True, default=None)
     justification = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
 

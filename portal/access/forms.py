@@ -111,9 +111,13 @@ class RevokeForm(forms.Form):
 
 
 class HistoryFilterForm(forms.Form):
-    person = forms.CharField(label="Person", required=False, help_text="Who acted or asked (UPN)")
+    person = forms.CharField(label="Person", required=False, widget=forms.TextInput(attrs={"placeholder": "UPN"}))
     role = forms.ModelChoiceField(
-        label="Role", required=False, queryset=AccessRole.objects.order_by("name"), to_field_name="slug"
+        label="Role",
+        required=False,
+        queryset=AccessRole.objects.order_by("name"),
+        to_field_name="slug",
+        empty_label="Any",
     )
     action = forms.CharField(label="Action", required=False)
     state = forms.ChoiceField(
@@ -121,7 +125,11 @@ class HistoryFilterForm(forms.Form):
     )
     since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    q = forms.CharField(label="Search", required=False, help_text="Justification or ticket")
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Justification or ticket"}),
+    )
 
     def __init__(self, *args, actions: list[str], **kwargs):
         super().__init__(*args, **kwargs)

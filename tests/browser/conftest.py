@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The real worker, the beat sweeper and the demo catalog, as the grant tests run them.
+from tests.grants.conftest import beat, catalog, worker  # noqa: F401
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -81,3 +84,19 @@ def sign_in(page, portal_url: str, name: str) -> None:
     ).click()
     page.locator(f'button[name="sub"][value="{name}"]').click()
     page.wait_for_url(re.compile(re.escape(portal_url)))
+
+
+def screenshots(page, name: str, *, dark: bool = False) -> None:
+    """Save the page at a desktop width (1280 px) and a phone width (375 px), and in dark mode when asked."""
+    viewport = page.viewport_size
+    try:
+        for width in (1280, 375):
+            page.set_viewport_size({"width": width, "height": 900})
+            screenshot(page, f"{name}-{width}")
+        if dark:
+            page.emulate_media(color_scheme="dark")
+            page.set_viewport_size({"width": 1280, "height": 900})
+            screenshot(page, f"{name}-1280-dark")
+    finally:
+        page.emulate_media(color_scheme="light")
+        page.set_viewport_size(viewport)

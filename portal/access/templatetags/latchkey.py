@@ -80,7 +80,7 @@ def minutes(value) -> str:
 
 ACTION_LABELS = {
     "request.created": "Requested",
-    "request.approval": "Approved (one of several)",
+    "request.approval": "Approval given",
     "request.approved": "Approved",
     "request.denied": "Denied",
     "request.cancelled": "Cancelled",

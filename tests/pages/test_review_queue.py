@@ -1,0 +1,59 @@
+"""The review queue: everything an approver needs on one page, and decisions that return to it."""
+
+from portal.access import services
+from portal.access.models import AccessRequest
+from tests.pages.conftest import ask, client_for
+
+
+def test_each_item_shows_duration_ticket_wait_justification_and_recent_requests(alice, bob, dave, catalog):
+    earlier = ask(alice)
+    services.request_cancel(actor=alice, request_id=earlier.pk)
+    request = ask(alice, duration_minutes=30)
+
+    page = client_for(bob).get("/access/review/").content.decode()
+
+    assert "alice@contoso.example asks for Orders (read-write)" in page
+    assert "30 min" in page and "Waiting" in page and "0 of 1 approval" in page
+    assert f"#{earlier.pk}" in page and "state-cancelled" in page
+    assert f'id="approve-{request.pk}-comment"' in page and f'id="deny-{request.pk}-comment"' in page
+
+
+def test_approving_with_a_shorter_duration_returns_to_the_queue(alice, bob, catalog):
+    request = ask(alice, duration_minutes=120)
+
+    response = client_for(bob).post(
+        f"/access/requests/{request.pk}/approve/", {"duration_minutes": 30, "next": "/access/review/"}
+    )
+
+    assert response.status_code == 302 and response["Location"] == "/access/review/"
+    request.refresh_from_db()
+    assert request.state == AccessRequest.State.APPROVED and request.duration_minutes == 30
+
+
+def test_denying_without_a_comment_returns_to_the_queue_with_the_reason(alice, bob, catalog):
+    request = ask(alice)
+    client = client_for(bob)
+
+    response = client.post(f"/access/requests/{request.pk}/deny/", {"comment": "", "next": "/access/review/"})
+    page = client.get(response["Location"]).content.decode()
+
+    assert response["Location"] == "/access/review/"
+    assert "Why you deny it" in page and "This field is required." in page
+    request.refresh_from_db()
+    assert request.state == AccessRequest.State.PENDING
+
+
+def test_a_decision_never_redirects_outside_the_portal(alice, bob, catalog):
+    request = ask(alice)
+
+    response = client_for(bob).post(
+        f"/access/requests/{request.pk}/deny/", {"comment": "No", "next": "https://evil.example/"}
+    )
+
+    assert response["Location"] == f"/access/requests/{request.pk}/"
+
+
+def test_the_requester_has_nothing_to_review_in_their_own_request(alice, catalog):
+    ask(alice)
+
+    assert "Nothing to review" in client_for(alice).get("/access/review/").content.decode()

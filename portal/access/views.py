@@ -343,8 +343,9 @@ def _csv_cell(value) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True)
     text = "" if value is None else str(value)
-    # A leading =, +, - or @ would make a spreadsheet evaluate the cell.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    # A leading =, +, - or @ would make a spreadsheet evaluate the cell; a leading tab or carriage
+    # return hides one of them from a check of the first character only.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @login_required

@@ -72,7 +72,7 @@ def grant_for(user, role: str, *, approver=None, minutes: int = 1):
     return request
 
 
-def wait_for_state(request_id: int, *states: str, timeout_seconds: float = 30):
+def wait_for_state(request_id: int, *states: str, timeout_seconds: float = 60):
     """Poll the request until it reaches one of `states`; fail with where it is stuck otherwise."""
     from portal.access.models import AccessRequest
 

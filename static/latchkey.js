@@ -171,6 +171,31 @@
     }, POLL_MS);
   }
 
+  // Decisions in the queue: post in the background and swap in the queue the server answers with.
+  document.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form[data-swap]");
+    if (!form || event.defaultPrevented) return;
+    event.preventDefault();
+    form.querySelectorAll("button").forEach((button) => { button.disabled = true; });
+    try {
+      const response = await fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" });
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      const main = fresh.querySelector("main");
+      if (!response.ok || !main) throw new Error(String(response.status));
+      document.querySelector("main").replaceChildren(...main.childNodes);
+      const nav = fresh.querySelector(".site-header nav");
+      const currentNav = document.querySelector(".site-header nav");
+      if (nav && currentNav) currentNav.replaceWith(nav);
+      enhance(document.querySelector("main"));
+      const note = document.querySelector("main .messages");
+      if (note) { note.tabIndex = -1; note.focus(); }
+    } catch (error) {
+      // Fall back to an ordinary submission, which shows whatever went wrong.
+      form.removeAttribute("data-swap");
+      form.submit();
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     enhance(document);
     tickCountdowns();

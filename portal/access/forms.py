@@ -48,7 +48,12 @@ class RequestForm(forms.Form):
         self.role = role
         duration = self.fields["duration_minutes"]
         duration.initial = role.default_duration_minutes
-        duration.validators.append(MaxValueValidator(role.max_duration_minutes))
+        duration.validators.append(
+            MaxValueValidator(
+                role.max_duration_minutes,
+                message=f"That is longer than {role.name} allows: at most {role.max_duration_minutes} minutes.",
+            )
+        )
         duration.widget.attrs.update({"max": role.max_duration_minutes, "min": 1, "inputmode": "numeric"})
         duration.help_text = f"At most {role.max_duration_minutes} minutes. The time starts when access is issued."
         self.fields["justification"].widget.attrs["maxlength"] = JUSTIFICATION_MAX_CHARS

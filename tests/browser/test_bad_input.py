@@ -38,7 +38,7 @@ def test_a_duration_above_the_maximum_shows_an_error_next_to_the_field(portal_ur
     field = page.locator(".field.has-error")
     expect(field).to_have_count(1)
     expect(field.get_by_label("Duration in minutes")).to_have_attribute("aria-invalid", "true")
-    expect(field).to_contain_text("less than or equal to 240")
+    expect(field).to_contain_text("longer than Orders (read-write) allows: at most 240 minutes")
     expect(page.get_by_label("Justification")).to_have_value("Check the slow orders query")
     assert not AccessRequest.objects.exists()
     screenshots(page, "request-form-errors")

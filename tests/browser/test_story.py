@@ -53,11 +53,14 @@ def test_alice_gets_orders_readwrite_approved_by_bob_uses_it_revokes_it_and_caro
     bob.get_by_role("link", name=re.compile("To review")).click()
     expect(bob.get_by_text("alice@contoso.example asks for Orders (read-write)")).to_be_visible()
     screenshots(bob, "review-queue", dark=True)
+    bob.evaluate("window.stillTheQueue = true")
     bob.get_by_label("Comment (optional)").fill("Go ahead")
     bob.get_by_role("button", name=f"Approve #{request_id}").click()
     expect(bob.get_by_text(f"You approved request #{request_id}")).to_be_visible()
     assert "/access/review/" in bob.url
     expect(bob.get_by_text("Nothing to review")).to_be_visible()
+    expect(bob.get_by_role("link", name="To review", exact=True)).to_be_visible()
+    assert bob.evaluate("window.stillTheQueue") is True
 
     # Alice's page follows the request to active by itself.
     reveal = alice.get_by_role("button", name="Reveal credentials")
@@ -77,6 +80,13 @@ def test_alice_gets_orders_readwrite_approved_by_bob_uses_it_revokes_it_and_caro
     screenshots(alice, "credentials")
     assert connects(uri)
 
+    # Carol, an admin, sees the grant among the active ones.
+    carol = new_page()
+    sign_in(carol, portal_url, "carol")
+    carol.get_by_role("link", name=re.compile("^Active grants")).click()
+    expect(carol.get_by_role("link", name=f"#{request_id}")).to_be_visible()
+    screenshots(carol, "active-grants", dark=True)
+
     # She revokes it with a reason; the credentials stop working.
     alice.get_by_role("link", name="Back to the request").click()
     alice.get_by_text("Revoke…").click()
@@ -89,8 +99,7 @@ def test_alice_gets_orders_readwrite_approved_by_bob_uses_it_revokes_it_and_caro
     screenshots(alice, "my-access-history")
 
     # Carol finds every step in the history and exports it.
-    carol = new_page()
-    sign_in(carol, portal_url, "carol")
+    carol.goto(f"{portal_url}/")
     carol.get_by_role("link", name="History").click()
     carol.get_by_label("Person").fill("alice")
     carol.get_by_label("Search").fill("4711")
@@ -109,6 +118,11 @@ def test_alice_gets_orders_readwrite_approved_by_bob_uses_it_revokes_it_and_caro
     carol.get_by_role("link", name=f"#{request_id}").first.click()
     expect(carol.locator("h1")).to_contain_text(f"#{request_id}")
 
-    for name in ("Active grants", "Dashboard"):
-        carol.get_by_role("link", name=re.compile(f"^{name}")).click()
-        screenshots(carol, name.lower().replace(" ", "-"), dark=True)
+    carol.get_by_role("link", name="Dashboard").click()
+    expect(carol.get_by_text("Median time to approval")).to_be_visible()
+    screenshots(carol, "dashboard", dark=True)
+    carol.get_by_role("link", name="Health").click()
+    screenshots(carol, "health")
+    carol.goto(f"{portal_url}/access/requests/999999/")
+    expect(carol.get_by_role("heading", name="Not found")).to_be_visible()
+    screenshots(carol, "not-found-404", dark=True)

@@ -23,7 +23,9 @@ def test_a_duration_above_the_maximum_is_a_field_error(alice, catalog):
 
     assert response.status_code == 200
     assert list(response.context["form"].errors) == ["duration_minutes"]
-    assert 'aria-invalid="true"' in response.content.decode()
+    page = response.content.decode()
+    assert 'aria-invalid="true" aria-describedby="id_duration_minutes_helptext id_duration_minutes_error"' in page
+    assert '<ul class="errorlist" id="id_duration_minutes_error"><li>That is longer than' in page
     assert not AccessRequest.objects.exists()
 
 

@@ -19,6 +19,10 @@ class Message:
     subject: str
     body: str
 
+    def __post_init__(self):
+        # A line break in a name would make the mail library refuse the subject, and the mail be lost.
+        object.__setattr__(self, "subject", " ".join(self.subject.split()))
+
 
 def _link(request: AccessRequest) -> str:
     return settings.PORTAL_BASE_URL + reverse("access:request-detail", args=[request.pk])

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from django.test import Client
 
-from tests.access.conftest import alice, bob, carol, catalog, dave, erin  # noqa: F401
+from tests.access.conftest import alice, bob, carol, catalog, dave, eager_tasks, erin  # noqa: F401
 
 WHY = "Investigating the late orders of ticket OPS-12"
 

@@ -88,6 +88,8 @@ class RequestsView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("scope", str, enum=["mine", "to_review", "all"], default="mine")],
         responses=_page_of(RequestSerializer, "PaginatedRequestList"),
+        # A page object is not "many": name the operation, or it collides with the detail's.
+        operation_id="requests_list",
         summary="List requests, newest first",
     )
     def get(self, request):

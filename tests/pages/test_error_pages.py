@@ -1,7 +1,7 @@
 """Friendly error pages in the portal's design."""
 
 from django.template.loader import render_to_string
-from django.test import Client
+from django.test import Client, override_settings
 
 
 def test_an_unknown_page_is_the_friendly_not_found_page(alice):
@@ -15,7 +15,8 @@ def test_an_unknown_page_is_the_friendly_not_found_page(alice):
     assert "Not found" in page and "Back to my access" in page and "latchkey.css" in page
 
 
-def test_the_server_error_page_renders_without_a_request_or_a_database():
+@override_settings(ROOT_URLCONF="tests.prod.urls")
+def test_the_server_error_page_renders_without_a_request_a_database_or_the_portals_urls():
     page = render_to_string("500.html")
 
     assert "Something went wrong" in page and "latchkey.css" in page

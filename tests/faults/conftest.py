@@ -8,11 +8,13 @@ import base64
 import json
 import logging
 import subprocess
+import uuid
 
 import pytest
 import redis
 from django.core.management import call_command
 
+from portal.devstack import tenant
 from portal.devstack.stack import POSTGRES_BIN_PATH
 from portal.logging import ContextFilter, JsonFormatter, RedactSecretsFilter
 from tests.conftest import TEST_DATABASE
@@ -41,6 +43,29 @@ def captured_logs():
     logging.getLogger().addHandler(handler)
     yield LOG_LINES
     logging.getLogger().removeHandler(handler)
+
+
+def analytics_reader(number: int):
+    """Create one more engineer of the demo tenant in analytics-readers."""
+    # Imported here: this file loads before the root conftest has configured Django.
+    from django.contrib.auth import get_user_model
+
+    from portal.accounts.models import Profile
+    from portal.core.clock import now
+
+    upn = f"reader{number}@contoso.example"
+    user = get_user_model().objects.create(username=upn, email=upn, first_name=f"Reader {number}")
+    Profile.objects.create(
+        user=user,
+        tid=tenant.TENANT_ID,
+        oid=str(uuid.uuid4()),
+        upn=upn,
+        display_name=f"Reader {number}",
+        email=upn,
+        groups=[tenant.GROUPS["analytics-readers"]],
+        groups_read_at=now(),
+    )
+    return user
 
 
 def reveal_and_remember(user, request_id: int) -> dict:

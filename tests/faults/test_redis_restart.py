@@ -1,38 +1,17 @@
 """Redis restarted, losing every queued task, while 20 grants are active: each one still ends on time."""
 
-import uuid
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from portal.access.models import AccessRequest
-from portal.accounts.models import Profile
 from portal.core.clock import now
-from portal.devstack import tenant
-from tests.faults.conftest import reveal_and_remember
+from tests.faults.conftest import analytics_reader, reveal_and_remember
 from tests.grants.conftest import can_log_in, grant_for, live_tokens_of, start_test_worker, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 GRANTS = 20
-
-
-def analytics_reader(number: int):
-    """Create one more engineer of the demo tenant in analytics-readers."""
-    upn = f"reader{number}@contoso.example"
-    user = get_user_model().objects.create(username=upn, email=upn, first_name=f"Reader {number}")
-    Profile.objects.create(
-        user=user,
-        tid=tenant.TENANT_ID,
-        oid=str(uuid.uuid4()),
-        upn=upn,
-        display_name=f"Reader {number}",
-        email=upn,
-        groups=[tenant.GROUPS["analytics-readers"]],
-        groups_read_at=now(),
-    )
-    return user
 
 
 def test_twenty_active_grants_all_end_on_time_after_redis_lost_everything(

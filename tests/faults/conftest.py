@@ -45,27 +45,32 @@ def captured_logs():
     logging.getLogger().removeHandler(handler)
 
 
-def analytics_reader(number: int):
-    """Create one more engineer of the demo tenant in analytics-readers."""
+def engineer(name: str, *groups: str):
+    """Create one more person of the demo tenant, in the named demo groups."""
     # Imported here: this file loads before the root conftest has configured Django.
     from django.contrib.auth import get_user_model
 
     from portal.accounts.models import Profile
     from portal.core.clock import now
 
-    upn = f"reader{number}@contoso.example"
-    user = get_user_model().objects.create(username=upn, email=upn, first_name=f"Reader {number}")
+    upn = f"{name}@contoso.example"
+    user = get_user_model().objects.create(username=upn, email=upn, first_name=name)
     Profile.objects.create(
         user=user,
         tid=tenant.TENANT_ID,
         oid=str(uuid.uuid4()),
         upn=upn,
-        display_name=f"Reader {number}",
+        display_name=name,
         email=upn,
-        groups=[tenant.GROUPS["analytics-readers"]],
+        groups=[tenant.GROUPS[group] for group in groups],
         groups_read_at=now(),
     )
     return user
+
+
+def analytics_reader(number: int):
+    """Create one more engineer in analytics-readers (one open request per person and role)."""
+    return engineer(f"reader{number}", "analytics-readers")
 
 
 def reveal_and_remember(user, request_id: int) -> dict:

@@ -178,6 +178,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Workers log through LOGGING below (JSON, redacted), not through Celery's own handlers.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=60)}
+# Celery would close the database connection around every task, so each task paid a new connection and
+# SCRAM login (most of a notification's cost); `portal.access.tasks` closes it by CONN_MAX_AGE instead.
+CELERY_DB_REUSE_MAX = 1_000_000
 # Prometheus metrics at /metrics: for holders of the token, or callers from these networks.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])

@@ -290,12 +290,25 @@ class AuditView(APIView):
 
     def _csv(self, events):
         writer = csv.writer(_Echo())
+        # Plain values, formatted as AuditEventSerializer formats them: building a serializer (and a model
+        # instance) per row made an export of a million events take minutes.
+        values = events.values_list(
+            "id", "at", "actor_label", "action", "request_id", "role__slug", "ip", "user_agent", "details", "hash"
+        )
+        at = serializers.DateTimeField()
 
         def rows():
             yield writer.writerow(CSV_COLUMNS)
-            for event in events.iterator(chunk_size=2000):
-                data = AuditEventSerializer(event).data
-                yield writer.writerow([_cell(data[column]) for column in CSV_COLUMNS])
+            batch = []
+            for row in values.iterator(chunk_size=2000):
+                cells = [_cell(value) for value in row]
+                cells[1] = at.to_representation(row[1])
+                batch.append(writer.writerow(cells))
+                # A few hundred rows per write: one write per row costs a system call each.
+                if len(batch) == 500:
+                    yield "".join(batch)
+                    batch = []
+            yield "".join(batch)
 
         response = StreamingHttpResponse(rows(), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="latchkey-audit.csv"'

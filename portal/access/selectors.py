@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from django.db import connection
 from django.db.models import Aggregate, Count, DateTimeField, DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.db.models.functions import TruncDate
 
@@ -158,7 +159,22 @@ def approver_labels(role: AccessRole) -> list[str]:
 
 def audit_actions() -> list[str]:
     """Return the distinct audit actions, for the history's filter."""
-    return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())
+    # A skip scan of the (action, at) index, one probe per distinct action: DISTINCT would read every event
+    # (a million take a few hundred milliseconds, at each view of the history).
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE actions(action) AS (
+                (SELECT action FROM {table} ORDER BY action LIMIT 1)
+                UNION ALL
+                SELECT (SELECT action FROM {table} WHERE action > actions.action ORDER BY action LIMIT 1)
+                FROM actions WHERE actions.action IS NOT NULL
+            )
+            SELECT action FROM actions WHERE action IS NOT NULL
+            """
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def audit_events_filtered(

@@ -7,6 +7,8 @@ moved on raises `InvalidTransition`: another worker or sweeper got there first, 
 import logging
 
 from celery import shared_task
+from celery.signals import task_postrun, task_prerun
+from django.db import close_old_connections
 
 from portal.access import services
 from portal.access.models import AccessRequest
@@ -16,6 +18,16 @@ from portal.integrations import notify, vault
 from portal.logging import log_context
 
 logger = logging.getLogger(__name__)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(sender=None, **kwargs) -> None:
+    """Treat each task as Django treats a web request: keep the connection, unless broken or past CONN_MAX_AGE."""
+    # A task run in-process (eager) is inside its caller's transaction: the caller owns the connection.
+    if sender is not None and not getattr(sender.request, "is_eager", False):
+        close_old_connections()
+
 
 _RETRY = {
     "autoretry_for": (notify.NotificationFailed,),

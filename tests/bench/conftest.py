@@ -1,3 +1,3 @@
 """The benchmark's tests: the demo personas and catalog of the access tests."""
 
-from tests.access.conftest import alice, bob, catalog  # noqa: F401
+from tests.access.conftest import alice, bob, carol, catalog  # noqa: F401

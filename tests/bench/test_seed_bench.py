@@ -65,3 +65,12 @@ def test_seeding_without_a_catalog_is_refused(db):
 def test_more_pending_requests_than_users_is_refused(catalog):
     with pytest.raises(CommandError, match="pending"):
         seed(users=3, pending=5)
+
+
+def test_the_history_filter_offers_each_seeded_action_once_in_order(catalog):
+    from portal.access.selectors import audit_actions
+
+    seed()
+
+    assert audit_actions() == sorted(set(AuditEvent.objects.values_list("action", flat=True)))
+    assert "request.created" in audit_actions()

@@ -1,0 +1,343 @@
+"""A bounded soak test: simulated people browse, request, approve, reveal and revoke for a few minutes.
+
+    python -m bench.soak [--users 50] [--minutes 5]      (or `make soak`)
+
+It starts its own stack on free loopback ports (PostgreSQL, Redis, OpenBao, a local token
+issuer), the portal under gunicorn, two workers and beat, drives them with an asyncio
+client, and stops by itself. At the end every grant is ended and the target database must
+hold none of the database users that were revealed. It prints the p95 of each page and
+endpoint and exits non-zero on any error or leaked credential. Not run by CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from portal.devstack import tenant
+from portal.devstack.processes import tcp_open, wait_for
+from portal.devstack.stack import REPO_ROOT, TARGET_DATABASE, VENV_BIN, Ports, Stack
+
+WHY = "Soak test: reading the order tables for the nightly check"
+APPROVERS_EVERY = 5  # one simulated person in five is an approver
+HARD_STOP_SECONDS = 15 * 60  # whatever happens, the run ends
+
+
+@dataclass
+class Person:
+    name: str
+    oid: str
+    approver: bool
+    token: str = ""
+    session: str = ""
+
+
+@dataclass
+class Results:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: list[str] = field(default_factory=list)
+    usernames: set[str] = field(default_factory=set)
+    granted: int = 0
+
+    def record(self, label: str, seconds: float) -> None:
+        self.latencies[label].append(seconds)
+
+
+def _people(count: int) -> list[Person]:
+    return [
+        Person(name=f"soak{number:03d}", oid=str(uuid.uuid4()), approver=number % APPROVERS_EVERY == 0)
+        for number in range(count)
+    ]
+
+
+def _claims(issuer, person: Person) -> dict:
+    groups = ["analytics-readers", "orders-engineers"] + (["orders-approvers"] if person.approver else [])
+    upn = f"{person.name}@contoso.example"
+    return issuer._base(
+        sub=f"sub-{person.name}",
+        oid=person.oid,
+        azp="d0000000-0000-4000-8000-0000000000c1",
+        scp="access_as_user",
+        idtyp="user",
+        preferred_username=upn,
+        name=person.name,
+        groups=[tenant.GROUPS[group] for group in groups],
+        exp=int(time.time()) + HARD_STOP_SECONDS + 600,
+    )
+
+
+def _session_for(person: Person) -> str:
+    """Return a session key for the person (created by their first API call), as a sign-in would."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from portal.accounts.models import Profile
+
+    user = Profile.objects.select_related("user").get(oid=person.oid).user
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "portal.accounts.auth.EntraIDBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
+
+
+async def _call(client: httpx.AsyncClient, results: Results, label: str, method: str, url: str, **kwargs):
+    started = time.monotonic()
+    try:
+        response = await client.request(method, url, **kwargs)
+    except httpx.HTTPError as error:
+        results.errors.append(f"{label}: {type(error).__name__}: {error}")
+        return None
+    results.record(label, time.monotonic() - started)
+    if response.status_code >= 500:
+        results.errors.append(f"{label}: {response.status_code}")
+    return response
+
+
+async def _person_loop(base: str, person: Person, results: Results, deadline: float) -> None:
+    api = {"Authorization": f"Bearer {person.token}"}
+    pages = {"Cookie": f"sessionid={person.session}"}
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        while time.monotonic() < deadline:
+            await _call(client, results, "page /", "GET", "/", headers=pages)
+            await _call(client, results, "GET /api/v1/roles", "GET", "/api/v1/roles", headers=api)
+            await _call(client, results, "GET /api/v1/requests", "GET", "/api/v1/requests", headers=api)
+            if person.approver:
+                await _approve_some(client, person, results)
+            else:
+                await _one_grant(client, person, results, deadline)
+            await asyncio.sleep(random.uniform(0.5, 2.0))
+
+
+async def _approve_some(client, person: Person, results: Results) -> None:
+    api = {"Authorization": f"Bearer {person.token}"}
+    await _call(
+        client,
+        results,
+        "page /access/review/",
+        "GET",
+        "/access/review/",
+        headers={"Cookie": f"sessionid={person.session}"},
+    )
+    listed = await _call(
+        client, results, "GET /api/v1/requests?scope=to_review", "GET", "/api/v1/requests?scope=to_review", headers=api
+    )
+    if listed is None or listed.status_code != 200:
+        return
+    for item in listed.json()["results"][:5]:
+        answer = await _call(
+            client, results, "POST approve", "POST", f"/api/v1/requests/{item['id']}/approve", headers=api, json={}
+        )
+        # Another approver may have been first: 409 is part of the game, anything else is not.
+        if answer is not None and answer.status_code not in (200, 409):
+            results.errors.append(f"approve: {answer.status_code} {answer.text[:200]}")
+
+
+async def _one_grant(client, person: Person, results: Results, deadline: float) -> None:
+    api = {"Authorization": f"Bearer {person.token}"}
+    role = random.choice(["analytics-readonly", "orders-readwrite"])
+    created = await _call(
+        client,
+        results,
+        "POST /api/v1/requests",
+        "POST",
+        "/api/v1/requests",
+        headers=api,
+        json={"role": role, "duration_minutes": 1, "justification": WHY},
+    )
+    if created is None:
+        return
+    if created.status_code == 409:
+        return
+    if created.status_code != 201:
+        results.errors.append(f"request: {created.status_code} {created.text[:200]}")
+        return
+    request_id = created.json()["id"]
+    await _call(
+        client,
+        results,
+        "page /access/requests/<id>/",
+        "GET",
+        f"/access/requests/{request_id}/",
+        headers={"Cookie": f"sessionid={person.session}"},
+    )
+    while time.monotonic() < deadline:
+        detail = await _call(
+            client, results, "GET /api/v1/requests/<id>", "GET", f"/api/v1/requests/{request_id}", headers=api
+        )
+        if detail is None or detail.status_code != 200:
+            return
+        state = detail.json()["state"]
+        if state == "active":
+            break
+        if state not in ("pending", "approved", "issuing"):
+            return
+        await asyncio.sleep(1)
+    else:
+        return
+    revealed = await _call(
+        client, results, "POST credentials", "POST", f"/api/v1/requests/{request_id}/credentials", headers=api
+    )
+    if revealed is None or revealed.status_code != 200:
+        if revealed is not None:
+            results.errors.append(f"reveal: {revealed.status_code} {revealed.text[:200]}")
+        return
+    results.usernames.add(revealed.json()["username"])
+    results.granted += 1
+    if random.random() < 0.5:
+        revoked = await _call(
+            client,
+            results,
+            "POST revoke",
+            "POST",
+            f"/api/v1/requests/{request_id}/revoke",
+            headers=api,
+            json={"reason": "done"},
+        )
+        if revoked is not None and revoked.status_code not in (200, 409):
+            results.errors.append(f"revoke: {revoked.status_code} {revoked.text[:200]}")
+
+
+def _p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1] if len(values) >= 2 else values[0]
+
+
+def _report(results: Results, leaked: list[str], seconds: float) -> None:
+    print(f"\nSoak: {seconds:.0f} s, {results.granted} grants revealed, {len(results.errors)} errors")
+    print(f"{'page or endpoint':<40} {'calls':>7} {'p50 ms':>8} {'p95 ms':>8}")
+    for label, values in sorted(results.latencies.items()):
+        print(f"{label:<40} {len(values):>7} {statistics.median(values) * 1000:>8.0f} {_p95(values) * 1000:>8.0f}")
+    for error in results.errors[:20]:
+        print(f"error: {error}")
+    print(f"database users still present after every grant ended: {len(leaked)}")
+
+
+def _leaked_users(stack: Stack, usernames: set[str]) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(stack.database_url(TARGET_DATABASE)) as conn:
+        present = {row[0] for row in conn.execute("SELECT rolname FROM pg_roles")}
+    return sorted(usernames & present)
+
+
+def _end_every_grant(stack: Stack) -> None:
+    """End every grant still open (as if every window closed now) and wait until the workers are done."""
+    from portal.access.models import AccessRequest
+    from portal.core.clock import now
+
+    AccessRequest.objects.filter(state__in=["pending"]).update(state="cancelled")
+    AccessRequest.objects.filter(state="active").update(ends_at=now())
+    limit = time.monotonic() + 180
+    while AccessRequest.objects.filter(state__in=["approved", "issuing", "active", "revoking"]).exists():
+        if time.monotonic() > limit:
+            raise SystemExit("Grants did not end within 3 minutes of the soak's end.")
+        time.sleep(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--minutes", type=float, default=5)
+    args = parser.parse_args(argv)
+    if not 1 <= args.users <= 500 or not 0 < args.minutes <= 10:
+        parser.error("--users is 1 to 500 and --minutes at most 10: the soak is bounded.")
+
+    from tests.support.entra import API_AUDIENCE, start_token_issuer
+
+    def _hard_stop(signum, frame):
+        raise SystemExit(f"The soak ran into its hard limit of {HARD_STOP_SECONDS} s.")
+
+    signal.signal(signal.SIGALRM, _hard_stop)
+    signal.alarm(HARD_STOP_SECONDS)
+    state_dir = Path(tempfile.mkdtemp(prefix="latchkey-soak-"))
+    passed = False
+    stack = Stack(state_dir=state_dir, ports=Ports.free(), fast=True)
+    issuer = start_token_issuer()
+    started = time.monotonic()
+    try:
+        stack.start()
+        env = {
+            **stack.portal_env(),
+            "OIDC_API_AUDIENCE": API_AUDIENCE,
+            "OIDC_API_ISSUERS": issuer.issuer,
+            "OIDC_ISSUER": issuer.issuer,
+            # The soak measures the workflow, not the rate limits.
+            **{f"RATE_LIMIT_{scope}": "1000000/m" for scope in ("SIGN_IN", "REQUEST_CREATE", "APPROVAL", "REVEAL")},
+        }
+        os.environ.update(env)
+        os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+        import django
+
+        django.setup()
+        # One log line per call of 50 people would drown the report.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        manage = [str(VENV_BIN / "python"), str(REPO_ROOT / "manage.py")]
+        subprocess.run(
+            [*manage, "migrate", "--no-input", "--verbosity", "0"], env={**os.environ}, cwd=REPO_ROOT, check=True
+        )
+        subprocess.run([*manage, "seed_demo"], env={**os.environ}, cwd=REPO_ROOT, check=True, capture_output=True)
+        stack.start_worker(env, name="worker-1", concurrency=2)
+        stack.start_worker(env, name="worker-2", concurrency=2)
+        stack.start_beat(env)
+        web = stack.start_portal_process(
+            "web",
+            [str(VENV_BIN / "gunicorn"), "-c", str(REPO_ROOT / "gunicorn.conf.py"), "portal.wsgi"],
+            {**env, "GUNICORN_BIND": f"127.0.0.1:{stack.ports.web}", "WEB_CONCURRENCY": "4"},
+        )
+        wait_for(lambda: tcp_open(stack.ports.web), what="the portal", process=web)
+        base = f"http://127.0.0.1:{stack.ports.web}"
+
+        people = _people(args.users)
+        for person in people:
+            person.token = issuer.sign(_claims(issuer, person))
+            response = httpx.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {person.token}"}, timeout=60)
+            response.raise_for_status()
+            person.session = _session_for(person)
+
+        results = Results()
+        soak_started = time.monotonic()
+        deadline = soak_started + args.minutes * 60
+
+        async def run_all():
+            await asyncio.wait_for(
+                asyncio.gather(*(_person_loop(base, person, results, deadline) for person in people)),
+                timeout=args.minutes * 60 + 120,
+            )
+
+        asyncio.run(run_all())
+        soaked = time.monotonic() - soak_started
+        _end_every_grant(stack)
+        leaked = _leaked_users(stack, results.usernames)
+        _report(results, leaked, soaked)
+        passed = not results.errors and not leaked and results.granted > 0
+        return 0 if passed else 1
+    finally:
+        signal.alarm(0)
+        issuer.server.stop()
+        stack.stop()
+        if passed:
+            shutil.rmtree(state_dir, ignore_errors=True)
+        else:
+            print(f"Logs are in {stack.log_dir}", file=sys.stderr)
+        print(f"Stopped after {time.monotonic() - started:.0f} s.", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

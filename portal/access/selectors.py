@@ -4,7 +4,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Aggregate, Count, DateTimeField, DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import (
+    Aggregate,
+    Count,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Prefetch,
+    Q,
+    QuerySet,
+)
 from django.db.models.functions import TruncDate
 
 from portal.access.models import AccessRequest, AccessRole, AuditEvent
@@ -19,6 +29,9 @@ from portal.accounts.selectors import (
 from portal.core.clock import now
 
 State = AccessRequest.State
+# How many of a requester's newest requests an approver sees next to a request.
+RECENT_LIMIT = 5
+_RECENT_ATTR = "recent_requests_prefetched"
 
 
 @dataclass(frozen=True)
@@ -87,19 +100,29 @@ def requests_to_review(user) -> QuerySet:
     if not groups or not memberships_are_fresh(user):
         return AccessRequest.objects.none()
     roles = AccessRole.objects.filter(approver_groups__has_any_keys=groups)
+    # The queue shows each requester's recent requests: one query for all of them, not one per item.
+    recent = Prefetch(
+        "requester__access_requests",
+        queryset=AccessRequest.objects.select_related("role").order_by("-created_at", "-id")[: RECENT_LIMIT + 1],
+        to_attr=_RECENT_ATTR,
+    )
     return _with_related(
         AccessRequest.objects.filter(state=State.PENDING, role__in=roles)
         .exclude(requester=user)
         .exclude(approvals__approver=user)
-    )
+    ).prefetch_related(recent)
 
 
 def requests_all() -> QuerySet:
     return _with_related(AccessRequest.objects.all())
 
 
-def recent_requests_of(user, *, limit: int = 5, exclude_id: int | None = None) -> list[AccessRequest]:
+def recent_requests_of(user, *, limit: int = RECENT_LIMIT, exclude_id: int | None = None) -> list[AccessRequest]:
     """Return the newest requests of `user`, for an approver's context."""
+    prefetched = getattr(user, _RECENT_ATTR, None)
+    if prefetched is not None and limit <= RECENT_LIMIT:
+        # Prefetched by `requests_to_review`: the newest RECENT_LIMIT + 1, so one may be left out.
+        return [request for request in prefetched if request.pk != exclude_id][:limit]
     queryset = AccessRequest.objects.filter(requester=user).select_related("role")
     if exclude_id is not None:
         queryset = queryset.exclude(pk=exclude_id)

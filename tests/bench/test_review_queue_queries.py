@@ -1,0 +1,64 @@
+"""The approval queue under data: its queries do not grow with the number of requests waiting."""
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from portal.access import services
+from portal.access.selectors import recent_requests_of, requests_to_review
+from tests.access.conftest import make_user
+
+WHY = "Investigate the late orders of ticket OPS-12"
+
+pytestmark = pytest.mark.django_db
+
+
+def engineer(n: int):
+    from portal.accounts.models import Profile
+
+    user = make_user("alice")
+    user.username = f"engineer-{n}@contoso.example"
+    user.save()
+    Profile.objects.filter(user=user).update(oid=f"e0000000-0000-4000-8000-{n:012d}", upn=user.username)
+    return user
+
+
+def queue_queries(bob) -> int:
+    client = Client()
+    client.force_login(bob)
+    client.get("/access/review/")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/access/review/").status_code == 200
+    return len(queries)
+
+
+def ask_with_history(user) -> None:
+    for _ in range(3):
+        earlier = services.request_create(actor=user, role="orders-readwrite", justification=WHY)
+        services.request_cancel(actor=user, request_id=earlier.pk)
+    services.request_create(actor=user, role="orders-readwrite", justification=WHY)
+
+
+def test_the_queue_costs_the_same_queries_for_two_requests_or_eight(bob, catalog):
+    for n in range(2):
+        ask_with_history(engineer(n))
+    with_two = queue_queries(bob)
+    for n in range(2, 8):
+        ask_with_history(engineer(n))
+
+    assert queue_queries(bob) == with_two
+
+
+def test_each_item_lists_the_same_recent_requests_as_a_query_of_its_own(bob, catalog):
+    for n in range(3):
+        ask_with_history(engineer(n))
+
+    queue = list(requests_to_review(bob))
+
+    assert len(queue) == 3
+    for item in queue:
+        prefetched = recent_requests_of(item.requester, exclude_id=item.pk)
+        del item.requester.recent_requests_prefetched
+        assert prefetched == recent_requests_of(item.requester, exclude_id=item.pk)
+        assert len(prefetched) == 3 and item not in prefetched

@@ -63,10 +63,12 @@ def test_no_decision_is_half_applied_when_the_database_restarts_under_the_approv
         approvals = Approval.objects.filter(request=request).count()
         events = AuditEvent.objects.filter(request=request)
         recorded = (events.filter(action="request.approval").count(), events.filter(action="request.approved").count())
-        assert (state, approvals, recorded) in (("pending", 0, (0, 0)), ("approved", 1, (1, 1))), (
+        # An approved request may already be issued by a worker of an earlier scenario: still one decision.
+        decided = "approved" if state in ("approved", "issuing", "active") else state
+        assert (decided, approvals, recorded) in (("pending", 0, (0, 0)), ("approved", 1, (1, 1))), (
             request.pk,
             outcomes[request.pk],
         )
         # A decision that the approver saw succeed is in the database.
         if outcomes[request.pk] == "approved":
-            assert state == "approved"
+            assert decided == "approved"

@@ -3,8 +3,10 @@
 from datetime import timedelta
 
 import pytest
+from kombu import pools
 
 from portal.access.models import AccessRequest
+from portal.celery import app
 from portal.core.clock import now
 from tests.faults.conftest import analytics_reader, reveal_and_remember
 from tests.grants.conftest import can_log_in, grant_for, live_tokens_of, start_test_worker, wait_until
@@ -29,6 +31,10 @@ def test_twenty_active_grants_all_end_on_time_after_redis_lost_everything(
     assert all(can_log_in(body) for body in sample)
 
     stack.restart_redis()
+    # This process's own broker connections died with Redis: drop them and start fresh pools, as Celery
+    # itself does in a forked child, so that later scenarios' pings and tasks do not use a dead socket.
+    pools.reset()
+    app._after_fork()
     # The windows end now: the sweeper, not a task queued in the lost Redis, must notice.
     ended_at = now()
     AccessRequest.objects.filter(pk__in=ids).update(ends_at=ended_at)

@@ -23,6 +23,10 @@ def pytest_configure(config):
     stack = Stack(state_dir=state_dir, ports=Ports.free(), fast=True)
     config.stash[_STACK] = stack
     os.environ.update(stack.portal_env())
+    # Hundreds of sign-ins and requests come from one address within minutes; the tests of the
+    # limits themselves set their own rates.
+    for scope in ("SIGN_IN", "REQUEST_CREATE", "APPROVAL", "REVEAL"):
+        os.environ.setdefault(f"RATE_LIMIT_{scope}", "1000000/m")
     os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
     import django
 

@@ -205,6 +205,15 @@ class Bench:
         """Return the database roles Vault has made in the target database and not dropped yet."""
         return {row[0] for row in self.shop.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%'")}
 
+    def wait_queue_drained(self) -> None:
+        """Wait until the workers have taken every queued task (the notifications of a burst, for one)."""
+        import redis
+
+        broker = redis.Redis.from_url(self.stack.redis_url)
+        wait_until(lambda: broker.llen("celery") == 0, timeout=300, interval=0.1, what="the task queue to drain")
+        # The last tasks taken may still be running.
+        time.sleep(1)
+
     def client(self, user):
         from django.test import Client
 
@@ -362,6 +371,8 @@ class Bench:
         made = self.vault_roles() - before
         if len(made) != n:
             raise BenchError(f"Expected {n} new database roles, found {len(made)}.")
+        # Grants that end together were issued long before: their notifications are sent by then.
+        self.wait_queue_drained()
         end = datetime.fromtimestamp(math.ceil(time.time()) + 3, tz=UTC)
         AccessRequest.objects.filter(pk__in=ids).update(ends_at=end)
         gone = self.wait_gone(made, timeout=300)
@@ -395,6 +406,7 @@ class Bench:
         self.wait_all(ids, "active", timeout=600, what="the approved grants to be issued")
         issue_rate = n / (time.monotonic() - started)
         made = self.vault_roles() - before
+        self.wait_queue_drained()
         started = time.monotonic()
         # As the admins' page and API call it: each grant's revocation is queued as soon as it is recorded.
         services.grants_revoke_bulk(

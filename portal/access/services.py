@@ -1041,19 +1041,32 @@ def grants_sweep() -> dict[str, int]:
     return counts
 
 
+# The sweeper ends grants in small transactions, so that workers start revoking the first ones while it
+# ends the rest (one transaction of 200 held every revocation back until all 200 were recorded).
+SWEEP_ENDED_BATCH = 25
+SWEEP_ENDED_MAX_BATCHES = 40
+
+
 def _sweep_ended() -> int:
     """Move every active grant past its end to `revoking`; rows another sweeper holds are left to it."""
     ended = 0
-    with transaction.atomic():
-        due = AccessRequest.objects.select_for_update(skip_locked=True).filter(
-            state=State.ACTIVE, extends=None, ends_at__lte=now()
-        )
-        for request_id in list(due.values_list("pk", flat=True)[:200]):
-            try:
-                grant_expire(request_id=request_id)
-            except InvalidTransition:
-                continue
-            ended += 1
+    passed = set()
+    for _ in range(SWEEP_ENDED_MAX_BATCHES):
+        with transaction.atomic():
+            due = AccessRequest.objects.select_for_update(skip_locked=True).filter(
+                state=State.ACTIVE, extends=None, ends_at__lte=now()
+            )
+            batch = list(due.exclude(pk__in=passed).values_list("pk", flat=True)[:SWEEP_ENDED_BATCH])
+            for request_id in batch:
+                try:
+                    grant_expire(request_id=request_id)
+                except InvalidTransition:
+                    # Moved on meanwhile (or extended): not to be picked again in this sweep.
+                    passed.add(request_id)
+                    continue
+                ended += 1
+        if len(batch) < SWEEP_ENDED_BATCH:
+            break
     return ended
 
 

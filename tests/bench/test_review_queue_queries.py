@@ -7,21 +7,10 @@ from django.test.utils import CaptureQueriesContext
 
 from portal.access import services
 from portal.access.selectors import recent_requests_of, requests_to_review
-from tests.access.conftest import make_user
 
 WHY = "Investigate the late orders of ticket OPS-12"
 
 pytestmark = pytest.mark.django_db
-
-
-def engineer(n: int):
-    from portal.accounts.models import Profile
-
-    user = make_user("alice")
-    user.username = f"engineer-{n}@contoso.example"
-    user.save()
-    Profile.objects.filter(user=user).update(oid=f"e0000000-0000-4000-8000-{n:012d}", upn=user.username)
-    return user
 
 
 def queue_queries(bob) -> int:
@@ -40,19 +29,19 @@ def ask_with_history(user) -> None:
     services.request_create(actor=user, role="orders-readwrite", justification=WHY)
 
 
-def test_the_queue_costs_the_same_queries_for_two_requests_or_eight(bob, catalog):
-    for n in range(2):
-        ask_with_history(engineer(n))
+def test_the_queue_costs_the_same_queries_for_two_requests_or_eight(bob, catalog, engineers):
+    for user in engineers(2):
+        ask_with_history(user)
     with_two = queue_queries(bob)
-    for n in range(2, 8):
-        ask_with_history(engineer(n))
+    for user in engineers(6, start=2):
+        ask_with_history(user)
 
     assert queue_queries(bob) == with_two
 
 
-def test_each_item_lists_the_same_recent_requests_as_a_query_of_its_own(bob, catalog):
-    for n in range(3):
-        ask_with_history(engineer(n))
+def test_each_item_lists_the_same_recent_requests_as_a_query_of_its_own(bob, catalog, engineers):
+    for user in engineers(3):
+        ask_with_history(user)
 
     queue = list(requests_to_review(bob))
 

@@ -3,6 +3,8 @@
 import multiprocessing
 import os
 
+from portal.logging import logging_config
+
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # Two per core plus one (gunicorn's advice for sync workers); WEB_CONCURRENCY overrides it.
 workers = int(os.environ.get("WEB_CONCURRENCY") or 0) or multiprocessing.cpu_count() * 2 + 1
@@ -27,26 +29,12 @@ errorlog = "-"
 access_log_format = "%(m)s %(U)s %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s"
 
 # gunicorn's own loggers go through the portal's JSON formatter and secret-redacting filter too.
-logconfig_dict = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "context": {"()": "portal.logging.ContextFilter"},
-        "redact": {"()": "portal.logging.RedactSecretsFilter"},
-    },
-    "formatters": {"json": {"()": "portal.logging.JsonFormatter"}},
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "json",
-            "filters": ["context", "redact"],
-            "stream": "ext://sys.stdout",
-        },
-    },
-    "loggers": {
+logconfig_dict = logging_config(
+    handlers_stream="ext://sys.stdout",
+    loggers={
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
-}
+)
 
 wsgi_app = "portal.wsgi:application"

@@ -202,3 +202,24 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             event["stack"] = record.stack_info
         return json.dumps(event, default=str, ensure_ascii=False)
+
+
+def logging_config(*, handlers_stream: str | None = None, root_level: str | None = None, loggers: dict) -> dict:
+    """Return a `logging.config.dictConfig` dictionary: one JSON console handler, context and redaction on it."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context", "redact"]}
+    if handlers_stream:
+        handler["stream"] = handlers_stream
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "context": {"()": "portal.logging.ContextFilter"},
+            "redact": {"()": "portal.logging.RedactSecretsFilter"},
+        },
+        "formatters": {"json": {"()": "portal.logging.JsonFormatter"}},
+        "handlers": {"console": handler},
+        "loggers": loggers,
+    }
+    if root_level:
+        config["root"] = {"handlers": ["console"], "level": root_level}
+    return config

@@ -7,6 +7,7 @@ from urllib.parse import unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import env_bool, env_int, env_list, env_secret, env_str
+from portal.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -262,22 +263,12 @@ STORAGES = {
 # Python's warnings go through logging too (the `py.warnings` logger), so that they are JSON lines as well.
 logging.captureWarnings(True)
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "context": {"()": "portal.logging.ContextFilter"},
-        "redact": {"()": "portal.logging.RedactSecretsFilter"},
-    },
-    "formatters": {"json": {"()": "portal.logging.JsonFormatter"}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context", "redact"]},
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
+LOGGING = logging_config(
+    root_level=LOG_LEVEL,
+    loggers={
         # Django's default handlers would print the same events a second time, unformatted.
         "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         "django.server": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         "py.warnings": {"handlers": [], "propagate": True},
     },
-}
+)

@@ -101,15 +101,6 @@ def can_log_in(body: dict) -> bool:
     return True
 
 
-def wait_until(condition, *, timeout_seconds: float, interval: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
-
-
 def live_tokens_of(stack, request_id: int) -> list[str]:
     """Return the accessors of every grant token Vault holds for the request (found by its metadata)."""
     listed = stack._vault("GET", "auth/token/accessors?list=true")

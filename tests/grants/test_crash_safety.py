@@ -9,7 +9,8 @@ from portal.access import services
 from portal.access.models import AccessRequest, Approval, AuditEvent
 from portal.core.clock import now
 from portal.integrations import vault
-from tests.grants.conftest import grant_for, live_tokens_of, start_test_worker, wait_for_state, wait_until
+from tests.grants.conftest import grant_for, live_tokens_of, start_test_worker, wait_for_state
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

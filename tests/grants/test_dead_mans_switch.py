@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 
 from portal.core.clock import now
-from tests.grants.conftest import can_log_in, grant_for, reveal, wait_for_state, wait_until
+from tests.grants.conftest import can_log_in, grant_for, reveal, wait_for_state
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,8 @@ import pytest
 from portal.access.models import AccessRequest
 from portal.core.clock import now
 from portal.integrations import vault
-from tests.grants.conftest import WHY, can_log_in, client_for, grant_for, reveal, wait_for_state, wait_until
+from tests.grants.conftest import WHY, can_log_in, client_for, grant_for, reveal, wait_for_state
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -4,7 +4,8 @@ import pytest
 
 from portal.access.models import AccessRequest, AuditEvent
 from portal.integrations import vault
-from tests.grants.conftest import can_log_in, client_for, grant_for, reveal, wait_for_state, wait_until
+from tests.grants.conftest import can_log_in, client_for, grant_for, reveal, wait_for_state
+from tests.support.waiting import wait_until
 from tests.vault.conftest import role_exists
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -18,6 +18,7 @@ from portal.integrations.vault_setup import (
     portal_policy_text,
     prepare_vault,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -145,6 +146,14 @@ def test_issue_reveal_revoke_works_with_a_new_approle_secret_id_under_the_shippe
         vault.revoke_grant_token(accessor=grant.accessor)
 
         assert not vault.grant_token_alive(accessor=grant.accessor)
-    with pytest.raises(psycopg.OperationalError):
-        psycopg.connect(url, connect_timeout=3)
+    # Vault drops the database role a moment after the token is revoked.
+    assert wait_until(lambda: not _can_connect(url), timeout_seconds=30)
     assert printed["VAULT_ROLE_ID"] == stack.portal_role_id
+
+
+def _can_connect(url: str) -> bool:
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        return False
+    return True

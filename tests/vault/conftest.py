@@ -1,7 +1,5 @@
 """Helpers for the Vault module's tests: they run against the stack's real OpenBao and PostgreSQL."""
 
-import time
-
 import psycopg
 import pytest
 
@@ -39,13 +37,3 @@ def shop_url(stack, username, password):
 def role_exists(stack, username) -> bool:
     with psycopg.connect(stack.database_url("shop")) as admin:
         return admin.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", [username]).fetchone()[0] == 1
-
-
-def wait_until(condition, *, timeout_seconds: float, interval: float = 0.25) -> bool:
-    """Poll `condition` until it holds or the deadline passes; return whether it held."""
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()

@@ -6,7 +6,8 @@ import pytest
 from portal.devstack import stack as devstack
 from portal.devstack import tenant
 from portal.integrations import vault
-from tests.vault.conftest import MOUNT, role_exists, shop_url, wait_until
+from tests.support.waiting import wait_until
+from tests.vault.conftest import MOUNT, role_exists, shop_url
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ runs the scenarios of issue 8 against them. Prints a table; writes the figures, 
 and the versions used to `bench/results/latest.json`. Targets are reported as met or not met: a run
 never fails because of them, only when something does not work.
 
-    python -m bench.run            # the full suite (about 10 minutes on 2 cores)
+    python -m bench.run            # the full suite (about 7 minutes on 2 cores)
     python -m bench.run --smoke    # a few grants and tiny data, to check that the suite works
 """
 

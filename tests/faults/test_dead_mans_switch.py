@@ -6,7 +6,8 @@ import pytest
 
 from portal.core.clock import now
 from tests.faults.conftest import reveal_and_remember
-from tests.grants.conftest import can_log_in, grant_for, wait_for_state, wait_until
+from tests.grants.conftest import can_log_in, grant_for, wait_for_state
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,8 @@ import pytest
 from portal.access.models import AccessRequest, AuditEvent
 from portal.core.clock import now
 from tests.faults.conftest import analytics_reader, process_logs
-from tests.grants.conftest import grant_for, live_tokens_of, wait_until
+from tests.grants.conftest import grant_for, live_tokens_of
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -10,7 +10,8 @@ from portal.access.models import AccessRequest
 from portal.access.services import REVOKE_REDRIVE_AFTER
 from portal.core.clock import now
 from tests.faults.conftest import analytics_reader, reveal_and_remember
-from tests.grants.conftest import can_log_in, client_for, grant_for, live_tokens_of, wait_for_state, wait_until
+from tests.grants.conftest import can_log_in, client_for, grant_for, live_tokens_of, wait_for_state
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

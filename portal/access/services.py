@@ -66,7 +66,10 @@ def _offered_role(role: AccessRole | str) -> AccessRole:
 def _locked(request_id: int) -> AccessRequest:
     """Return the request, locked for the rest of the transaction."""
     request = (
-        AccessRequest.objects.select_for_update(of=("self",)).select_related("role", "requester").filter(pk=request_id)
+        AccessRequest.objects.select_for_update(of=("self",))
+        # The requester's profile too: most transitions check their groups (eligibility, token metadata).
+        .select_related("role", "requester__profile")
+        .filter(pk=request_id)
     )
     found = request.first()
     if found is None:

@@ -1,21 +1,18 @@
 """Pages of the access workflow: my access, the request form, request detail, the review queue, admin pages."""
 
-import csv
-import json
-
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from portal.access import selectors, services
+from portal.access import exports, selectors, services
 from portal.access.forms import (
     ApproveForm,
     DenyForm,
@@ -25,7 +22,6 @@ from portal.access.forms import (
     RevokeForm,
 )
 from portal.access.models import AccessRequest, AccessRole
-from portal.access.serializers import AuditEventSerializer
 from portal.accounts.selectors import is_portal_admin
 from portal.core.errors import DomainError, Gone, InvalidInput
 from portal.core.ratelimit import rate_limited
@@ -35,7 +31,6 @@ HOLDING = (State.APPROVED, State.ISSUING, State.ACTIVE, State.REVOKING)
 # States that change by themselves (a worker, the sweeper or an approver): the detail page follows them live.
 MOVING = (State.PENDING, State.APPROVED, State.ISSUING, State.REVOKING)
 HISTORY_PAGE_SIZE = 50
-EXPORT_COLUMNS = ["id", "at", "actor", "action", "request", "role", "ip", "user_agent", "details", "hash"]
 
 
 def _require_admin(user) -> None:
@@ -334,50 +329,15 @@ def audit_history(request):
     )
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _csv_cell(value) -> str:
-    if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True)
-    text = "" if value is None else str(value)
-    # A leading =, +, - or @ would make a spreadsheet evaluate the cell; a leading tab or carriage
-    # return hides one of them from a check of the first character only.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @login_required
 def audit_export(request, fmt):
-    """Stream the filtered history as CSV or JSON, row by row, so its size does not matter."""
+    """Stream the filtered history as CSV or JSON, so its size does not matter."""
     _require_admin(request.user)
     form, filters = _history_filters(request)
     if request.GET and not form.is_valid():
         return redirect(f"{reverse('access:audit-history')}?{request.GET.urlencode()}")
-    events = selectors.audit_events_filtered(**filters).iterator(chunk_size=2000)
-    if fmt == "csv":
-        writer = csv.writer(_Echo())
-
-        def rows():
-            yield writer.writerow(EXPORT_COLUMNS)
-            for event in events:
-                data = AuditEventSerializer(event).data
-                yield writer.writerow([_csv_cell(data[column]) for column in EXPORT_COLUMNS])
-
-        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    else:
-
-        def rows():
-            yield "["
-            for index, event in enumerate(events):
-                yield ("," if index else "") + "\n" + json.dumps(AuditEventSerializer(event).data, default=str)
-            yield "\n]\n"
-
-        response = StreamingHttpResponse(rows(), content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="latchkey-history.{fmt}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    events = selectors.audit_events_filtered(**filters)
+    return exports.streamed(events, fmt, filename="latchkey-history", csv_type="text/csv; charset=utf-8")
 
 
 @login_required

@@ -51,3 +51,22 @@ def test_the_export_holds_every_event_however_many_batches_it_takes(alice, carol
 
     rows = list(csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode())))
     assert [json.loads(row["details"])["n"] for row in rows] == list(range(1202, -1, -1))
+
+
+def test_the_history_page_exports_what_the_audit_api_exports(alice, bob, carol, catalog):
+    request = services.request_create(
+        actor=alice, role="orders-readwrite", justification="Rotate the order keys", ticket="OPS-8"
+    )
+    services.request_approve(actor=bob, request_id=request.pk, comment="+1 from bob")
+    audit_record(actor=None, action="=cmd|' /C calc'!A0", details={})
+    admin = signed_in(carol)
+
+    from_api = b"".join(admin.get("/api/v1/audit?format=csv").streaming_content).decode()
+    from_page = b"".join(admin.get("/access/audit/export.csv").streaming_content).decode()
+    as_json = json.loads(b"".join(admin.get("/access/audit/export.json").streaming_content))
+    listed = admin.get("/api/v1/audit?page_size=200").json()["results"]
+
+    assert from_page == from_api
+    assert as_json == listed
+    assert len(as_json) >= 5
+    assert ",'=cmd|' /C calc'!A0," in from_page

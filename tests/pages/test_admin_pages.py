@@ -70,10 +70,25 @@ def test_history_is_paginated_and_keeps_the_filters_in_the_page_links(carol, ali
         request = ask(alice, role="analytics-readonly")
         AccessRequest.objects.filter(pk=request.pk).update(state="expired")
 
-    page = client_for(carol).get("/access/audit/", {"person": "alice"})
+    client = client_for(carol)
 
-    assert page.context["page"].paginator.num_pages == 2
-    assert "?person=alice&amp;page=2" in page.content.decode()
+    first = client.get("/access/audit/", {"person": "alice"})
+    second = client.get("/access/audit/", {"person": "alice", "page": 2})
+    beyond = client.get("/access/audit/", {"person": "alice", "page": 3})
+
+    assert len(first.context["page"].object_list) == 50
+    assert "?person=alice&amp;page=2" in first.content.decode() and "Events 1 to 50" in first.content.decode()
+    assert len(second.context["page"].object_list) == 10 and not second.context["page"].has_next
+    assert "?person=alice&amp;page=1" in second.content.decode() and "page=3" not in second.content.decode()
+    assert "No older event." in beyond.content.decode()
+
+
+def test_a_page_number_that_is_not_one_shows_the_first_page(carol, alice, catalog):
+    ask(alice)
+
+    page = client_for(carol).get("/access/audit/", {"page": "last"})
+
+    assert page.status_code == 200 and page.context["page"].number == 1
 
 
 def test_the_csv_export_streams_the_filtered_events(carol, alice, catalog):

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -30,6 +31,7 @@ HOLDING = (State.APPROVED, State.ISSUING, State.ACTIVE, State.REVOKING)
 # States that change by themselves (a worker, the sweeper or an approver): the detail page follows them live.
 MOVING = (State.PENDING, State.APPROVED, State.ISSUING, State.REVOKING)
 HISTORY_PAGE_SIZE = 50
+REVIEW_PAGE_SIZE = 25
 
 
 def _require_admin(user) -> None:
@@ -297,13 +299,15 @@ def grants_revoke_bulk(request):
 
 @login_required
 def review_queue(request):
-    queue = list(selectors.requests_to_review(request.user).order_by("created_at", "id"))
-    for item in queue:
+    # A page at a time: each item renders its own forms and recent requests, which a long queue pays per item.
+    queue = Paginator(selectors.requests_to_review(request.user).order_by("created_at", "id"), REVIEW_PAGE_SIZE)
+    page = queue.get_page(request.GET.get("page"))
+    for item in page:
         item.recent = selectors.recent_requests_of(item.requester, exclude_id=item.pk)
         # Each item has its own forms: field IDs stay unique, so every label points at its own input.
         item.approve_form = ApproveForm(auto_id=f"approve-{item.pk}-%s")
         item.deny_form = DenyForm(auto_id=f"deny-{item.pk}-%s")
-    return render(request, "access/review_queue.html", {"queue": queue})
+    return render(request, "access/review_queue.html", {"page": page})
 
 
 def _history_filters(request) -> tuple[HistoryFilterForm, dict]:

@@ -22,6 +22,10 @@ def queue_queries(bob) -> int:
     return len(queries)
 
 
+def nav_item(response, label: str) -> dict:
+    return next(item for item in response.context["items"] if item["label"] == label)
+
+
 def ask_with_history(user) -> None:
     for _ in range(3):
         earlier = services.request_create(actor=user, role="orders-readwrite", justification=WHY)
@@ -51,3 +55,22 @@ def test_each_item_lists_the_same_recent_requests_as_a_query_of_its_own(bob, cat
         del item.requester.recent_requests_prefetched
         assert prefetched == recent_requests_of(item.requester, exclude_id=item.pk)
         assert len(prefetched) == 3 and item not in prefetched
+
+
+def test_the_queue_shows_25_a_page_and_counts_every_request_waiting(bob, catalog, engineers):
+    waiting = [
+        services.request_create(actor=user, role="orders-readwrite", justification=WHY) for user in engineers(27)
+    ]
+    client = Client()
+    client.force_login(bob)
+
+    first = client.get("/access/review/")
+    second = client.get("/access/review/", {"page": 2})
+
+    assert [item.pk for item in first.context["page"]] == [request.pk for request in waiting[:25]]
+    assert [item.pk for item in second.context["page"]] == [request.pk for request in waiting[25:]]
+    for page in (first, second):
+        assert "27 waiting" in page.content.decode()
+        assert {"label": "To review", "count": 27}.items() <= nav_item(page, "To review").items()
+    assert 'href="?page=2"' in first.content.decode() and 'href="?page=1"' in second.content.decode()
+    assert 'name="next" value="/access/review/?page=2"' in second.content.decode()

@@ -3,7 +3,8 @@
 Everything else in the portal calls these functions and sees only the domain
 errors below; no hvac or requests exception leaves this module. The portal signs
 in with AppRole (or a token in development), keeps one client per process and
-signs in again before its token expires. Every call carries the `X-Request-Id`
+signs in again before its token expires; all its calls share one pool of HTTP
+connections per process. Every call carries the `X-Request-Id`
 header (`correlation_id`, else the log context's request ID), which Vault's audit
 log records.
 
@@ -14,6 +15,7 @@ returned to the caller only, never logged, and hidden from `repr`.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -153,7 +155,9 @@ def create_grant_token(*, mount: str, role: str, ttl_seconds: int, metadata: dic
         raise ValueError("ttl_seconds must be at least 1.")
     if not all(isinstance(key, str) and isinstance(value, str) for key, value in metadata.items()):
         raise ValueError("Token metadata keys and values must be strings.")
-    # A token for a role that does not exist could never read anything: refuse early.
+    # A token for a role that does not exist could never read anything: refuse early. The token role cannot
+    # tell: Vault creates a token for a policy that does not exist, and its read then fails as "permission
+    # denied", which would leave an orphan token behind and name the wrong cause.
     _read_role(mount=mount, role=role)
     body = _portal_call(
         "post",
@@ -386,6 +390,24 @@ def _sign_in(config: tuple) -> _Login:
     raise ImproperlyConfigured("Set VAULT_ROLE_ID and VAULT_SECRET_ID (or VAULT_SECRET_ID_FILE), or VAULT_TOKEN.")
 
 
+_session_lock = threading.Lock()
+_session: tuple[int, requests.Session] | None = None
+
+
+def _http_session() -> requests.Session:
+    """Return this process's HTTP session to Vault, whose pooled connections every client reuses.
+
+    A client of its own per grant token opened a new connection per call. The session carries no token (each
+    client sends its own per request) and its connection pool is thread-safe. It belongs to one process: a
+    worker forked from a process that used it opens connections of its own, never shares its parent's.
+    """
+    global _session
+    with _session_lock:
+        if _session is None or _session[0] != os.getpid():
+            _session = (os.getpid(), requests.Session())
+        return _session[1]
+
+
 def _client(*, token: str) -> hvac.Client:
     # An empty token (not None) keeps hvac from picking up VAULT_TOKEN or ~/.vault-token by itself.
     return hvac.Client(
@@ -393,6 +415,7 @@ def _client(*, token: str) -> hvac.Client:
         token=token,
         timeout=settings.VAULT_TIMEOUT_SECONDS,
         adapter=hvac.adapters.RawAdapter,
+        session=_http_session(),
     )
 
 

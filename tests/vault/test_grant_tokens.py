@@ -2,6 +2,7 @@
 
 import psycopg
 import pytest
+from urllib3.connectionpool import HTTPConnectionPool
 
 from portal.devstack import stack as devstack
 from portal.devstack import tenant
@@ -35,6 +36,22 @@ def test_grant_policy_name_is_the_one_the_stack_installs():
 def test_a_grant_token_for_a_role_that_does_not_exist_is_refused(stack):
     with pytest.raises(vault.VaultRoleMissing):
         vault.create_grant_token(mount=MOUNT, role="no-such-role", ttl_seconds=60, metadata={})
+
+
+def test_grant_after_grant_reuses_the_connections_to_vault(stack, issue, monkeypatch):
+    issue()
+    opened = []
+    new_connection = HTTPConnectionPool._new_conn
+
+    def counted(pool):
+        opened.append(pool.port)
+        return new_connection(pool)
+
+    monkeypatch.setattr(HTTPConnectionPool, "_new_conn", counted)
+    for _ in range(5):
+        issue()
+
+    assert opened == []
 
 
 def test_revoking_by_accessor_drops_the_database_role_and_ends_open_sessions(stack, issue):

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from portal.access.models import AccessRequest
 from tests.browser.conftest import screenshots, sign_in
-from tests.grants.conftest import wait_until
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,8 @@ import pytest
 
 from portal.access import services
 from portal.access.models import AccessRequest, AuditEvent
-from tests.grants.conftest import wait_for_state, wait_until
+from tests.grants.conftest import wait_for_state
+from tests.support.waiting import wait_until
 from tests.vault.conftest import role_exists
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

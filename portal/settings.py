@@ -5,6 +5,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from portal.env import env_bool, env_int, env_list, env_secret, env_str
 from portal.logging import logging_config
@@ -182,6 +183,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 # Celery would close the database connection around every task, so each task paid a new connection and
 # SCRAM login (most of a notification's cost); `portal.access.tasks` closes it by CONN_MAX_AGE instead.
 CELERY_DB_REUSE_MAX = 1_000_000
+# Notifications have a queue of their own, so that a burst of e-mails never waits in front of an issue or a
+# revocation where a worker serves each queue. A worker serves both unless told otherwise (`-Q`).
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("notifications")]
+CELERY_TASK_ROUTES = {
+    "portal.access.tasks.notify_email": {"queue": "notifications"},
+    "portal.access.tasks.notify_webhook": {"queue": "notifications"},
+}
 # Prometheus metrics at /metrics: for holders of the token, or callers from these networks.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
@@ -207,6 +215,10 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI at /api/v1/docs/ from the portal's own static files, as the CSP requires.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.core.schema.add_error_responses",
+    ],
 }
 
 # Limits: rate limits (calls per window: N/s, N/m, N/5m, N/h) per signed-in user, or per client

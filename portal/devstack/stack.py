@@ -458,6 +458,8 @@ class Stack:
                 str(concurrency),
                 "--hostname",
                 f"{name}@%h",
+                "-Q",
+                "celery,notifications",
                 "--without-gossip",
                 "--without-mingle",
             ],

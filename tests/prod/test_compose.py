@@ -74,6 +74,12 @@ def test_workers_scale_and_beat_runs_exactly_once(compose):
     assert compose["services"]["web"]["command"] == ["gunicorn", "--config", "gunicorn.conf.py"]
 
 
+def test_the_worker_serves_the_task_queue_and_the_notifications_queue(compose):
+    command = compose["services"]["worker"]["command"]
+
+    assert command[command.index("-Q") + 1] == "celery,notifications"
+
+
 def test_the_entra_stand_in_runs_only_in_the_evaluation_profile(compose):
     assert compose["services"]["entra-standin"]["profiles"] == ["evaluation"]
     for name, spec in compose["services"].items():

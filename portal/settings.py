@@ -215,6 +215,10 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI at /api/v1/docs/ from the portal's own static files, as the CSP requires.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.core.schema.add_error_responses",
+    ],
 }
 
 # Limits: rate limits (calls per window: N/s, N/m, N/5m, N/h) per signed-in user, or per client

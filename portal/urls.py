@@ -16,3 +16,6 @@ urlpatterns = [
     path("api/v1/", include("portal.api_urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "portal.core.views.page_not_found"
+handler500 = "portal.core.views.server_error"

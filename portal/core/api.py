@@ -3,6 +3,7 @@
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -36,7 +37,17 @@ def _flatten(detail) -> str:
 
 
 def exception_handler(exc, context):
-    """Turn domain errors and DRF's own errors into the API's error body."""
+    """Turn domain errors and DRF's own errors into the API's error body, always as JSON."""
+    response = _error_for(exc, context)
+    request = context.get("request")
+    if response is not None and request is not None:
+        # An error answers in JSON even when the caller asked for another format (`?format=csv`).
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+    return response
+
+
+def _error_for(exc, context):
     if isinstance(exc, DomainError):
         extra = dict(exc.extra)
         if isinstance(exc, InvalidInput) and exc.fields:

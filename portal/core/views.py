@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
+from django.views.defaults import server_error as django_server_error
 
 from portal.accounts.selectors import is_portal_admin
 from portal.core import health, metrics
@@ -57,3 +58,21 @@ def prometheus_metrics(request):
     if not _metrics_allowed(request):
         return JsonResponse({"error": "forbidden", "detail": "Metrics need the metrics token."}, status=403)
     return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request, exception=None):
+    """Answer an unknown URL: the JSON error body under /api/, the friendly page elsewhere."""
+    if _is_api(request):
+        return JsonResponse({"error": "not_found", "detail": "There is no such endpoint."}, status=404)
+    return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    """Answer a crash: the JSON error body under /api/, the friendly page elsewhere."""
+    if _is_api(request):
+        return JsonResponse({"error": "server_error", "detail": "Something went wrong on our side."}, status=500)
+    return django_server_error(request)

@@ -37,8 +37,9 @@ class _Capture(logging.Handler):
         LOG_LINES.append(self.format(record))
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def captured_logs():
+    """Capture every log line of this process while the fault scenarios run (and only then)."""
     handler = _Capture()
     logging.getLogger().addHandler(handler)
     yield LOG_LINES

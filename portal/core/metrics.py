@@ -103,14 +103,19 @@ class PortalCollector:
         )
 
         errors = CounterMetricFamily("latchkey_vault_errors", "Failed calls to Vault, by kind.", labels=["kind"])
-        depth = GaugeMetricFamily("latchkey_queue_depth", "Tasks waiting in the Celery queue (-1 if unknown).")
+        depth = GaugeMetricFamily(
+            "latchkey_queue_depth", "Tasks waiting in each Celery queue (-1 if unknown).", labels=["queue"]
+        )
+        queues = [queue.name for queue in settings.CELERY_TASK_QUEUES]
         try:
             broker = _broker()
             for kind, count in broker.hgetall(VAULT_ERRORS_KEY).items():
                 errors.add_metric([kind.decode()], int(count))
-            depth.add_metric([], broker.llen("celery"))
+            for queue in queues:
+                depth.add_metric([queue], broker.llen(queue))
         except redis.RedisError:
-            depth.add_metric([], -1)
+            for queue in queues:
+                depth.add_metric([queue], -1)
         yield errors
         yield depth
 

@@ -138,7 +138,8 @@ def test_the_sweeper_heartbeat_and_the_queue_depth_are_reported(client, stack):
     text = _scrape(client)
 
     assert _sample(text, "latchkey_sweeper_last_run_timestamp_seconds") == pytest.approx(beat.at.timestamp())
-    assert _sample(text, "latchkey_queue_depth") >= 0
+    assert _sample(text, "latchkey_queue_depth", '{queue="celery"}') >= 0
+    assert _sample(text, "latchkey_queue_depth", '{queue="notifications"}') >= 0
 
 
 def test_a_refused_vault_call_is_counted_as_a_vault_error(client, stack):

@@ -4,32 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from portal.devstack import tenant
+from tests.support.personas import make_user
 
 DEMO_CATALOG = Path(__file__).resolve().parents[2] / "portal" / "access" / "demo_catalog.yaml"
-
-
-def make_user(name: str):
-    """Create the demo user `name` with the profile sign-in would give them, read just now."""
-    # Imported here: this file loads before the root conftest has configured Django.
-    from django.contrib.auth import get_user_model
-
-    from portal.accounts.models import Profile
-    from portal.core.clock import now
-
-    demo = tenant.USERS[name]
-    user = get_user_model().objects.create(username=demo.upn, email=demo.upn, first_name=demo.display_name)
-    Profile.objects.create(
-        user=user,
-        tid=tenant.TENANT_ID,
-        oid=demo.oid,
-        upn=demo.upn,
-        display_name=demo.display_name,
-        email=demo.upn,
-        groups=demo.group_ids,
-        groups_read_at=now(),
-    )
-    return user
 
 
 @pytest.fixture

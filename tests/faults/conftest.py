@@ -19,6 +19,7 @@ from portal.devstack.stack import POSTGRES_BIN_PATH
 from portal.logging import ContextFilter, JsonFormatter, RedactSecretsFilter
 from tests.conftest import TEST_DATABASE
 from tests.grants.conftest import beat, catalog, people, reveal, worker  # noqa: F401
+from tests.support.personas import make_person
 
 ISSUED_PASSWORDS: list[str] = []
 LOG_LINES: list[str] = []
@@ -48,25 +49,12 @@ def captured_logs():
 
 def engineer(name: str, *groups: str):
     """Create one more person of the demo tenant, in the named demo groups."""
-    # Imported here: this file loads before the root conftest has configured Django.
-    from django.contrib.auth import get_user_model
-
-    from portal.accounts.models import Profile
-    from portal.core.clock import now
-
-    upn = f"{name}@contoso.example"
-    user = get_user_model().objects.create(username=upn, email=upn, first_name=name)
-    Profile.objects.create(
-        user=user,
-        tid=tenant.TENANT_ID,
+    return make_person(
+        upn=f"{name}@contoso.example",
         oid=str(uuid.uuid4()),
-        upn=upn,
         display_name=name,
-        email=upn,
-        groups=[tenant.GROUPS[group] for group in groups],
-        groups_read_at=now(),
+        group_ids=[tenant.GROUPS[group] for group in groups],
     )
-    return user
 
 
 def analytics_reader(number: int):

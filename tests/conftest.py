@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from portal.devstack.stack import Ports, Stack
+from tests.support.workers import running_test_worker
 
 _STACK = pytest.StashKey[Stack]()
 TEST_DATABASE = "test_latchkey"
@@ -62,9 +63,7 @@ def portal_env(stack) -> dict[str, str]:
     return stack.portal_env(database=TEST_DATABASE)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def celery_worker(stack, django_db_setup, portal_env):
-    """Start a real Celery worker on the stack's Redis, using the test database."""
-    process = stack.start_worker(portal_env, name="test-worker")
-    yield process
-    stack.stop_process("test-worker")
+    """Return a real Celery worker on the stack's Redis, using the test database (started on first use)."""
+    return running_test_worker(stack, portal_env)

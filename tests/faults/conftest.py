@@ -140,7 +140,7 @@ def nothing_lost_or_leaked(request, stack):
 @pytest.fixture
 def restore_worker(stack, portal_env):
     """Bring the shared test worker back after a test that stopped or killed it, and stop extra processes."""
-    from tests.grants.conftest import start_test_worker
+    from tests.support.workers import start_test_worker
 
     before = set(stack.processes)
     yield

@@ -9,8 +9,9 @@ from portal.access.models import AccessRequest
 from portal.celery import app
 from portal.core.clock import now
 from tests.faults.conftest import analytics_reader, reveal_and_remember
-from tests.grants.conftest import can_log_in, grant_for, live_tokens_of, start_test_worker
+from tests.grants.conftest import can_log_in, grant_for, live_tokens_of
 from tests.support.waiting import wait_until
+from tests.support.workers import start_test_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

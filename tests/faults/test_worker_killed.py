@@ -8,7 +8,8 @@ from portal.access import services
 from portal.access.models import AccessRequest, AuditEvent
 from portal.core.clock import now
 from tests.faults.conftest import reveal_and_remember
-from tests.grants.conftest import can_log_in, grant_for, live_tokens_of, start_test_worker, wait_for_state
+from tests.grants.conftest import can_log_in, grant_for, live_tokens_of, wait_for_state
+from tests.support.workers import start_test_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

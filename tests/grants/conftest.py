@@ -26,24 +26,10 @@ def catalog(transactional_db):
     return {role.slug: role for role in AccessRole.objects.all()}
 
 
-def start_test_worker(stack, portal_env):
-    """Start the shared test worker again and wait until it answers (its start is slow on a busy machine)."""
-    from portal.celery import app
-
-    process = stack.start_worker(portal_env, name="test-worker")
-    deadline = time.monotonic() + 120
-    while not app.control.ping(timeout=1):
-        if process.exited() or time.monotonic() > deadline:
-            pytest.fail(f"The test worker did not start:\n{process.log_tail()}")
-    return process
-
-
 @pytest.fixture
-def worker(celery_worker, stack, portal_env):
-    """Make sure the shared test worker runs (a test may have stopped it), and return it."""
-    if "test-worker" not in stack.processes:
-        start_test_worker(stack, portal_env)
-    return stack.processes["test-worker"]
+def worker(celery_worker):
+    """Return the shared test worker, running."""
+    return celery_worker
 
 
 @pytest.fixture

@@ -242,6 +242,27 @@ def request_create(
     return request
 
 
+def _guard_decision(request: AccessRequest, actor, *, verb: str, own_request: str) -> None:
+    """Check that `actor` may approve or deny `request` now; raise why not."""
+    # Only a pending request can be decided
+    if request.state != State.PENDING:
+        raise InvalidTransition(f"Request #{request.pk} is {request.state}, not pending.")
+    # Nobody decides their own request
+    if request.requester_id == actor.pk:
+        raise NotAllowed(own_request)
+    # Applications never decide: approval is a person's judgement
+    if is_application(actor):
+        raise NotAllowed(f"Applications cannot {verb} requests.")
+    # The approver's groups are re-checked now, so they must be fresh
+    _require_fresh_memberships(actor)
+    # Only members of an approver group of the role may decide
+    if not is_role_approver(request.role, actor):
+        raise NotAllowed(f"You are not an approver of {request.role.name}.")
+    # Each approver counts once
+    if request.approvals.filter(approver=actor).exists():
+        raise InvalidTransition("You have already decided on this request.")
+
+
 def request_approve(
     *, actor, request_id: int, comment: str = "", duration_minutes: int | None = None, http_request=None
 ) -> AccessRequest:
@@ -249,23 +270,7 @@ def request_approve(
     requester_left = False
     with transaction.atomic():
         request = _locked(request_id)
-        # Only a pending request can be decided
-        if request.state != State.PENDING:
-            raise InvalidTransition(f"Request #{request.pk} is {request.state}, not pending.")
-        # Nobody decides their own request
-        if request.requester_id == actor.pk:
-            raise NotAllowed("You cannot approve your own request.")
-        # Applications never decide: approval is a person's judgement
-        if is_application(actor):
-            raise NotAllowed("Applications cannot approve requests.")
-        # The approver's groups are re-checked now, so they must be fresh
-        _require_fresh_memberships(actor)
-        # Only members of an approver group of the role may decide
-        if not is_role_approver(request.role, actor):
-            raise NotAllowed(f"You are not an approver of {request.role.name}.")
-        # Each approver counts once
-        if request.approvals.filter(approver=actor).exists():
-            raise InvalidTransition("You have already decided on this request.")
+        _guard_decision(request, actor, verb="approve", own_request="You cannot approve your own request.")
         # An approver may shorten the duration, never lengthen it
         if duration_minutes is not None and not 1 <= duration_minutes <= request.duration_minutes:
             raise InvalidInput(
@@ -326,23 +331,7 @@ def request_deny(*, actor, request_id: int, comment: str, http_request=None) -> 
     comment = (comment or "").strip()
     with transaction.atomic():
         request = _locked(request_id)
-        # Only a pending request can be decided
-        if request.state != State.PENDING:
-            raise InvalidTransition(f"Request #{request.pk} is {request.state}, not pending.")
-        # Nobody decides their own request
-        if request.requester_id == actor.pk:
-            raise NotAllowed("You cannot deny your own request; cancel it instead.")
-        # Applications never decide: approval is a person's judgement
-        if is_application(actor):
-            raise NotAllowed("Applications cannot deny requests.")
-        # The approver's groups are re-checked now, so they must be fresh
-        _require_fresh_memberships(actor)
-        # Only members of an approver group of the role may decide
-        if not is_role_approver(request.role, actor):
-            raise NotAllowed(f"You are not an approver of {request.role.name}.")
-        # Each approver counts once
-        if request.approvals.filter(approver=actor).exists():
-            raise InvalidTransition("You have already decided on this request.")
+        _guard_decision(request, actor, verb="deny", own_request="You cannot deny your own request; cancel it instead.")
         # The requester deserves a reason
         if not comment:
             raise InvalidInput("Say why you deny the request.", fields={"comment": ["A comment is required to deny."]})

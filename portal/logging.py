@@ -32,9 +32,12 @@ _SECRET_KEY = (
 _SECRET_KEY_RE = re.compile(rf"^[\w.-]*{_SECRET_KEY}[\w.-]*$", re.IGNORECASE)
 # Names that contain a secret's key word but hold no secret: a token's accessor is what the audit keeps.
 _PUBLIC_KEY_RE = re.compile(r"(?i)accessor|_ttl\b|_role\b|_type\b")
+# Each pattern with the text (lower case) that any match of it contains: a record without that text
+# skips the pattern, which keeps the filter cheap on the worker's many ordinary records.
 _PATTERNS = [
     # Authorization headers, whatever the scheme.
     (
+        ("authorization",),
         re.compile(
             r"(?i)\b(authorization|proxy-authorization)(\"?\s*[:=]\s*\"?)"
             r"(?:bearer|basic|token|negotiate)?\s*[^\s\"',}]+"
@@ -42,15 +45,21 @@ _PATTERNS = [
         r"\1\2" + REDACTED,
     ),
     # Vault and OpenBao tokens: service, batch and recovery, current and legacy prefixes.
-    (re.compile(r"\b(?:hv[sbr]|[sbr])\.[A-Za-z0-9_-]{20,}"), REDACTED),
+    ((".",), re.compile(r"\b(?:hv[sbr]|[sbr])\.[A-Za-z0-9_-]{20,}"), REDACTED),
     # JSON Web Tokens (ID and access tokens).
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), REDACTED),
+    (("eyj",), re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), REDACTED),
     # Passwords in URLs: scheme://user:password@host.
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@"), r"\1" + REDACTED + "@"),
-    # key=value, key: value and "key": "value" where the key names a secret.
+    (("://",), re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@"), r"\1" + REDACTED + "@"),
+    # key=value, key: value and "key": "value" where the key names a secret. A key is only tried from
+    # where a word starts and read whole (an atomic group): tried from every position of every word,
+    # the pattern cost quadratic time.
     (
-        re.compile(rf"(?i)([\"']?[\w.-]*{_SECRET_KEY}[\w.-]*[\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&}}]+)"),
-        lambda match: match[0] if _is_public_key(match[1]) else match[1] + REDACTED,
+        (":", "="),
+        re.compile(
+            rf"""(?i)(?<![\w.-])(["']?(?=[\w.-]*?{_SECRET_KEY})((?>[\w.-]+))["']?\s*[:=]\s*)"""
+            r"""("[^"]*"|'[^']*'|[^\s,;&}]+)"""
+        ),
+        lambda match: match[0] if _is_public_key(match[2]) else match[1] + REDACTED,
     ),
 ]
 # Values shorter than this are not treated as known secrets: they would redact ordinary words.
@@ -90,8 +99,10 @@ def redact(text: str, known_secrets: tuple[str, ...] = ()) -> str:
     for secret in known_secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    lowered = text.lower()
+    for needles, pattern, replacement in _PATTERNS:
+        if any(needle in lowered for needle in needles):
+            text = pattern.sub(replacement, text)
     return text
 
 

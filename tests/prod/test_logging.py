@@ -98,3 +98,21 @@ def test_secrets_in_a_request_stay_out_of_the_logs_and_the_line_names_the_reques
     error = next(line for line in lines(log_output) if line["logger"] == "django.request")
     assert error["request_id"] == "trace-0000-0001"
     assert "RuntimeError" in error["exception"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'settings {"client_secret": "%s", "user": "v-alice"}',
+        "db.password=%s next",
+        "X_VAULT_TOKEN: %s",
+        "'wrapping_token' = '%s'",
+        "url=https://x.example/?access_token=%s&a=1",
+    ],
+)
+def test_a_secret_named_by_its_key_is_redacted_wherever_the_key_starts(log_output, text):
+    logging.getLogger("portal.access").info(text, DB_PASSWORD)
+
+    (line,) = lines(log_output)
+    assert DB_PASSWORD not in line["message"]
+    assert "[redacted]" in line["message"]

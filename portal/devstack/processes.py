@@ -95,7 +95,10 @@ class Process:
 
     def start(self) -> Process:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
+        # Readable by the stack's user only: OpenBao's dev server prints its root token at start.
+        descriptor = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(descriptor, 0o600)
+        with open(descriptor, "ab") as log:
             self._popen = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,

@@ -319,13 +319,14 @@ class Stack:
                 str(VENV_BIN / "bao"),
                 "server",
                 "-dev",
-                f"-dev-root-token-id={self.vault_root_token}",
                 f"-dev-listen-address=127.0.0.1:{self.ports.vault}",
                 "-dev-no-store-token",
                 f"-config={config}",
             ],
             log_dir=self.log_dir,
-            env={**os.environ, "HOME": str(vault_dir)},
+            # The root token goes in the environment, which only its owner may read (/proc/PID/environ),
+            # never on the command line, which every local user sees with `ps`.
+            env={**os.environ, "HOME": str(vault_dir), "BAO_DEV_ROOT_TOKEN_ID": self.vault_root_token},
         )
         self.processes["openbao"] = process.start()
         wait_for(lambda: self._vault("GET", "sys/health").get("initialized", False), what="OpenBao", process=process)

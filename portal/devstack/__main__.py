@@ -52,8 +52,9 @@ def demo(state_dir: Path) -> int:
         print("Migrating the portal database ...", flush=True)
         _manage(env, "migrate", "--no-input", "--verbosity", "0")
         _manage(env, "seed_demo")
-        stack.start_worker(env)
-        stack.start_beat(env)
+        # Restarted when they exit, as compose's `restart: unless-stopped` does (a Redis restart can end them).
+        stack.start_worker(env, restart=True)
+        stack.start_beat(env, restart=True)
         web = stack.start_portal_process(
             "web", [str(VENV_BIN / "python"), "manage.py", "runserver", f"127.0.0.1:{ports.web}", "--noreload"], env
         )
@@ -84,11 +85,13 @@ Press Ctrl-C to stop.
     )
     try:
         while not stopping:
-            for name, process in list(stack.processes.items()):
-                if process.exited():
-                    print(f"{name} stopped unexpectedly:\n{process.log_tail()}", file=sys.stderr)
-                    stopping = True
-            time.sleep(0.5)
+            restarted, dead = stack.supervise()
+            for name in restarted:
+                print(f"{name} exited; started it again (logs: {stack.processes[name].log_path})", flush=True)
+            for name in dead:
+                print(f"{name} stopped unexpectedly:\n{stack.processes[name].log_tail()}", file=sys.stderr)
+                stopping = True
+            time.sleep(0.25)
     finally:
         print("Stopping ...", flush=True)
         stack.stop()

@@ -177,6 +177,19 @@ class Stack:
         for name in reversed(list(self.processes)):
             self.processes.pop(name).stop()
 
+    def supervise(self) -> tuple[list[str], list[str]]:
+        """Start again each exited process that may restart (workers, beat); return (restarted, dead).
+
+        `dead` names the exited processes that may not restart: the stack cannot go on without them.
+        """
+        restarted, dead = [], []
+        for name, process in list(self.processes.items()):
+            if process.revive():
+                restarted.append(name)
+            elif process.exited() and not process.restart:
+                dead.append(name)
+        return restarted, dead
+
     # ----- PostgreSQL -----
 
     def _pg_user(self) -> str | None:
@@ -440,12 +453,16 @@ class Stack:
             "CREDENTIAL_ENCRYPTION_KEY": self.credential_key,
         }
 
-    def start_portal_process(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
-        process = Process(name, argv, log_dir=self.log_dir, env={**os.environ, **env}, cwd=REPO_ROOT)
+    def start_portal_process(
+        self, name: str, argv: list[str], env: dict[str, str], *, restart: bool = False
+    ) -> Process:
+        process = Process(name, argv, log_dir=self.log_dir, env={**os.environ, **env}, cwd=REPO_ROOT, restart=restart)
         self.processes[name] = process.start()
         return process
 
-    def start_worker(self, env: dict[str, str], name: str = "worker", concurrency: int = 1) -> Process:
+    def start_worker(
+        self, env: dict[str, str], name: str = "worker", concurrency: int = 1, *, restart: bool = False
+    ) -> Process:
         return self.start_portal_process(
             name,
             [
@@ -465,9 +482,10 @@ class Stack:
                 "--without-mingle",
             ],
             env,
+            restart=restart,
         )
 
-    def start_beat(self, env: dict[str, str], name: str = "beat") -> Process:
+    def start_beat(self, env: dict[str, str], name: str = "beat", *, restart: bool = False) -> Process:
         schedule = self.state_dir / f"{name}-schedule"
         return self.start_portal_process(
             name,
@@ -482,6 +500,7 @@ class Stack:
                 str(schedule),
             ],
             env,
+            restart=restart,
         )
 
     def stop_process(self, name: str) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from portal.integrations.vault_setup import Preparation, VaultAdmin, prepare_vault
 from portal.integrations.vault_setup import grant_policy_name as grant_policy_name
 
-from . import tenant
+from . import tenant, tokens
 from .processes import Process, StackError, free_port, port_in_use, run_as, tcp_open, wait_for
 
 HERE = Path(__file__).resolve().parent
@@ -412,10 +412,15 @@ class Stack:
     # ----- the Entra ID stand-in -----
 
     def start_oidc(self) -> None:
-        argv = [str(VENV_BIN / "oidc-provider-mock"), "--port", str(self.ports.oidc), "--require-nonce", "true"]
+        """Start the Entra stand-in, which also publishes the key of the demo's API tokens (`tokens`)."""
+        jwks = tokens.ensure_signing_key(self.state_dir)
+        argv = [str(VENV_BIN / "python"), "-m", "portal.devstack.entra", "--port", str(self.ports.oidc)]
+        argv += ["--api-jwks", str(jwks)]
         for user in tenant.USERS.values():
             argv += ["--user-claims", json.dumps({"sub": user.name, **user.claims()})]
-        process = Process("oidc-provider", argv, log_dir=self.log_dir, env={**os.environ, "NO_COLOR": "1"})
+        process = Process(
+            "oidc-provider", argv, log_dir=self.log_dir, env={**os.environ, "NO_COLOR": "1"}, cwd=REPO_ROOT
+        )
         self.processes["oidc-provider"] = process.start()
         wait_for(
             lambda: _http_ok(f"{self.issuer}/.well-known/openid-configuration"), what="OIDC provider", process=process
@@ -452,6 +457,11 @@ class Stack:
             "PORTAL_ADMIN_GROUPS": tenant.GROUPS["portal-admins"],
             "CREDENTIAL_ENCRYPTION_KEY": self.credential_key,
         }
+
+    def api_token(self, name: str, *, application: bool = False, minutes: int = tokens.DEFAULT_MINUTES) -> str:
+        """Return an access token for the portal's API of demo person (or, with `application`, demo app) `name`."""
+        make = tokens.application_claims if application else tokens.person_claims
+        return tokens.sign(make(name, issuer=self.issuer, audience=OIDC_CLIENT_ID, minutes=minutes), self.state_dir)
 
     def start_portal_process(
         self, name: str, argv: list[str], env: dict[str, str], *, restart: bool = False

@@ -14,10 +14,13 @@ COPY pyproject.toml README.md /src/
 COPY portal /src/portal
 RUN /opt/venv/bin/pip install /src
 
-# For local evaluation only (`docker compose --profile evaluation up`): the Entra ID stand-in.
+# For local evaluation only (`docker compose --profile evaluation up`): the Entra ID stand-in. The demo
+# tenant comes from the build context `devstack` (compose passes `portal/devstack`; by hand:
+# `docker build --build-context devstack=portal/devstack --target entra-standin .`), since the
+# main context leaves the development-only launcher out (.dockerignore).
 FROM ${PYTHON_IMAGE} AS entra-standin
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir oidc-provider-mock
-COPY portal/devstack/tenant.py /app/tenant.py
+COPY --from=devstack tenant.py /app/tenant.py
 WORKDIR /app
 USER nobody
 EXPOSE 9400

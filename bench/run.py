@@ -33,6 +33,7 @@ import psutil
 from bench import raw_vault
 from bench.stats import Results, table
 from portal.devstack import tenant
+from portal.devstack.personas import Person, make_people, make_user
 from portal.devstack.processes import wait_for
 from portal.devstack.stack import TARGET_DATABASE, Ports, Stack
 
@@ -141,36 +142,20 @@ class Bench:
         )
 
     def _people(self) -> None:
-        from django.contrib.auth import get_user_model
-
-        from portal.accounts.models import Profile
-        from portal.core.clock import now
-
-        User = get_user_model()
-
-        def person(username: str, oid: str, groups: list[str], name: str):
-            user = User.objects.create(username=username, email=username, first_name=name)
-            Profile.objects.create(
-                user=user,
-                tid=tenant.TENANT_ID,
-                oid=oid,
-                upn=username,
-                display_name=name,
-                email=username,
-                groups=groups,
-                groups_read_at=now(),
-            )
-            return user
-
-        self.personas = {
-            demo.name: person(demo.upn, demo.oid, demo.group_ids, demo.display_name) for demo in tenant.USERS.values()
-        }
+        self.personas = {name: make_user(name) for name in tenant.USERS}
         count = max(self.sizes.sequential, self.sizes.spread, self.sizes.same_second, self.sizes.throughput)
-        groups = [tenant.GROUPS["analytics-readers"], tenant.GROUPS["orders-engineers"]]
-        self.users = [
-            person(f"bench-{n}@{tenant.EMAIL_DOMAIN}", f"be0c0000-0000-4000-8000-{n:012d}", groups, f"Bench {n}")
-            for n in range(count)
-        ]
+        groups = (tenant.GROUPS["analytics-readers"], tenant.GROUPS["orders-engineers"])
+        self.users = make_people(
+            [
+                Person(
+                    upn=f"bench-{n}@{tenant.EMAIL_DOMAIN}",
+                    oid=f"be0c0000-0000-4000-8000-{n:012d}",
+                    display_name=f"Bench {n}",
+                    group_ids=groups,
+                )
+                for n in range(count)
+            ]
+        )
 
     def start_workers(self) -> None:
         log("Starting a worker (2 processes) and beat")
@@ -181,18 +166,17 @@ class Bench:
         wait_until(lambda: app.control.ping(timeout=1), timeout=120, interval=0.5, what="the worker to answer")
 
     def seed(self) -> None:
-        from django.core.management import call_command
+        from bench.seed import seed_history
 
         s = self.sizes
         log(f"Seeding {s.seed_requests} requests and {s.seed_events} audit events")
         started = time.monotonic()
-        call_command(
-            "seed_bench",
+        seed_history(
             requests=s.seed_requests,
             events=s.seed_events,
             users=s.seed_users,
             pending=s.seed_pending,
-            stdout=open(os.devnull, "w"),  # noqa: SIM115
+            say=lambda line: None,
         )
         self.results.figure("seeding (requests + audit events, COPY)", time.monotonic() - started, "s")
 

@@ -2,11 +2,12 @@
 
     python -m bench.soak [--users 50] [--minutes 5]      (or `make soak`)
 
-It starts its own stack on free loopback ports (PostgreSQL, Redis, OpenBao, a local token
-issuer), the portal under gunicorn, two workers and beat, drives them with an asyncio
-client, and stops by itself. At the end every grant is ended and the target database must
-hold none of the database users that were revealed. It prints the p95 of each page and
-endpoint and exits non-zero on any error or leaked credential. Not run by CI.
+It starts its own stack on free loopback ports (PostgreSQL, Redis, OpenBao, the Entra
+stand-in, whose key set verifies the demo's access tokens), the portal under gunicorn, two
+workers and beat, drives them with an asyncio client, and stops by itself. At the end every
+grant is ended and the target database must hold none of the database users that were
+revealed. It prints the p95 of each page and endpoint and exits non-zero on any error or
+leaked credential. Not run by CI.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from pathlib import Path
 
 import httpx
 
-from portal.devstack import tenant
+from portal.devstack import tenant, tokens
 from portal.devstack.processes import tcp_open, wait_for
-from portal.devstack.stack import REPO_ROOT, TARGET_DATABASE, VENV_BIN, Ports, Stack
+from portal.devstack.stack import OIDC_CLIENT_ID, REPO_ROOT, TARGET_DATABASE, VENV_BIN, Ports, Stack
 
 WHY = "Soak test: reading the order tables for the nightly check"
 APPROVERS_EVERY = 5  # one simulated person in five is an approver
@@ -66,20 +67,22 @@ def _people(count: int) -> list[Person]:
     ]
 
 
-def _claims(issuer, person: Person) -> dict:
+def _claims(stack: Stack, person: Person) -> dict:
     groups = ["analytics-readers", "orders-engineers"] + (["orders-approvers"] if person.approver else [])
     upn = f"{person.name}@contoso.example"
-    return issuer._base(
-        sub=f"sub-{person.name}",
-        oid=person.oid,
-        azp="d0000000-0000-4000-8000-0000000000c1",
-        scp="access_as_user",
-        idtyp="user",
-        preferred_username=upn,
-        name=person.name,
-        groups=[tenant.GROUPS[group] for group in groups],
-        exp=int(time.time()) + HARD_STOP_SECONDS + 600,
-    )
+    minutes = (HARD_STOP_SECONDS + 600) // 60
+    return {
+        **tokens.base_claims(issuer=stack.issuer, audience=OIDC_CLIENT_ID, minutes=minutes),
+        "sub": f"sub-{person.name}",
+        "oid": person.oid,
+        "azp": tenant.CLI_CLIENT_ID,
+        "scp": tenant.API_SCOPE,
+        "idtyp": "user",
+        "preferred_username": upn,
+        "upn": upn,
+        "name": person.name,
+        "groups": [tenant.GROUPS[group] for group in groups],
+    }
 
 
 def _session_for(person: Person) -> str:
@@ -259,8 +262,6 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.users <= 500 or not 0 < args.minutes <= 10:
         parser.error("--users is 1 to 500 and --minutes at most 10: the soak is bounded.")
 
-    from tests.support.entra import API_AUDIENCE, start_token_issuer
-
     def _hard_stop(signum, frame):
         raise SystemExit(f"The soak ran into its hard limit of {HARD_STOP_SECONDS} s.")
 
@@ -269,15 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = Path(tempfile.mkdtemp(prefix="latchkey-soak-"))
     passed = False
     stack = Stack(state_dir=state_dir, ports=Ports.free(), fast=True)
-    issuer = start_token_issuer()
     started = time.monotonic()
     try:
         stack.start()
         env = {
             **stack.portal_env(),
-            "OIDC_API_AUDIENCE": API_AUDIENCE,
-            "OIDC_API_ISSUERS": issuer.issuer,
-            "OIDC_ISSUER": issuer.issuer,
             # The soak measures the workflow, not the rate limits.
             **{f"RATE_LIMIT_{scope}": "1000000/m" for scope in ("SIGN_IN", "REQUEST_CREATE", "APPROVAL", "REVEAL")},
         }
@@ -306,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
 
         people = _people(args.users)
         for person in people:
-            person.token = issuer.sign(_claims(issuer, person))
+            person.token = tokens.sign(_claims(stack, person), stack.state_dir)
             response = httpx.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {person.token}"}, timeout=60)
             response.raise_for_status()
             person.session = _session_for(person)
@@ -330,7 +327,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if passed else 1
     finally:
         signal.alarm(0)
-        issuer.server.stop()
         stack.stop()
         if passed:
             shutil.rmtree(state_dir, ignore_errors=True)

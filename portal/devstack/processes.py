@@ -11,6 +11,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# A restarted process that exits again within `_STEADY_SECONDS` waits twice as long before the next start.
+_RESTART_DELAY = 0.25
+_RESTART_DELAY_MAX = 30.0
+_STEADY_SECONDS = 10.0
+
 
 class StackError(RuntimeError):
     """A part of the local stack could not be started."""
@@ -83,6 +88,7 @@ class Process:
         cwd: Path | None = None,
         user: str | None = None,
         stop_signal: int = signal.SIGTERM,
+        restart: bool = False,
     ):
         self.name = name
         self.argv = argv
@@ -91,11 +97,22 @@ class Process:
         self.cwd = cwd
         self.user = user
         self.stop_signal = stop_signal
+        # Started again when it exits, as compose's `restart: unless-stopped` does (see `revive`).
+        self.restart = restart
+        self.restarts = 0
         self._popen: subprocess.Popen | None = None
+        self._started_at = 0.0
+        self._exited_at: float | None = None
+        self._quick_exits = 0
 
     def start(self) -> Process:
+        self._started_at = time.monotonic()
+        self._exited_at = None
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
+        # Readable by the stack's user only: OpenBao's dev server prints its root token at start.
+        descriptor = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(descriptor, 0o600)
+        with open(descriptor, "ab") as log:
             self._popen = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
@@ -117,6 +134,27 @@ class Process:
 
     def returncode(self) -> int | None:
         return self._popen.poll() if self._popen else None
+
+    def revive(self) -> bool:
+        """Start the process again if it exited and may restart; return whether it was started now.
+
+        Like Docker's restart policy, the delay doubles (from 0.25 s, at most 30 s) while the process
+        keeps exiting within 10 s of its start, so a process that cannot run does not spin.
+        """
+        if not (self.restart and self.exited()):
+            return False
+        now = time.monotonic()
+        if self._exited_at is None:
+            self._exited_at = now
+            ran_for = now - self._started_at
+            self._quick_exits = self._quick_exits + 1 if ran_for < _STEADY_SECONDS else 0
+        if now - self._exited_at < min(_RESTART_DELAY_MAX, _RESTART_DELAY * 2**self._quick_exits):
+            return False
+        self.restarts += 1
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- exited with code {self.returncode()}; restart {self.restarts} ---\n".encode())
+        self.start()
+        return True
 
     def log_tail(self, lines: int = 30) -> str:
         try:

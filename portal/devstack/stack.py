@@ -25,7 +25,7 @@ from pathlib import Path
 from portal.integrations.vault_setup import Preparation, VaultAdmin, prepare_vault
 from portal.integrations.vault_setup import grant_policy_name as grant_policy_name
 
-from . import tenant
+from . import tenant, tokens
 from .processes import Process, StackError, free_port, port_in_use, run_as, tcp_open, wait_for
 
 HERE = Path(__file__).resolve().parent
@@ -177,6 +177,19 @@ class Stack:
         for name in reversed(list(self.processes)):
             self.processes.pop(name).stop()
 
+    def supervise(self) -> tuple[list[str], list[str]]:
+        """Start again each exited process that may restart (workers, beat); return (restarted, dead).
+
+        `dead` names the exited processes that may not restart: the stack cannot go on without them.
+        """
+        restarted, dead = [], []
+        for name, process in list(self.processes.items()):
+            if process.revive():
+                restarted.append(name)
+            elif process.exited() and not process.restart:
+                dead.append(name)
+        return restarted, dead
+
     # ----- PostgreSQL -----
 
     def _pg_user(self) -> str | None:
@@ -319,13 +332,14 @@ class Stack:
                 str(VENV_BIN / "bao"),
                 "server",
                 "-dev",
-                f"-dev-root-token-id={self.vault_root_token}",
                 f"-dev-listen-address=127.0.0.1:{self.ports.vault}",
                 "-dev-no-store-token",
                 f"-config={config}",
             ],
             log_dir=self.log_dir,
-            env={**os.environ, "HOME": str(vault_dir)},
+            # The root token goes in the environment, which only its owner may read (/proc/PID/environ),
+            # never on the command line, which every local user sees with `ps`.
+            env={**os.environ, "HOME": str(vault_dir), "BAO_DEV_ROOT_TOKEN_ID": self.vault_root_token},
         )
         self.processes["openbao"] = process.start()
         wait_for(lambda: self._vault("GET", "sys/health").get("initialized", False), what="OpenBao", process=process)
@@ -398,10 +412,15 @@ class Stack:
     # ----- the Entra ID stand-in -----
 
     def start_oidc(self) -> None:
-        argv = [str(VENV_BIN / "oidc-provider-mock"), "--port", str(self.ports.oidc), "--require-nonce", "true"]
+        """Start the Entra stand-in, which also publishes the key of the demo's API tokens (`tokens`)."""
+        jwks = tokens.ensure_signing_key(self.state_dir)
+        argv = [str(VENV_BIN / "python"), "-m", "portal.devstack.entra", "--port", str(self.ports.oidc)]
+        argv += ["--api-jwks", str(jwks)]
         for user in tenant.USERS.values():
             argv += ["--user-claims", json.dumps({"sub": user.name, **user.claims()})]
-        process = Process("oidc-provider", argv, log_dir=self.log_dir, env={**os.environ, "NO_COLOR": "1"})
+        process = Process(
+            "oidc-provider", argv, log_dir=self.log_dir, env={**os.environ, "NO_COLOR": "1"}, cwd=REPO_ROOT
+        )
         self.processes["oidc-provider"] = process.start()
         wait_for(
             lambda: _http_ok(f"{self.issuer}/.well-known/openid-configuration"), what="OIDC provider", process=process
@@ -439,12 +458,21 @@ class Stack:
             "CREDENTIAL_ENCRYPTION_KEY": self.credential_key,
         }
 
-    def start_portal_process(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
-        process = Process(name, argv, log_dir=self.log_dir, env={**os.environ, **env}, cwd=REPO_ROOT)
+    def api_token(self, name: str, *, application: bool = False, minutes: int = tokens.DEFAULT_MINUTES) -> str:
+        """Return an access token for the portal's API of demo person (or, with `application`, demo app) `name`."""
+        make = tokens.application_claims if application else tokens.person_claims
+        return tokens.sign(make(name, issuer=self.issuer, audience=OIDC_CLIENT_ID, minutes=minutes), self.state_dir)
+
+    def start_portal_process(
+        self, name: str, argv: list[str], env: dict[str, str], *, restart: bool = False
+    ) -> Process:
+        process = Process(name, argv, log_dir=self.log_dir, env={**os.environ, **env}, cwd=REPO_ROOT, restart=restart)
         self.processes[name] = process.start()
         return process
 
-    def start_worker(self, env: dict[str, str], name: str = "worker", concurrency: int = 1) -> Process:
+    def start_worker(
+        self, env: dict[str, str], name: str = "worker", concurrency: int = 1, *, restart: bool = False
+    ) -> Process:
         return self.start_portal_process(
             name,
             [
@@ -464,9 +492,10 @@ class Stack:
                 "--without-mingle",
             ],
             env,
+            restart=restart,
         )
 
-    def start_beat(self, env: dict[str, str], name: str = "beat") -> Process:
+    def start_beat(self, env: dict[str, str], name: str = "beat", *, restart: bool = False) -> Process:
         schedule = self.state_dir / f"{name}-schedule"
         return self.start_portal_process(
             name,
@@ -481,6 +510,7 @@ class Stack:
                 str(schedule),
             ],
             env,
+            restart=restart,
         )
 
     def stop_process(self, name: str) -> None:

@@ -58,3 +58,33 @@ USERS = {
         DemoUser("erin", 5, ()),
     )
 }
+
+
+# The portal's API as the demo tenant exposes it: the delegated scope people's tokens carry, and the
+# public client (the `latchkey` command's app registration) that asks for them.
+API_SCOPE = "access_as_user"
+CLI_CLIENT_ID = "d0000000-0000-4000-8000-0000000000c1"
+
+
+@dataclass(frozen=True)
+class DemoApplication:
+    """An app registration that calls the API on its own (client credentials), with app roles of the portal."""
+
+    name: str
+    client_id: str
+    # The object ID of its service principal: the `oid` (and `sub`) of its tokens.
+    oid: str
+    app_roles: tuple[str, ...]
+
+
+APPLICATIONS = {
+    app.name: app
+    for app in (
+        DemoApplication(
+            "orders-deploy",
+            client_id="e0000000-0000-4000-8000-0000000000a1",
+            oid="e0000000-0000-4000-8000-0000000000b1",
+            app_roles=("latchkey.orders-migrate",),
+        ),
+    )
+}

@@ -1,8 +1,10 @@
 """Each real part of the local stack works, and they work together."""
 
 import json
+import os
 import time
 import urllib.request
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -101,3 +103,51 @@ def test_a_celery_task_runs_in_a_real_worker_through_redis(celery_worker):
     while time.monotonic() < deadline and not Heartbeat.objects.filter(name="worker").exists():
         time.sleep(0.2)
     assert Heartbeat.objects.filter(name="worker").exists(), celery_worker.log_tail()
+
+
+def _stack_pids(stack) -> list[int]:
+    """Return every running process of the stack: each child and whatever runs in its process group."""
+    groups = {process.pid for process in stack.processes.values() if process.pid and not process.exited()}
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) in groups:
+                pids.append(int(entry.name))
+        except ProcessLookupError:
+            continue
+    return pids
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
+
+
+def test_no_secret_of_the_stack_is_on_a_command_line_and_logs_are_private(stack, celery_worker):
+    secrets = {
+        "the OpenBao root token": stack.vault_root_token,
+        "the PostgreSQL password": stack.postgres_password,
+        "the portal's AppRole secret ID": stack.portal_secret_id,
+        "the OIDC client secret": stack.oidc_client_secret,
+        "the Django secret key": stack.django_secret_key,
+        "the credential encryption key": stack.credential_key,
+    }
+    pids = _stack_pids(stack)
+    command_lines = {pid: _read(Path(f"/proc/{pid}/cmdline")) for pid in pids}
+    openbao = stack.processes["openbao"].pid
+
+    assert {stack.processes[name].pid for name in ("postgres", "redis", "openbao", "oidc-provider")} <= set(pids)
+    assert celery_worker.pid in pids
+    for what, secret in secrets.items():
+        assert len(secret) >= 16
+        on_a_command_line = [pid for pid, line in command_lines.items() if secret.encode() in line]
+        assert not on_a_command_line, f"{what} is on the command line of {on_a_command_line}"
+    # OpenBao's dev server prints its root token at start: every log is readable by the stack's user only.
+    assert {oct(path.stat().st_mode & 0o777) for path in stack.log_dir.glob("*.log")} == {"0o600"}
+    # OpenBao gets its root token from its environment, which only the stack's own user may read.
+    assert f"BAO_DEV_ROOT_TOKEN_ID={stack.vault_root_token}".encode() in _read(Path(f"/proc/{openbao}/environ"))
+    assert oct(Path(f"/proc/{openbao}/environ").stat().st_mode & 0o777) == "0o400"

@@ -18,10 +18,10 @@ from portal.devstack import tenant
 from tests.accounts.conftest import FakeProvider, _ProviderHandler, _Server
 
 API_AUDIENCE = "api://latchkey-portal"
-CLI_CLIENT_ID = "d0000000-0000-4000-8000-0000000000c1"
-# A CI pipeline's app registration: client ID and its service principal's object ID.
-DEPLOY_APP_ID = "e0000000-0000-4000-8000-0000000000a1"
-DEPLOY_APP_OID = "e0000000-0000-4000-8000-0000000000b1"
+CLI_CLIENT_ID = tenant.CLI_CLIENT_ID
+# A CI pipeline's app registration (the demo's): client ID and its service principal's object ID.
+DEPLOY_APP_ID = tenant.APPLICATIONS["orders-deploy"].client_id
+DEPLOY_APP_OID = tenant.APPLICATIONS["orders-deploy"].oid
 
 
 @dataclass

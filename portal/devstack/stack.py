@@ -437,6 +437,7 @@ class Stack:
             "OIDC_ALLOWED_TENANTS": tenant.TENANT_ID,
             "PORTAL_ADMIN_GROUPS": tenant.GROUPS["portal-admins"],
             "CREDENTIAL_ENCRYPTION_KEY": self.credential_key,
+            "AUDIT_CHAIN_KEY": self._secret("audit-chain-key"),
         }
 
     def start_portal_process(self, name: str, argv: list[str], env: dict[str, str]) -> Process:

@@ -1,7 +1,7 @@
 """Seed a database with a large history for benchmarks: requests and a hash-chained audit trail, with COPY.
 
-The audit events are chained exactly as `audit_record` chains them (each row carries the SHA-256 of the
-one before, computed by `AuditEvent.compute_hash`), so `manage.py verify_audit` passes on the result.
+The audit events are chained exactly as `audit_record` chains them (each row carries the keyed HMAC of the
+one before and of itself, computed by `audit.chain_hash`), so `manage.py verify_audit` passes on the result.
 """
 
 import random
@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from psycopg.types.json import Jsonb
 
-from portal.access.audit import _CHAIN_LOCK, GENESIS_HASH
+from portal.access.audit import _CHAIN_LOCK, GENESIS_HASH, chain_hash
 from portal.access.models import AccessRequest, AccessRole, AuditEvent
 from portal.accounts.models import Profile
 from portal.core.clock import now
@@ -268,7 +268,7 @@ class Command(BaseCommand):
                         details=_details(action, rng),
                         prev_hash=prev,
                     )
-                    event.hash = event.compute_hash()
+                    event.hash = chain_hash(event)
                     prev = event.hash
                     copy.write_row(
                         (

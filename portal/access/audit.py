@@ -158,15 +158,17 @@ class AuditChainBroken(Exception):
 
 def _unkeyed_through() -> int:
     """Return the ID of the last event of the unkeyed chain of earlier releases, or 0 if there is none."""
-    switch = AuditEvent.objects.filter(action=CHAIN_KEYED).order_by("id").only("id", "details").first()
+    switch = AuditEvent.objects.filter(action=CHAIN_KEYED).order_by("id").first()
     if switch is None:
         return 0
+    if not hmac.compare_digest(switch.hash, chain_hash(switch)):
+        # Changed or forged: the walk reaches it as it stands and names it (it is checked with the key).
+        return switch.id - 1
     try:
         through = int(switch.details.get("unkeyed_through", 0))
     except (AttributeError, TypeError, ValueError):
         return 0
-    # The switch event itself is always checked with the key, so whoever moves it must hold the key.
-    return through if through < switch.id else 0
+    return min(through, switch.id - 1)
 
 
 class _Walk:

@@ -11,12 +11,16 @@ def trigger_off():
     from django.db import connection
 
     with connection.cursor() as cursor:
+        # ALTER TABLE waits for no deferred check: run the foreign key checks this transaction still owes now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"ALTER TABLE {TABLE} DISABLE TRIGGER USER")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER USER")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def tamper(sql: str, params=()) -> None:

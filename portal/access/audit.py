@@ -121,6 +121,18 @@ def person_flags(user, *, profile=None) -> dict:
     }
 
 
+def stored_person_flags(user_id) -> dict:
+    """Return the person's flags as stored, their row locked until the transaction ends (a new person's if none)."""
+    from django.contrib.auth import get_user_model
+
+    from portal.accounts.models import Profile
+
+    stored = get_user_model().objects.select_for_update().filter(pk=user_id).first() if user_id else None
+    if stored is None:
+        return dict(NEW_PERSON_FLAGS)
+    return person_flags(stored, profile=Profile.objects.filter(user=stored).first())
+
+
 def audit_person_flags(*, actor, person, before: dict, profile=None, reason: str = "", http_request=None):
     """Record each change of `person`'s flags since `before` (NEW_PERSON_FLAGS for a new person), or nothing."""
     profile = profile if profile is not None else getattr(person, "profile", None)

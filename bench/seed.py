@@ -4,7 +4,7 @@
 or `seed_history(...)` from the benchmark. Development only: not part of the installed package.
 
 The audit events are chained exactly as `audit_record` chains them (each row carries the SHA-256 of the
-one before, computed by `AuditEvent.compute_hash`), so `manage.py verify_audit` passes on the result.
+one before and of itself, computed by `audit.chain_hash`), so `manage.py verify_audit` passes on the result.
 """
 
 import argparse
@@ -216,7 +216,7 @@ def _events(rng, rows, total: int, approver) -> int:
     from django.db import connection
     from psycopg.types.json import Jsonb
 
-    from portal.access.audit import _CHAIN_LOCK, GENESIS_HASH
+    from portal.access.audit import _CHAIN_LOCK, GENESIS_HASH, chain_hash
     from portal.access.models import AuditEvent
 
     per_request, extra = divmod(total, len(rows))
@@ -252,7 +252,7 @@ def _events(rng, rows, total: int, approver) -> int:
                     details=_details(action, rng),
                     prev_hash=prev,
                 )
-                event.hash = event.compute_hash()
+                event.hash = chain_hash(event)
                 prev = event.hash
                 copy.write_row(
                     (

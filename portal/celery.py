@@ -24,3 +24,8 @@ def _schedule(sender, **kwargs):
     sender.add_periodic_task(
         30.0, sender.signature("portal.core.tasks.worker_heartbeat", options={"expires": 30}), name="worker heartbeat"
     )
+    # The audit chain's head goes to Vault at least every minute: deleting older events is then seen.
+    anchor = settings.AUDIT_ANCHOR_INTERVAL_SECONDS
+    sender.add_periodic_task(
+        anchor, sender.signature("portal.core.tasks.audit_anchor", options={"expires": anchor}), name="audit anchor"
+    )

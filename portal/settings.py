@@ -167,6 +167,15 @@ CREDENTIAL_ENCRYPTION_KEY = env_secret(
     "CREDENTIAL_ENCRYPTION_KEY", dev_default="dev-only-credential-key-not-secret", debug=DEBUG
 )
 
+# The audit chain: each event carries an HMAC-SHA256 of the one before and of its own content, with a key that
+# lives outside the database; beat anchors the chain's head in Vault (KV version 2 at AUDIT_ANCHOR_MOUNT).
+AUDIT_CHAIN_KEY = env_secret("AUDIT_CHAIN_KEY", dev_default="dev-only-audit-chain-key-not-secret", debug=DEBUG)
+if len(AUDIT_CHAIN_KEY) < 32:
+    raise ImproperlyConfigured("AUDIT_CHAIN_KEY must be at least 32 characters long.")
+AUDIT_ANCHOR_MOUNT = env_str("AUDIT_ANCHOR_MOUNT", "latchkey-audit").strip("/")
+# Deleting events older than this (and up to a beat tick) after they were written is seen by `verify_audit`.
+AUDIT_ANCHOR_INTERVAL_SECONDS = 30
+
 # Celery: the broker carries IDs only; no task stores a result.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_IGNORE_RESULT = True

@@ -63,6 +63,25 @@ def portal_env(stack) -> dict[str, str]:
     return stack.portal_env(database=TEST_DATABASE)
 
 
+@pytest.fixture(autouse=True)
+def _forget_audit_anchor(pytestconfig):
+    """Delete the audit anchor in Vault after each test: the test database it names is emptied."""
+    yield
+    stack = pytestconfig.stash[_STACK]
+    if "openbao" not in stack.processes:
+        return
+    from django.conf import settings
+
+    from portal.integrations.vault_setup import VaultAdmin, VaultSetupError
+
+    try:
+        VaultAdmin(stack.vault_addr, stack.vault_root_token).call(
+            "DELETE", f"{settings.AUDIT_ANCHOR_MOUNT}/metadata/head"
+        )
+    except VaultSetupError:
+        pass  # a dev server that is down forgets everything anyway: it starts again without an anchor
+
+
 @pytest.fixture
 def celery_worker(stack, django_db_setup, portal_env):
     """Return a real Celery worker on the stack's Redis, using the test database (started on first use)."""

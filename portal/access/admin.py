@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from portal.access.catalog import catalog_check
+from portal.access.catalog import catalog_check, catalog_role_save
 from portal.access.models import AccessRequest, AccessRole, AuditEvent
 from portal.integrations.vault import VaultUnavailable
 
@@ -21,6 +21,14 @@ class AccessRoleAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name", "vault_role"]
     readonly_fields = ["vault_role_missing"]
     actions = ["check_against_vault"]
+
+    def save_model(self, request, obj, form, change):
+        # Through the catalog's one writer, which audits each field's value before and after.
+        catalog_role_save(role=obj, actor=request.user, http_request=request)
+
+    def has_delete_permission(self, request, obj=None):
+        # Roles are disabled, never deleted: their requests and history stay.
+        return False
 
     @admin.action(description="Check the catalog against Vault")
     def check_against_vault(self, request, queryset):

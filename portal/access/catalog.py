@@ -6,7 +6,7 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from portal.access.audit import audit_record
+from portal.access.audit import audit_changes, field_changes
 from portal.access.models import AccessRole
 from portal.integrations import vault
 
@@ -35,6 +35,8 @@ FIELDS = [
     "db_name",
 ]
 REQUIRED = ("slug", "name", "vault_role")
+# Every field whose change is audited: the file's, and the flag that `catalog check` sets.
+AUDITED_FIELDS = [*FIELDS, "vault_role_missing"]
 
 
 class CatalogInvalid(Exception):
@@ -124,15 +126,34 @@ def _default_for(name: str):
     return model_field.get_default() if model_field.has_default() or not model_field.null else None
 
 
-def _changes(role: AccessRole) -> dict[str, list]:
-    if role.pk is None:
-        return {name: [None, getattr(role, name)] for name in FIELDS}
-    before = AccessRole.objects.get(pk=role.pk)
-    return {
-        name: [getattr(before, name), getattr(role, name)]
-        for name in FIELDS
-        if getattr(before, name) != getattr(role, name)
-    }
+def _values(role: AccessRole | None, fields) -> dict:
+    return {} if role is None else {name: getattr(role, name) for name in fields}
+
+
+def catalog_role_save(
+    *, role: AccessRole, actor, action: str | None = None, fields=None, details=None, http_request=None
+):
+    """Save `role` and audit every field it changes, with the value before and after; return the event or None.
+
+    The one way the catalog is written: the Django admin, the YAML import and `catalog check` all
+    save through here. `fields` limits what is saved (default: every audited field).
+    """
+    fields = list(fields or AUDITED_FIELDS)
+    with transaction.atomic():
+        stored = AccessRole.objects.select_for_update().filter(pk=role.pk).first() if role.pk else None
+        if stored is None or fields == AUDITED_FIELDS:
+            role.save()
+        else:
+            role.save(update_fields=fields)
+        return audit_changes(
+            actor=actor,
+            action=action or ("catalog.role_created" if stored is None else "catalog.role_updated"),
+            before=_values(stored, fields),
+            after=_values(role, fields),
+            role=role,
+            details=details,
+            http_request=http_request,
+        )
 
 
 def catalog_import(text: str, *, source: str = "catalog.yaml", dry_run: bool = False, actor=None) -> CatalogDiff:
@@ -145,31 +166,32 @@ def catalog_import(text: str, *, source: str = "catalog.yaml", dry_run: bool = F
         raise CatalogInvalid(problems)
     diff = CatalogDiff()
     listed = {role.slug for role in roles}
+    stored = AccessRole.objects.in_bulk([role.pk for role in roles if role.pk is not None])
     with transaction.atomic():
         for role in roles:
-            changes = _changes(role)
+            changes = field_changes(_values(stored.get(role.pk), FIELDS), _values(role, FIELDS))
             if not changes:
                 continue
             created = role.pk is None
             diff.lines.append(f"{'+' if created else '~'} {role.slug}")
             if not created:
-                diff.lines.extend(f"    {name}: {old!r} -> {new!r}" for name, (old, new) in changes.items())
-            if dry_run:
-                continue
-            role.save()
-            audit_record(
-                actor=actor,
-                action="catalog.role_created" if created else "catalog.role_updated",
-                role=role,
-                details={"changes": {name: new for name, (_, new) in changes.items()}},
-            )
+                diff.lines.extend(
+                    f"    {name}: {change['before']!r} -> {change['after']!r}" for name, change in changes.items()
+                )
+            if not dry_run:
+                catalog_role_save(role=role, actor=actor, fields=FIELDS, details={"source": source})
         for role in AccessRole.objects.filter(enabled=True).exclude(slug__in=listed):
             diff.lines.append(f"- {role.slug} (disabled: not in the file)")
             if dry_run:
                 continue
             role.enabled = False
-            role.save(update_fields=["enabled"])
-            audit_record(actor=actor, action="catalog.role_disabled", role=role, details={"reason": "not in file"})
+            catalog_role_save(
+                role=role,
+                actor=actor,
+                action="catalog.role_disabled",
+                fields=["enabled"],
+                details={"reason": "not in file", "source": source},
+            )
     return diff
 
 
@@ -196,12 +218,12 @@ def catalog_check(*, actor=None) -> CheckResult:
             continue
         if not missing:
             result.restored.append(role.slug)
-        with transaction.atomic():
-            AccessRole.objects.filter(pk=role.pk).update(vault_role_missing=missing)
-            audit_record(
-                actor=actor,
-                action="catalog.vault_role_missing" if missing else "catalog.vault_role_found",
-                role=role,
-                details={"mount": role.vault_mount, "vault_role": role.vault_role},
-            )
+        role.vault_role_missing = missing
+        catalog_role_save(
+            role=role,
+            actor=actor,
+            action="catalog.vault_role_missing" if missing else "catalog.vault_role_found",
+            fields=["vault_role_missing"],
+            details={"mount": role.vault_mount, "vault_role": role.vault_role},
+        )
     return result

@@ -4,7 +4,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 
+from portal.access.audit import audit_person_flags, stored_person_flags
 from portal.accounts.models import Profile
 
 
@@ -38,6 +40,17 @@ class ProfileAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            before = stored_person_flags(obj.user_id)
+            super().save_model(request, obj, form, change)
+            audit_person_flags(
+                actor=request.user, person=obj.user, profile=obj, before=before, reason="admin", http_request=request
+            )
+
 
 admin.site.unregister(get_user_model())
 
@@ -46,3 +59,14 @@ admin.site.unregister(get_user_model())
 class PortalUserAdmin(UserAdmin):
     # Admin power follows the portal admin groups at every sign-in, never a hand-set flag.
     readonly_fields = ["is_staff", "is_superuser", "groups", "user_permissions", "last_login", "date_joined"]
+
+    def has_delete_permission(self, request, obj=None):
+        # People are deactivated, never deleted: their requests and history name them.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # Every change of who may sign in (or is admin, or an application) is in the audit trail.
+        with transaction.atomic():
+            before = stored_person_flags(obj.pk)
+            super().save_model(request, obj, form, change)
+            audit_person_flags(actor=request.user, person=obj, before=before, reason="admin", http_request=request)

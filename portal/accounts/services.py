@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
+from portal.access.audit import NEW_PERSON_FLAGS, audit_person_flags, person_flags
 from portal.accounts.errors import TokenRefused
 from portal.accounts.models import Profile, SignInSession
 from portal.accounts.tokens import application_id, is_application_token
@@ -93,6 +94,7 @@ def _profile_update(*, tid: str, oid: str, is_application: bool, fields: dict):
         try:
             with transaction.atomic():
                 profile = Profile.objects.select_for_update().select_related("user").filter(tid=tid, oid=oid).first()
+                before = NEW_PERSON_FLAGS if profile is None else person_flags(profile.user, profile=profile)
                 if profile is None:
                     user = user_model.objects.create_user(username=f"{tid}.{oid}", password=None)
                     profile = Profile(user=user, tid=tid, oid=oid, is_application=is_application)
@@ -113,6 +115,7 @@ def _profile_update(*, tid: str, oid: str, is_application: bool, fields: dict):
                 for field, value in values.items():
                     setattr(profile, field, value)
                 profile.save()
+                audit_person_flags(actor=None, person=user, profile=profile, before=before, reason="sign-in")
                 return user
         except IntegrityError:
             # Two first sign-ins of the same identity at once: the other one created the

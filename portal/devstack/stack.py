@@ -456,6 +456,7 @@ class Stack:
             "OIDC_ALLOWED_TENANTS": tenant.TENANT_ID,
             "PORTAL_ADMIN_GROUPS": tenant.GROUPS["portal-admins"],
             "CREDENTIAL_ENCRYPTION_KEY": self.credential_key,
+            "AUDIT_CHAIN_KEY": self._secret("audit-chain-key"),
         }
 
     def api_token(self, name: str, *, application: bool = False, minutes: int = tokens.DEFAULT_MINUTES) -> str:

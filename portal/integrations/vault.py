@@ -540,3 +540,64 @@ def _parse_connection_url(url: str, *, db_name: str) -> ConnectionInfo:
     if parts.scheme not in ("postgres", "postgresql") or not parts.hostname or not database or port is None:
         raise VaultError(f"The connection URL of the database connection {db_name!r} is not a postgresql:// URL.")
     return ConnectionInfo(host=parts.hostname, port=port, database=database)
+
+
+# ----- the audit anchor: the head of the audit chain, kept outside the database -----
+
+# The one key of the anchor mount (KV version 2, `AUDIT_ANCHOR_MOUNT`); only the worker's identity writes it.
+_ANCHOR_KEY = "head"
+
+
+class VaultConflict(VaultError):
+    """A check-and-set write lost: the value changed since it was read."""
+
+    code = "vault_conflict"
+    status = 409
+
+
+@dataclass(frozen=True)
+class AuditAnchor:
+    """The audit chain's head as last anchored: event ID, its HMAC, how many events up to it, and when."""
+
+    event_id: int
+    hmac: str
+    count: int
+    at: datetime
+    version: int  # the KV version, for the next check-and-set write
+
+
+def audit_anchor_read() -> AuditAnchor | None:
+    """Return the anchored head of the audit chain, or None if it was never anchored."""
+    body = _portal_call("get", f"{settings.AUDIT_ANCHOR_MOUNT}/data/{_ANCHOR_KEY}", missing=None)
+    data = body.get("data") or {}
+    values, metadata = data.get("data"), data.get("metadata") or {}
+    if not values:
+        return None
+    try:
+        return AuditAnchor(
+            event_id=int(values["event_id"]),
+            hmac=str(values["hmac"]),
+            count=int(values["count"]),
+            at=datetime.fromisoformat(values["at"]),
+            version=int(metadata["version"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise VaultError("The audit anchor in Vault is not an anchor the portal wrote.") from None
+
+
+def audit_anchor_write(*, event_id: int, hmac: str, count: int, at: datetime, cas: int) -> int:
+    """Anchor the audit chain's head if the anchor is still at version `cas` (0: none yet); return the new version."""
+    try:
+        body = _portal_call(
+            "post",
+            f"{settings.AUDIT_ANCHOR_MOUNT}/data/{_ANCHOR_KEY}",
+            json={
+                "options": {"cas": cas},
+                "data": {"event_id": event_id, "hmac": hmac, "count": count, "at": at.isoformat()},
+            },
+        )
+    except VaultError as error:
+        if "check-and-set" in error.detail:
+            raise VaultConflict(f"The audit anchor moved past version {cas} meanwhile.") from None
+        raise
+    return int(body["data"]["version"])

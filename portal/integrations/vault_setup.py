@@ -77,13 +77,17 @@ class Preparation:
     roles: list[str] | None = None
     token_ttl: str = "1h"
     token_max_ttl: str = "4h"
+    # The KV version 2 engine where beat anchors the audit chain's head (settings.AUDIT_ANCHOR_MOUNT).
+    audit_mount: str = "latchkey-audit"
 
 
 def portal_policy_text(preparation: Preparation) -> str:
     """Return the portal's least-privilege policy for the given mount and grant token role."""
     text = (POLICY_DIR / "portal.hcl").read_text()
-    return text.replace('path "database/', f'path "{preparation.mount}/').replace(
-        "auth/token/create/latchkey-grant", f"auth/token/create/{preparation.grant_token_role}"
+    return (
+        text.replace('path "database/', f'path "{preparation.mount}/')
+        .replace('path "latchkey-audit/', f'path "{preparation.audit_mount}/')
+        .replace("auth/token/create/latchkey-grant", f"auth/token/create/{preparation.grant_token_role}")
     )
 
 
@@ -106,6 +110,7 @@ def prepare_vault(
     """
     changes: list[str] = []
     _database_mount(admin, preparation, changes)
+    _audit_anchor_mount(admin, preparation, changes)
     _policy(admin, preparation.portal_policy, portal_policy_text(preparation), changes)
     roles = preparation.roles if preparation.roles is not None else admin.list(f"{preparation.mount}/roles")
     for role in roles:
@@ -145,6 +150,21 @@ def _database_mount(admin: VaultAdmin, preparation: Preparation, changes: list[s
             f"{preparation.mount}/ is a {existing.get('type')!r} mount, not a database secrets engine: "
             "choose another mount with --mount."
         )
+
+
+def _audit_anchor_mount(admin: VaultAdmin, preparation: Preparation, changes: list[str]) -> None:
+    mounts = admin.read("sys/mounts") or {}
+    existing = mounts.get(f"{preparation.audit_mount}/")
+    if existing is None:
+        admin.call("POST", f"sys/mounts/{preparation.audit_mount}", {"type": "kv", "options": {"version": "2"}})
+        changes.append(f"enabled a KV version 2 engine at {preparation.audit_mount}/ for the audit anchor")
+    elif existing.get("type") != "kv" or (existing.get("options") or {}).get("version") != "2":
+        raise VaultSetupError(f"{preparation.audit_mount}/ is not a KV version 2 engine: set AUDIT_ANCHOR_MOUNT.")
+    # Every write of the anchor must name the version it replaces, so no write overtakes another unseen.
+    config = admin.read(f"{preparation.audit_mount}/config") or {}
+    if config.get("cas_required") is not True:
+        admin.call("POST", f"{preparation.audit_mount}/config", {"cas_required": True})
+        changes.append(f"required check-and-set writes on {preparation.audit_mount}/")
 
 
 def _policy(admin: VaultAdmin, name: str, text: str, changes: list[str]) -> None:

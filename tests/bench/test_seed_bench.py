@@ -45,12 +45,11 @@ def test_seeded_pending_requests_wait_in_bobs_review_queue(catalog, bob):
 
 
 def test_seeding_an_edited_row_is_still_caught_by_the_chain(catalog):
-    from django.db import connection
+    from tests.support.audit_tamper import tamper
 
     seed()
     victim = AuditEvent.objects.order_by("id")[200]
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE access_auditevent SET action = 'grant.revoked' WHERE id = %s", [victim.pk])
+    tamper("UPDATE access_auditevent SET action = 'grant.revoked' WHERE id = %s", [victim.pk])
 
     broken = audit_verify()
 

@@ -9,7 +9,6 @@ import pytest
 import redis
 from django.core import mail
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from portal.access import services
 from portal.access.models import AccessRequest, AuditEvent
@@ -23,6 +22,7 @@ from tests.faults.conftest import (
     reveal_and_remember,
 )
 from tests.grants.conftest import WHY, can_log_in, grant_for, wait_for_state
+from tests.support.audit_tamper import tamper
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -65,12 +65,10 @@ def test_verify_audit_passes_and_then_fails_after_a_row_is_edited_in_sql(people,
     call_command("verify_audit")
     event = AuditEvent.objects.order_by("id").first()
     table = AuditEvent._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET action = %s WHERE id = %s", ["request.cancelled", event.pk])
+    tamper(f"UPDATE {table} SET action = %s WHERE id = %s", ["request.cancelled", event.pk])
     try:
         with pytest.raises(CommandError, match=f"#{event.pk}"):
             call_command("verify_audit")
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {table} SET action = %s WHERE id = %s", [event.action, event.pk])
+        tamper(f"UPDATE {table} SET action = %s WHERE id = %s", [event.action, event.pk])
     call_command("verify_audit")

@@ -48,4 +48,12 @@ path "database/config/*" {
   capabilities = ["read"]
 }
 
+# Anchor the audit chain's head outside the database (beat, every 30 s) and read it back (verify_audit).
+path "latchkey-audit/data/head" {
+  capabilities = ["create", "read", "update"]
+}
+path "latchkey-audit/metadata/head" {
+  capabilities = ["read"]
+}
+
 # The health check reads sys/health, which needs no token and so no entry here.

@@ -54,6 +54,7 @@ class Command(BaseCommand):
             approle_role=options["approle"],
             portal_policy=options["approle"],
             roles=options["roles"],
+            audit_mount=settings.AUDIT_ANCHOR_MOUNT,
         )
         try:
             changes = prepare_vault(admin, preparation)

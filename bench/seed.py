@@ -3,7 +3,7 @@
 `python -m bench.seed --requests 100000 --events 1000000` (with the portal's settings in the environment),
 or `seed_history(...)` from the benchmark. Development only: not part of the installed package.
 
-The audit events are chained exactly as `audit_record` chains them (each row carries the SHA-256 of the
+The audit events are chained exactly as `audit_record` chains them (each row carries the keyed HMAC of the
 one before and of itself, computed by `audit.chain_hash`), so `manage.py verify_audit` passes on the result.
 """
 

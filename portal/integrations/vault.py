@@ -269,9 +269,10 @@ def health(*, timeout_seconds: float = 3) -> dict:
     """Return whether Vault is reachable, whether it is sealed and whether the portal's token is valid."""
     state = {"reachable": False, "sealed": None, "token_valid": False}
     try:
-        # sys/health answers 503 when sealed; ask for 200 so the body is read either way.
+        # sys/health answers 503 when sealed; ask for 200 so the body is read either way. It belongs to the
+        # root namespace: Vault refuses it inside one.
         body = _call(
-            _client(token=""),
+            _client(token="", root_namespace=True),
             "get",
             "sys/health?standbyok=true&perfstandbyok=true&sealedcode=200&uninitcode=200",
             timeout=timeout_seconds,
@@ -402,13 +403,13 @@ def _http_session() -> requests.Session:
         return _session[1]
 
 
-def _client(*, token: str) -> hvac.Client:
+def _client(*, token: str, root_namespace: bool = False) -> hvac.Client:
     # An empty token (not None) keeps hvac from picking up VAULT_TOKEN or ~/.vault-token by itself. Every
     # client, the grant token's too, works in the portal's namespace (hvac sends it as X-Vault-Namespace).
     return hvac.Client(
         url=settings.VAULT_ADDR,
         token=token,
-        namespace=settings.VAULT_NAMESPACE or None,
+        namespace=None if root_namespace else (settings.VAULT_NAMESPACE or None),
         timeout=settings.VAULT_TIMEOUT_SECONDS,
         adapter=hvac.adapters.RawAdapter,
         session=_http_session(),

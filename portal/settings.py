@@ -1,6 +1,7 @@
 """Latchkey's settings: every value comes from the environment (see the README's table)."""
 
 import logging
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -150,19 +151,37 @@ OIDC_OP_LOGOUT_URL_METHOD = "portal.accounts.views.provider_logout_url"
 OIDC_API_AUDIENCE = env_list("OIDC_API_AUDIENCE", [])
 OIDC_API_ISSUERS = env_list("OIDC_API_ISSUERS", [])
 
-# Vault / OpenBao.
+# Vault / OpenBao. Each process signs in with its own AppRole: web with the web identity, worker and
+# beat with the worker identity (same variable names, different values; see the README).
 VAULT_ADDR = env_str("VAULT_ADDR", "http://127.0.0.1:8200").rstrip("/")
+# A Vault Enterprise, HCP Vault or OpenBao namespace (for example `admin/latchkey`); empty: the root namespace.
+VAULT_NAMESPACE = env_str("VAULT_NAMESPACE", "").strip("/")
 VAULT_ROLE_ID = env_str("VAULT_ROLE_ID", "")
 VAULT_SECRET_ID = env_str("VAULT_SECRET_ID", "")
 # With a file, the secret ID is read again at every login, so that a rotated one is picked up.
 VAULT_SECRET_ID_FILE = env_str("VAULT_SECRET_ID_FILE", "")
 VAULT_TOKEN = env_str("VAULT_TOKEN", "")
-if not DEBUG and not VAULT_TOKEN and not (VAULT_ROLE_ID and VAULT_SECRET_ID):
+# `prepare_vault` runs before the portal's identities exist, with the operator's VAULT_ADMIN_TOKEN instead.
+if (
+    not DEBUG
+    and not VAULT_TOKEN
+    and not (VAULT_ROLE_ID and VAULT_SECRET_ID)
+    and not os.environ.get("VAULT_ADMIN_TOKEN")
+):
     raise ImproperlyConfigured(
-        "Set VAULT_ROLE_ID and VAULT_SECRET_ID (or VAULT_SECRET_ID_FILE) for AppRole, or VAULT_TOKEN."
+        "Set VAULT_ROLE_ID and VAULT_SECRET_ID (or VAULT_SECRET_ID_FILE) for AppRole, or VAULT_TOKEN: the web "
+        "process's web identity, the worker's and beat's worker identity (with compose: WEB_VAULT_ROLE_ID, "
+        "WORKER_VAULT_ROLE_ID and the files in ./secrets/)."
     )
 VAULT_GRANT_TOKEN_ROLE = env_str("VAULT_GRANT_TOKEN_ROLE", "latchkey-grant")
 VAULT_TIMEOUT_SECONDS = env_int("VAULT_TIMEOUT_SECONDS", 10, minimum=1)
+# Read by `prepare_vault` only: how long an AppRole secret ID lives, and the networks (CIDR) from which
+# each identity may log in and use its token (empty: anywhere).
+VAULT_SECRET_ID_TTL = env_str("VAULT_SECRET_ID_TTL", "720h")
+VAULT_WEB_BOUND_CIDRS = env_list("VAULT_WEB_BOUND_CIDRS", [])
+VAULT_WORKER_BOUND_CIDRS = env_list("VAULT_WORKER_BOUND_CIDRS", [])
+# The KV version 2 secrets engine that holds the head of the audit chain (outside the database).
+AUDIT_ANCHOR_MOUNT = env_str("AUDIT_ANCHOR_MOUNT", "latchkey-audit").strip("/")
 CREDENTIAL_ENCRYPTION_KEY = env_secret(
     "CREDENTIAL_ENCRYPTION_KEY", dev_default="dev-only-credential-key-not-secret", debug=DEBUG
 )

@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from portal.integrations.vault_setup import Preparation, VaultAdmin, prepare_vault
+from portal.integrations.vault_setup import IDENTITIES, Preparation, VaultAdmin, prepare_vault
 from portal.integrations.vault_setup import grant_policy_name as grant_policy_name
 
 from . import tenant, tokens
@@ -40,7 +40,10 @@ PORTAL_DATABASE = "latchkey"
 TARGET_DATABASE = "shop"
 OIDC_CLIENT_ID = "latchkey-portal"
 GRANT_TOKEN_ROLE = "latchkey-grant"
-PORTAL_POLICY = "latchkey-portal"
+# Each portal process signs in to Vault as its own AppRole: web as the web identity, worker and beat
+# as the worker identity. In-process callers (the test suite, the benchmarks, `manage.py` commands)
+# play web and worker in one process: the stack's "harness" AppRole holds both policies, nothing more.
+VAULT_APPROLES = {"web": "latchkey-web", "worker": "latchkey-worker", "harness": "latchkey-devstack"}
 DATABASE_MOUNT = "database"
 TARGET_CONNECTION = "shop"
 
@@ -135,13 +138,24 @@ class Stack:
     def credential_key(self) -> str:
         return self._secret("credential-encryption-key")
 
+    def vault_role_id(self, identity: str) -> str:
+        return self._secret(f"vault-{identity}-role-id")
+
+    def vault_secret_id(self, identity: str) -> str:
+        return self._secret(f"vault-{identity}-secret-id")
+
+    def vault_identity_env(self, identity: str) -> dict[str, str]:
+        """Return the AppRole login of `identity` ("web", "worker" or "harness") as portal settings."""
+        return {"VAULT_ROLE_ID": self.vault_role_id(identity), "VAULT_SECRET_ID": self.vault_secret_id(identity)}
+
     @property
     def portal_role_id(self) -> str:
-        return self._secret("vault-role-id")
+        """The role ID of in-process callers (web and worker in one process)."""
+        return self.vault_role_id("harness")
 
     @property
     def portal_secret_id(self) -> str:
-        return self._secret("vault-secret-id")
+        return self.vault_secret_id("harness")
 
     @property
     def issuer(self) -> str:
@@ -366,18 +380,16 @@ class Stack:
     def _configure_vault(self) -> None:
         """Prepare OpenBao as `manage.py prepare_vault` does, then add the demo database and its roles."""
         admin = VaultAdmin(self.vault_addr, self.vault_root_token)
-        prepare_vault(
-            admin,
-            Preparation(
-                mount=DATABASE_MOUNT,
-                portal_policy=PORTAL_POLICY,
-                grant_token_role=GRANT_TOKEN_ROLE,
-                approle_role=PORTAL_POLICY,
-                roles=list(DEMO_ROLES),
-            ),
-            role_id=self.portal_role_id,
-            secret_id=self.portal_secret_id,
+        preparation = Preparation(
+            mount=DATABASE_MOUNT,
+            grant_token_role=GRANT_TOKEN_ROLE,
+            web_approle=VAULT_APPROLES["web"],
+            worker_approle=VAULT_APPROLES["worker"],
+            roles=list(DEMO_ROLES),
         )
+        logins = {identity: (self.vault_role_id(identity), self.vault_secret_id(identity)) for identity in IDENTITIES}
+        prepare_vault(admin, preparation, logins=logins)
+        self._harness_approle(admin)
         v = self._vault
         v(
             "POST",
@@ -408,6 +420,16 @@ class Stack:
                     "max_ttl": spec["max_ttl"],
                 },
             )
+        # Now that the roles exist, the token role's maximum follows the longest of them.
+        prepare_vault(admin, preparation)
+
+    def _harness_approle(self, admin: VaultAdmin) -> None:
+        """Give in-process callers, which play web and worker in one process, an AppRole with both policies."""
+        name = VAULT_APPROLES["harness"]
+        policies = [VAULT_APPROLES["web"], VAULT_APPROLES["worker"]]
+        admin.call("POST", f"auth/approle/role/{name}", {"token_policies": policies, "token_ttl": 3600})
+        admin.call("POST", f"auth/approle/role/{name}/role-id", {"role_id": self.vault_role_id("harness")})
+        admin.call("POST", f"auth/approle/role/{name}/custom-secret-id", {"secret_id": self.vault_secret_id("harness")})
 
     # ----- the Entra ID stand-in -----
 
@@ -438,8 +460,14 @@ class Stack:
 
     # ----- the portal's settings and processes -----
 
-    def portal_env(self, *, database: str = PORTAL_DATABASE, debug: bool = True) -> dict[str, str]:
-        """Return the environment variables that point the portal at this stack."""
+    def portal_env(
+        self, *, database: str = PORTAL_DATABASE, debug: bool = True, identity: str = "harness"
+    ) -> dict[str, str]:
+        """Return the environment variables that point the portal at this stack, signed in to Vault as `identity`.
+
+        The processes that `start_portal_process`, `start_worker` and `start_beat` start sign in as their own
+        identity whatever `identity` says.
+        """
         return {
             "DJANGO_DEBUG": "1" if debug else "0",
             "DJANGO_SECRET_KEY": self.django_secret_key,
@@ -448,8 +476,7 @@ class Stack:
             "DATABASE_URL": self.database_url(database),
             "REDIS_URL": self.redis_url,
             "VAULT_ADDR": self.vault_addr,
-            "VAULT_ROLE_ID": self.portal_role_id,
-            "VAULT_SECRET_ID": self.portal_secret_id,
+            **self.vault_identity_env(identity),
             "OIDC_ISSUER": self.issuer,
             "OIDC_CLIENT_ID": OIDC_CLIENT_ID,
             "OIDC_CLIENT_SECRET": self.oidc_client_secret,
@@ -465,8 +492,10 @@ class Stack:
         return tokens.sign(make(name, issuer=self.issuer, audience=OIDC_CLIENT_ID, minutes=minutes), self.state_dir)
 
     def start_portal_process(
-        self, name: str, argv: list[str], env: dict[str, str], *, restart: bool = False
+        self, name: str, argv: list[str], env: dict[str, str], *, identity: str = "web", restart: bool = False
     ) -> Process:
+        """Start a portal process signed in to Vault as `identity`: the web one unless it is a worker or beat."""
+        env = {**env, **self.vault_identity_env(identity)}
         process = Process(name, argv, log_dir=self.log_dir, env={**os.environ, **env}, cwd=REPO_ROOT, restart=restart)
         self.processes[name] = process.start()
         return process
@@ -493,6 +522,7 @@ class Stack:
                 "--without-mingle",
             ],
             env,
+            identity="worker",
             restart=restart,
         )
 
@@ -511,6 +541,7 @@ class Stack:
                 str(schedule),
             ],
             env,
+            identity="worker",
             restart=restart,
         )
 

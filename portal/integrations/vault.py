@@ -1,12 +1,14 @@
 """The one module that talks to Vault (or OpenBao): verbs of the domain over hvac.
 
 Everything else in the portal calls these functions and sees only the domain
-errors below; no hvac or requests exception leaves this module. The portal signs
-in with AppRole (or a token in development), keeps one client per process and
-signs in again before its token expires; all its calls share one pool of HTTP
-connections per process. Every call carries the `X-Request-Id`
-header (`correlation_id`, else the log context's request ID), which Vault's audit
-log records.
+errors below; no hvac or requests exception leaves this module. Each process signs
+in with AppRole as its own identity (web or worker, chosen by the values of
+`VAULT_ROLE_ID` and `VAULT_SECRET_ID` it is given) or, in development, with a
+token; it works in the namespace `VAULT_NAMESPACE` when one is set, keeps one
+client per process and signs in again before its token expires; all its calls
+share one pool of HTTP connections per process. Every call carries the
+`X-Request-Id` header (`correlation_id`, else the log context's request ID),
+which Vault's audit log records.
 
 Secrets that pass through here (grant tokens, wrapping tokens, passwords) are
 returned to the caller only, never logged, and hidden from `repr`.
@@ -245,15 +247,6 @@ def grant_token_alive(*, accessor: str) -> bool:
     return True
 
 
-def lease_alive(*, lease_id: str) -> bool:
-    """Return whether the Vault lease `lease_id` still exists."""
-    try:
-        _portal_call("put", "sys/leases/lookup", json={"lease_id": lease_id})
-    except VaultAlreadyGone:
-        return False
-    return True
-
-
 def list_roles(*, mount: str) -> set[str]:
     """Return the names of the database roles on `mount`."""
     body = _portal_call("list", f"{mount.strip('/')}/roles", missing=None)
@@ -276,9 +269,10 @@ def health(*, timeout_seconds: float = 3) -> dict:
     """Return whether Vault is reachable, whether it is sealed and whether the portal's token is valid."""
     state = {"reachable": False, "sealed": None, "token_valid": False}
     try:
-        # sys/health answers 503 when sealed; ask for 200 so the body is read either way.
+        # sys/health answers 503 when sealed; ask for 200 so the body is read either way. It belongs to the
+        # root namespace: Vault refuses it inside one.
         body = _call(
-            _client(token=""),
+            _client(token="", root_namespace=True),
             "get",
             "sys/health?standbyok=true&perfstandbyok=true&sealedcode=200&uninitcode=200",
             timeout=timeout_seconds,
@@ -323,6 +317,7 @@ def _config() -> tuple:
     """Return the settings the login depends on (read now, so that overriding them takes effect)."""
     return (
         settings.VAULT_ADDR,
+        settings.VAULT_NAMESPACE,
         settings.VAULT_TIMEOUT_SECONDS,
         settings.VAULT_ROLE_ID,
         settings.VAULT_SECRET_ID,
@@ -408,11 +403,13 @@ def _http_session() -> requests.Session:
         return _session[1]
 
 
-def _client(*, token: str) -> hvac.Client:
-    # An empty token (not None) keeps hvac from picking up VAULT_TOKEN or ~/.vault-token by itself.
+def _client(*, token: str, root_namespace: bool = False) -> hvac.Client:
+    # An empty token (not None) keeps hvac from picking up VAULT_TOKEN or ~/.vault-token by itself. Every
+    # client, the grant token's too, works in the portal's namespace (hvac sends it as X-Vault-Namespace).
     return hvac.Client(
         url=settings.VAULT_ADDR,
         token=token,
+        namespace=None if root_namespace else (settings.VAULT_NAMESPACE or None),
         timeout=settings.VAULT_TIMEOUT_SECONDS,
         adapter=hvac.adapters.RawAdapter,
         session=_http_session(),

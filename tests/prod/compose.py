@@ -3,6 +3,7 @@
 import ast
 import re
 import secrets
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -55,14 +56,43 @@ def interpolate(value: str, env: dict[str, str]) -> str:
     return _VARIABLE.sub(expand, value)
 
 
+def service_secrets(service: str) -> dict[str, str]:
+    """Return the service's Docker secrets: the path inside the container, and the secret's name."""
+    spec = load_compose()["services"][service]
+    mounted = {}
+    for entry in spec.get("secrets", []):
+        source = entry if isinstance(entry, str) else entry["source"]
+        target = source if isinstance(entry, str) else entry.get("target", source)
+        mounted[target if target.startswith("/") else f"/run/secrets/{target}"] = source
+    return mounted
+
+
+_SECRET_FILES = Path(tempfile.mkdtemp(prefix="latchkey-compose-secrets-"))
+
+
+def secret_file(name: str) -> Path:
+    """Return a file that stands for the Docker secret `name`, as an operator would fill it (one per name)."""
+    path = _SECRET_FILES / name
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+    return path
+
+
 def service_environment(service: str, dotenv: dict[str, str]) -> dict[str, str]:
-    """Return the environment a service's container gets: its `env_file` (the `.env`) and `environment`."""
+    """Return the environment a service's container gets: its `env_file` (the `.env`) and `environment`.
+
+    A path to one of its Docker secrets points at a local file that stands for that secret.
+    """
     spec = load_compose()["services"][service]
     env = dict(dotenv) if spec.get("env_file") else {}
     environment = spec.get("environment", {})
     if isinstance(environment, list):
         environment = dict(item.split("=", 1) for item in environment)
     env.update({name: interpolate(str(value), dotenv) for name, value in environment.items()})
+    mounted = service_secrets(service)
+    for name, value in env.items():
+        if value in mounted:
+            env[name] = str(secret_file(mounted[value]))
     return env
 
 

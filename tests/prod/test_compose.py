@@ -14,6 +14,7 @@ from tests.prod.compose import (
     load_compose,
     production_dotenv,
     service_environment,
+    service_secrets,
     variables_read_by_code,
 )
 
@@ -46,7 +47,7 @@ def test_the_stack_has_every_service_and_each_has_a_health_check(compose):
 
     assert set(services) >= {"postgres", "redis", "openbao", "migrate", "web", "worker", "beat", "entra-standin"}
     for name, spec in services.items():
-        if name == "migrate":
+        if name in ("migrate", "prepare-vault"):
             # A one-shot job: its exit status is its health.
             assert spec["restart"] == "no"
             continue
@@ -82,8 +83,9 @@ def test_the_worker_serves_the_task_queue_and_the_notifications_queue(compose):
 
 def test_the_entra_stand_in_runs_only_in_the_evaluation_profile(compose):
     assert compose["services"]["entra-standin"]["profiles"] == ["evaluation"]
+    assert compose["services"]["prepare-vault"]["profiles"] == ["setup"]
     for name, spec in compose["services"].items():
-        if name != "entra-standin":
+        if name not in ("entra-standin", "prepare-vault"):
             assert "profiles" not in spec, name
 
 
@@ -93,7 +95,10 @@ def test_no_secret_is_written_in_the_compose_file(compose):
             value = str(value)
             # A password inside a URL must come from the `.env` file.
             assert not re.search(r"://[^:/@]+:(?!\$\{)[^/@]+@", value), f"{name}: {variable} holds a password"
-            if SECRET_NAME.search(variable):
+            if variable.endswith("_FILE"):
+                # The path of a Docker secret mounted into the service, not the secret itself.
+                assert value.startswith("/run/secrets/"), f"{name}: {variable} is not a Docker secret"
+            elif SECRET_NAME.search(variable):
                 assert value.startswith("${") or "${" in value or not value, f"{name}: {variable} is written out"
 
 
@@ -107,7 +112,28 @@ def test_every_variable_the_code_requires_reaches_each_portal_service(service):
     assert required, "the parser found no required variable: it is broken"
     assert missing == []
     # The portal signs in to Vault with AppRole: the settings refuse to start without it.
-    assert env.get("VAULT_ROLE_ID") and env.get("VAULT_SECRET_ID")
+    assert env.get("VAULT_ROLE_ID") and env.get("VAULT_SECRET_ID_FILE")
+
+
+@pytest.mark.parametrize(
+    ("service", "identity"), [("web", "web"), ("migrate", "web"), ("worker", "worker"), ("beat", "worker")]
+)
+def test_each_portal_service_signs_in_to_vault_as_its_own_identity_only(compose, service, identity):
+    dotenv = production_dotenv()
+    other = "worker" if identity == "web" else "web"
+    env = service_environment(service, dotenv)
+
+    assert env["VAULT_ROLE_ID"] == dotenv[f"{identity.upper()}_VAULT_ROLE_ID"]
+    assert env["VAULT_ROLE_ID"] != dotenv[f"{other.upper()}_VAULT_ROLE_ID"]
+    mounted = service_secrets(service)
+    assert mounted == {"/run/secrets/vault-secret-id": f"{identity}-vault-secret-id"}
+    assert compose["secrets"][f"{identity}-vault-secret-id"]["file"] == f"./secrets/{identity}-vault-secret-id"
+
+
+def test_no_vault_secret_id_is_in_the_env_file_that_every_service_reads():
+    documented = env_example(documented_only=True)
+
+    assert not [name for name in documented if "SECRET_ID" in name and not name.endswith("_TTL")]
 
 
 def test_the_check_of_required_variables_notices_a_missing_one():
@@ -126,7 +152,7 @@ def test_env_example_documents_every_variable_the_code_reads():
     undocumented = sorted(
         name
         for name in variables_read_by_code()
-        if name not in documented and name.removesuffix("_FILE") not in documented
+        if name not in documented and name.removesuffix("_FILE") not in documented and f"{name}_FILE" not in documented
     )
 
     assert undocumented == []

@@ -61,12 +61,16 @@ def test_revoking_the_lease_drops_the_role_and_ends_open_sessions(stack):
         assert admin.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", [username]).fetchone()[0] == 0
 
 
-def test_the_portal_signs_in_to_openbao_with_its_approle_and_least_privilege_policy(stack):
+@pytest.mark.parametrize("identity", ["web", "worker"])
+def test_the_portal_signs_in_to_openbao_with_its_approle_and_least_privilege_policy(stack, identity):
     login = _vault(
-        stack, "POST", "auth/approle/login", {"role_id": stack.portal_role_id, "secret_id": stack.portal_secret_id}
+        stack,
+        "POST",
+        "auth/approle/login",
+        {"role_id": stack.vault_role_id(identity), "secret_id": stack.vault_secret_id(identity)},
     )
     policies = login["auth"]["policies"]
-    assert "latchkey-portal" in policies
+    assert policies == [f"latchkey-{identity}"]
     assert "root" not in policies
     token = login["auth"]["client_token"]
     with pytest.raises(Exception, match="403"):

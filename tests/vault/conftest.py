@@ -34,6 +34,19 @@ def shop_url(stack, username, password):
     return f"postgresql://{username}:{password}@127.0.0.1:{stack.ports.postgres}/shop"
 
 
+def lease_exists(stack, lease_id) -> bool:
+    """Return whether Vault still has the lease `lease_id` (asked with the root token: the portal may not)."""
+    from portal.devstack.processes import StackError
+
+    try:
+        stack._vault("PUT", "sys/leases/lookup", {"lease_id": lease_id})
+    except StackError as error:
+        if "invalid lease" in str(error):
+            return False
+        raise
+    return True
+
+
 def role_exists(stack, username) -> bool:
     with psycopg.connect(stack.database_url("shop")) as admin:
         return admin.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", [username]).fetchone()[0] == 1

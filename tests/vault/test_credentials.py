@@ -4,7 +4,7 @@ import psycopg
 import pytest
 
 from portal.integrations import vault
-from tests.vault.conftest import MOUNT, shop_url
+from tests.vault.conftest import MOUNT, lease_exists, shop_url
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ def test_grant_token_reads_wrapped_credentials_that_log_in_to_the_shop_database(
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT count(*) FROM analytics")
     assert credentials.lease_id.startswith("database/creds/orders-readwrite/")
-    assert vault.lease_alive(lease_id=credentials.lease_id)
+    assert lease_exists(stack, credentials.lease_id)
 
 
 def test_a_second_unwrap_raises_already_gone(issue):

@@ -8,7 +8,7 @@ from portal.devstack import stack as devstack
 from portal.devstack import tenant
 from portal.integrations import vault
 from tests.support.waiting import wait_until
-from tests.vault.conftest import MOUNT, role_exists, shop_url
+from tests.vault.conftest import MOUNT, lease_exists, role_exists, shop_url
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ def test_revoking_by_accessor_drops_the_database_role_and_ends_open_sessions(sta
 
     assert not vault.grant_token_alive(accessor=grant.accessor)
     # Vault revokes the token's leases in the background, right after the token itself.
-    assert wait_until(lambda: not vault.lease_alive(lease_id=credentials.lease_id), timeout_seconds=30)
+    assert wait_until(lambda: not lease_exists(stack, credentials.lease_id), timeout_seconds=30)
     assert wait_until(lambda: not role_exists(stack, credentials.username), timeout_seconds=30)
     with pytest.raises(psycopg.OperationalError):
         open_session.execute("SELECT 1")

@@ -45,7 +45,7 @@ COPY static ./static
 # for this one step, never kept in a layer's environment.
 RUN DJANGO_SECRET_KEY=collectstatic-only DATABASE_URL=postgresql://collectstatic@localhost/none \
     OIDC_CLIENT_SECRET=collectstatic-only VAULT_TOKEN=collectstatic-only \
-    CREDENTIAL_ENCRYPTION_KEY=collectstatic-only \
+    CREDENTIAL_ENCRYPTION_KEY=collectstatic-only AUDIT_CHAIN_KEY=collectstatic-only-throw-away-key-0000 \
     python manage.py collectstatic --noinput \
     && python -m compileall -q portal
 USER latchkey:latchkey

@@ -82,10 +82,15 @@ def test_the_worker_identity_keeps_the_audit_anchor_and_nothing_else_in_its_moun
     headers = {"X-Vault-Token": client.token}
     base = f"{stack.vault_addr}/v1/latchkey-audit"
 
-    written = requests.post(f"{base}/data/head", json={"data": {"head": "abc"}}, headers=headers, timeout=10)
+    # The engine requires check-and-set; each test starts without an anchor (version 0).
+    written = requests.post(
+        f"{base}/data/head", json={"options": {"cas": 0}, "data": {"head": "abc"}}, headers=headers, timeout=10
+    )
     read = requests.get(f"{base}/data/head", headers=headers, timeout=10)
     metadata = requests.get(f"{base}/metadata/head", headers=headers, timeout=10)
-    elsewhere = requests.post(f"{base}/data/other", json={"data": {"x": "1"}}, headers=headers, timeout=10)
+    elsewhere = requests.post(
+        f"{base}/data/other", json={"options": {"cas": 0}, "data": {"x": "1"}}, headers=headers, timeout=10
+    )
     deleted = requests.delete(f"{base}/metadata/head", headers=headers, timeout=10)
 
     assert written.status_code == 200, written.text

@@ -96,7 +96,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6380/0")
 
 AUTH_USER_MODEL = "auth.User"
-AUTHENTICATION_BACKENDS = ["portal.accounts.auth.EntraIDBackend"]
+AUTHENTICATION_BACKENDS = ["portal.accounts.signin.EntraSignInBackend"]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -200,7 +200,7 @@ GRANT_ISSUE_MAX_ATTEMPTS = env_int("GRANT_ISSUE_MAX_ATTEMPTS", 10, minimum=1)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First, so that a 401 names the Bearer scheme in WWW-Authenticate.
-        "portal.accounts.authentication.EntraBearerAuthentication",
+        "portal.accounts.bearer.EntraBearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -1,4 +1,4 @@
-"""Why a sign-in or a decision that depends on Entra memberships was refused."""
+"""Why a browser sign-in or an API bearer token was refused."""
 
 from rest_framework.exceptions import APIException
 
@@ -17,13 +17,6 @@ class SignInRefused(DomainError):
             self.status = status
         # The technical reason goes to the log only; `detail` is what the person reads.
         self.reason = reason or detail
-
-
-class MembershipsStale(DomainError):
-    """Your group memberships were read too long ago: sign in again to refresh them."""
-
-    code = "memberships_stale"
-    status = 401
 
 
 class TokenRefused(SignInRefused, APIException):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -19,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import JsonResponse
 from django.shortcuts import render
 
+from portal.core import clock
 from portal.core.api import error_response
 from portal.core.errors import DomainError
 
@@ -71,7 +71,8 @@ def _caller(request) -> str:
 def rate_limit_check(scope: str, request) -> None:
     """Count one call of `scope` by the caller of `request`; raise RateLimited above the scope's rate."""
     rate = parse_rate(settings.RATE_LIMITS[scope])
-    window = int(time.time()) // rate.seconds
+    at = int(clock.now().timestamp())
+    window = at // rate.seconds
     key = f"ratelimit:{scope}:{_caller(request)}:{window}"
     try:
         cache = caches[settings.RATE_LIMIT_CACHE]
@@ -82,7 +83,7 @@ def rate_limit_check(scope: str, request) -> None:
         logger.warning("rate limit not checked: the cache is unavailable", extra={"scope": scope})
         return
     if count > rate.count:
-        retry_after = max(1, (window + 1) * rate.seconds - int(time.time()))
+        retry_after = max(1, (window + 1) * rate.seconds - at)
         logger.warning("rate limit exceeded", extra={"scope": scope, "caller": _caller(request)})
         raise RateLimited(scope=scope, retry_after=retry_after)
 

@@ -1,18 +1,16 @@
-"""`Authorization: Bearer` on the API: Entra ID access tokens of people and of applications."""
+"""The API's bearer check: `Authorization: Bearer` with Entra ID access tokens of people and of applications."""
 
 import hashlib
 import logging
-import time
 
 from django.core.cache import cache
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from portal.accounts import oidc, services
-from portal.accounts.auth import _string_list, has_group_overage
+from portal.accounts import memberships, oidc, services
 from portal.accounts.errors import TokenRefused
 from portal.accounts.tokens import is_application_token, verify_access_token
-from portal.integrations import graph
+from portal.core import clock
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +22,8 @@ class EntraBearerAuthentication(BaseAuthentication):
     """Authenticate an API call by the Entra ID access token it carries, issued for the portal's API.
 
     A request without an `Authorization: Bearer` header is left to the next class (the
-    browser session). Memberships are read from the token at every call, so they are
-    always fresh; on group overage they come from Microsoft Graph, once per token.
+    browser session). Memberships are read from the token at every call; on group
+    overage they come from Microsoft Graph, once per token.
     """
 
     def authenticate(self, request):
@@ -43,7 +41,7 @@ class EntraBearerAuthentication(BaseAuthentication):
             user = services.profile_from_access_token(
                 claims=claims,
                 groups=[] if is_application_token(claims) else _groups(claims, token),
-                app_roles=_string_list(claims.get("roles")),
+                app_roles=memberships.app_roles(claims),
             )
         except TokenRefused as refusal:
             logger.warning("bearer token refused (%s): %s", refusal.status, refusal.reason)
@@ -62,27 +60,34 @@ def _refused(reason: str, detail: str, *, status: int = 401) -> TokenRefused:
 
 
 def _groups(claims: dict, token: str) -> list[str]:
-    """Return the person's groups from the token, or from Microsoft Graph when the token says there are too many."""
-    if not has_group_overage(claims):
-        return _string_list(claims.get("groups"))
+    """Return the person's groups, reading Microsoft Graph at most once per token on overage."""
+    if not memberships.has_group_overage(claims):
+        return memberships.string_list(claims.get("groups"))
     # One Graph read per token, not per call: a CI job may call the API every few seconds.
     key = "accounts:bearer-groups:" + hashlib.sha256(token.encode()).hexdigest()
     groups = cache.get(key)
-    if groups is not None:
-        return groups
+    if groups is None:
+        groups = memberships.groups(
+            claims,
+            graph_access_token=lambda: _graph_access_token(token),
+            refusal=TokenRefused,
+            token_name="access token",
+        )
+        cache.set(key, groups, timeout=max(1, int(claims["exp"] - clock.now().timestamp())))
+    return groups
+
+
+def _graph_access_token(token: str) -> str:
+    """Exchange the person's token for one to Microsoft Graph (on-behalf-of)."""
     try:
-        graph_token = oidc.exchange_on_behalf_of(assertion=token, scope=GRAPH_SCOPE)
-        groups = graph.member_group_ids(access_token=graph_token)
-    except (oidc.ProviderUnavailable, oidc.TokenRequestRejected, graph.GraphUnavailable) as error:
-        # Never continue with zero groups: that would hide roles and approvals silently.
+        return oidc.exchange_on_behalf_of(assertion=token, scope=GRAPH_SCOPE)
+    except (oidc.ProviderUnavailable, oidc.TokenRequestRejected) as error:
         raise TokenRefused(
             "You are in too many groups to list in the access token, and reading them from Microsoft Graph "
             "failed. Try again in a minute.",
             status=503,
             reason=f"group overage: {error.__class__.__name__}: {error}",
         ) from error
-    cache.set(key, groups, timeout=max(1, int(claims["exp"] - time.time())))
-    return groups
 
 
 class EntraBearerScheme(OpenApiAuthenticationExtension):

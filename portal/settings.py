@@ -7,6 +7,7 @@ from urllib.parse import unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from portal.accounts import entra
 from portal.env import env_bool, env_int, env_list, env_secret, env_str
 from portal.logging import logging_config
 
@@ -130,13 +131,16 @@ CSRF_COOKIE_HTTPONLY = True
 OIDC_ISSUER = env_str("OIDC_ISSUER", "http://127.0.0.1:9400").rstrip("/")
 OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID", "latchkey-portal")
 OIDC_RP_CLIENT_SECRET = env_secret("OIDC_CLIENT_SECRET", dev_default="dev-only-not-secret", debug=DEBUG)
-OIDC_ALLOWED_TENANTS = env_list("OIDC_ALLOWED_TENANTS", ["c0000000-0000-4000-8000-00000000000c"])
+# One tenant: its people sign in, and every token's issuer, keys and `tid` are that tenant's.
+OIDC_ALLOWED_TENANTS = entra.allowed_tenant(
+    issuer=OIDC_ISSUER, tenants=env_list("OIDC_ALLOWED_TENANTS", ["c0000000-0000-4000-8000-00000000000c"])
+)
 PORTAL_ADMIN_GROUPS = env_list("PORTAL_ADMIN_GROUPS", ["a0000000-0000-4000-8000-000000000005"])
 PORTAL_ADMIN_APP_ROLES = env_list("PORTAL_ADMIN_APP_ROLES", [])
 GRAPH_BASE_URL = env_str("GRAPH_BASE_URL", "https://graph.microsoft.com").rstrip("/")
 GROUPS_MAX_AGE_SECONDS = env_int("GROUPS_MAX_AGE_SECONDS", 3600, minimum=60)
-# Entra ID adds `User.Read` for the Graph group overage: OIDC_SCOPES="openid profile email User.Read".
-OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid profile email")
+# With Entra ID the default adds `User.Read` (Graph, for the group overage), and a value without it is refused.
+OIDC_RP_SCOPES = entra.sign_in_scopes(issuer=OIDC_ISSUER, configured=env_str("OIDC_SCOPES", ""))
 OIDC_LEEWAY_SECONDS = env_int("OIDC_LEEWAY_SECONDS", 60, minimum=0)
 OIDC_RP_SIGN_ALGO = "RS256"
 OIDC_USE_NONCE = True
@@ -146,9 +150,9 @@ OIDC_AUTHENTICATE_CLASS = "portal.accounts.views.AuthenticateView"
 OIDC_CALLBACK_CLASS = "portal.accounts.views.CallbackView"
 OIDC_OP_LOGOUT_URL_METHOD = "portal.accounts.views.provider_logout_url"
 # Bearer access tokens for the API (scripts, CI jobs, the `latchkey` client): the audience is the
-# portal's application ID URI (`api://...`) or client ID; empty lists mean the client ID and OIDC_ISSUER.
+# portal's application ID URI (`api://<client-id>`) or client ID; an empty list means the client ID.
+# v2.0 tokens come from OIDC_ISSUER, v1.0 tokens from the issuer of Entra's v1.0 metadata of the tenant.
 OIDC_API_AUDIENCE = env_list("OIDC_API_AUDIENCE", [])
-OIDC_API_ISSUERS = env_list("OIDC_API_ISSUERS", [])
 
 # Vault / OpenBao.
 VAULT_ADDR = env_str("VAULT_ADDR", "http://127.0.0.1:8200").rstrip("/")

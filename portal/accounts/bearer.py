@@ -1,5 +1,6 @@
 """The API's bearer check: `Authorization: Bearer` with Entra ID access tokens of people and of applications."""
 
+import base64
 import hashlib
 import logging
 
@@ -16,6 +17,8 @@ logger = logging.getLogger(__name__)
 
 SCHEME = "Bearer"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+# On-behalf-of errors that only an interactive sign-in resolves (Microsoft identity platform, OBO flow).
+CLAIMS_CHALLENGE_ERRORS = ("consent_required", "interaction_required")
 
 
 class EntraBearerAuthentication(BaseAuthentication):
@@ -81,13 +84,50 @@ def _graph_access_token(token: str) -> str:
     """Exchange the person's token for one to Microsoft Graph (on-behalf-of)."""
     try:
         return oidc.exchange_on_behalf_of(assertion=token, scope=GRAPH_SCOPE)
-    except (oidc.ProviderUnavailable, oidc.TokenRequestRejected) as error:
-        raise TokenRefused(
-            "You are in too many groups to list in the access token, and reading them from Microsoft Graph "
-            "failed. Try again in a minute.",
-            status=503,
-            reason=f"group overage: {error.__class__.__name__}: {error}",
-        ) from error
+    except oidc.TokenRequestRejected as error:
+        if error.error in CLAIMS_CHALLENGE_ERRORS:
+            raise _claims_challenge(error) from error
+        raise _graph_token_failed(error) from error
+    except oidc.ProviderUnavailable as error:
+        raise _graph_token_failed(error) from error
+
+
+def _graph_token_failed(error: Exception) -> TokenRefused:
+    return TokenRefused(
+        "You are in too many groups to list in the access token, and reading them from Microsoft Graph "
+        "failed. Try again in a minute.",
+        status=503,
+        reason=f"group overage: {error.__class__.__name__}: {error}",
+    )
+
+
+def _claims_challenge(error: oidc.TokenRequestRejected) -> TokenRefused:
+    """Return the 401 that passes Entra's `consent_required`/`interaction_required` back to the caller.
+
+    Neither is temporary: the person must consent, or satisfy a Conditional Access policy
+    (MFA, a compliant device), in an interactive sign-in. The claims challenge goes back
+    in `WWW-Authenticate` (base64, as Microsoft's claims-challenge format has it) and in
+    the body, so the client can ask for a new token with those claims.
+    """
+    try:
+        authorization_uri = oidc.endpoint("authorization_endpoint") or ""
+    except oidc.ProviderUnavailable:
+        authorization_uri = ""
+    challenge = [f'{SCHEME} realm=""', f'authorization_uri="{authorization_uri}"']
+    if error.claims:
+        challenge += ['error="insufficient_claims"', f'claims="{base64.b64encode(error.claims.encode()).decode()}"']
+    else:
+        challenge.append(f'error="{error.error}"')
+    what = "consent to" if error.error == "consent_required" else "sign in again interactively for"
+    return TokenRefused(
+        f"Your organisation requires you to {what} this access (Conditional Access or consent, "
+        f"`{error.error}`). Get a new token interactively, with the claims challenge if one is given, and try again.",
+        status=401,
+        code=error.error,
+        reason=f"on-behalf-of refused: {error.error}",
+        headers={"WWW-Authenticate": ", ".join(challenge)},
+        **({"claims": error.claims} if error.claims else {}),
+    )
 
 
 class EntraBearerScheme(OpenApiAuthenticationExtension):

@@ -11,8 +11,8 @@ class SignInRefused(DomainError):
     code = "sign_in_refused"
     status = 401
 
-    def __init__(self, detail: str, *, status: int | None = None, reason: str = ""):
-        super().__init__(detail)
+    def __init__(self, detail: str, *, status: int | None = None, reason: str = "", **extra):
+        super().__init__(detail, **extra)
         if status is not None:
             self.status = status
         # The technical reason goes to the log only; `detail` is what the person reads.
@@ -28,6 +28,19 @@ class TokenRefused(SignInRefused, APIException):
 
     code = "invalid_token"
 
-    def __init__(self, detail: str, *, status: int | None = None, reason: str = ""):
-        super().__init__(detail, status=status, reason=reason)
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        reason: str = "",
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra,
+    ):
+        super().__init__(detail, status=status, reason=reason, **extra)
         self.status_code = self.status
+        if code is not None:
+            self.code = code
+        # Response headers the API's error handler sets (`WWW-Authenticate` of a claims challenge).
+        self.headers = headers or {}

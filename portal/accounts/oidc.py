@@ -91,9 +91,24 @@ def endpoint(name: str) -> str | None:
     return provider_metadata().get(name)
 
 
-def signing_key(kid: str | None) -> jwt.PyJWK | None:
-    """Return the provider's RS256 signing key with key ID `kid`, re-reading the key set once on a miss."""
-    jwks_uri = endpoint("jwks_uri")
+def v1_metadata() -> dict:
+    """Return Entra's v1.0 discovery document of the tenant of `OIDC_ISSUER` (`…/{tenant}/v2.0`).
+
+    v1.0 access tokens (an API whose `requestedAccessTokenVersion` is not 2) name the
+    issuer `https://sts.windows.net/{tenant}/` of this document, and are checked with its keys.
+    """
+    if not settings.OIDC_ISSUER.endswith("/v2.0"):
+        raise ProviderUnavailable(f"{settings.OIDC_ISSUER} is no Entra v2.0 issuer: it has no v1.0 metadata.")
+    url = f"{settings.OIDC_ISSUER.removesuffix('/v2.0')}/.well-known/openid-configuration"
+    document = _cached(url)
+    if not isinstance(document.get("issuer"), str):
+        raise ProviderUnavailable(f"{url} names no issuer")
+    return document
+
+
+def signing_key(kid: str | None, *, metadata: dict | None = None) -> jwt.PyJWK | None:
+    """Return the RS256 key `kid` of the key set of `metadata` (default: the issuer's); re-read once on a miss."""
+    jwks_uri = (metadata or provider_metadata()).get("jwks_uri")
     if not jwks_uri:
         raise ProviderUnavailable("The provider's discovery document has no jwks_uri.")
     for refresh in (False, True):

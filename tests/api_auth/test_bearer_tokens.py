@@ -1,5 +1,6 @@
 """The API with Entra ID access tokens as `Authorization: Bearer`: people, applications, and every refusal."""
 
+import base64
 import hashlib
 import hmac
 import json
@@ -97,17 +98,38 @@ def test_the_application_id_uri_and_the_client_id_are_both_accepted_as_audience(
     assert get("me", token_issuer.user_token("alice", aud="latchkey-client-id")).status_code == 200
 
 
-def test_v1_tokens_are_accepted_from_an_issuer_named_in_settings(token_issuer, settings):
-    v1_issuer = f"https://sts.windows.net/{tenant.TENANT_ID}/"
-    settings.OIDC_API_ISSUERS = [token_issuer.issuer, v1_issuer]
-    token = token_issuer.user_token(
-        "alice", iss=v1_issuer, ver="1.0", azp=None, appid="cli", upn="alice@contoso.example"
-    )
-
-    response = get("me", token)
+def test_a_v1_token_is_verified_with_the_v1_metadata_of_the_tenant(token_issuer):
+    response = get("me", token_issuer.v1_user_token("alice"))
 
     assert response.status_code == 200, response.content
     assert response.json()["upn"] == "alice@contoso.example"
+
+
+def test_a_v1_token_signed_with_a_key_of_the_v1_key_set_only_is_accepted(token_issuer):
+    v1_key = rsa.generate_private_key(65537, 2048)
+    token_issuer.v1_only_keys = [("v1-key", v1_key)]
+    claims = jwt.decode(token_issuer.v1_user_token("alice"), options={"verify_signature": False})
+
+    response = get("me", token_issuer.sign(claims, key=v1_key, headers={"kid": "v1-key"}))
+
+    assert response.status_code == 200, response.content
+
+
+def test_a_v2_token_signed_with_a_key_of_the_v1_key_set_only_is_refused(token_issuer):
+    v1_key = rsa.generate_private_key(65537, 2048)
+    token_issuer.v1_only_keys = [("v1-key", v1_key)]
+
+    response = get("me", token_issuer.sign(token_issuer.user_claims("alice"), key=v1_key, headers={"kid": "v1-key"}))
+
+    assert_refused(response)
+
+
+def test_a_v1_token_naming_the_v2_issuer_is_refused(token_issuer):
+    assert_refused(get("me", token_issuer.v1_user_token("alice", iss=token_issuer.issuer)))
+
+
+def test_a_v2_token_naming_the_v1_issuer_is_refused(token_issuer):
+    assert_refused(get("me", token_issuer.user_token("alice", iss=token_issuer.v1_issuer)))
 
 
 # ----- applications -----
@@ -133,13 +155,27 @@ def test_an_application_without_idtyp_is_recognised_by_its_missing_scopes(token_
     assert response.json()["is_application"] is True
 
 
-def test_a_token_without_an_object_id_is_never_taken_for_a_person(token_issuer):
+def test_a_persons_token_without_an_object_id_is_refused_never_taken_for_an_application(token_issuer):
     get("me", token_issuer.user_token("alice"))
 
     response = get("me", token_issuer.user_token("alice", oid=None, idtyp=None))
 
+    assert_refused(response)
+    assert "oid" in response.json()["detail"]
+    assert not Profile.objects.filter(is_application=True).exists()
+
+
+def test_a_token_with_delegated_scopes_is_a_persons_even_without_idtyp(token_issuer):
+    response = get("me", token_issuer.user_token("alice", idtyp=None))
+
+    assert response.json()["is_application"] is False
+    assert response.json()["oid"] == tenant.USERS["alice"].oid
+
+
+def test_idtyp_app_makes_an_application_token_whatever_else_it_carries(token_issuer):
+    response = get("me", token_issuer.app_token(scp="access_as_user"))
+
     assert response.json()["is_application"] is True
-    assert response.json()["groups"] == []
 
 
 def open_to_applications(role, *, auto_approve: bool = False):
@@ -406,3 +442,54 @@ def test_group_overage_with_graph_down_answers_503_not_zero_groups(token_issuer,
 
     assert response.status_code == 503, response.content
     assert not Profile.objects.exists()
+
+
+CA_CLAIMS = '{"access_token":{"capolids":{"essential":true,"values":["c1b0b4d5-0000-4000-8000-00000000ca01"]}}}'
+
+
+def _overage_token(issuer) -> str:
+    return issuer.user_token("alice", groups=None, hasgroups=True)
+
+
+def test_a_conditional_access_claims_challenge_answers_401_with_the_challenge(token_issuer, fake_graph):
+    token_issuer.answer_status = 400
+    token_issuer.answer = {
+        "error": "interaction_required",
+        "error_description": "AADSTS50079: Due to a configuration change made by your administrator, you must use MFA.",
+        "claims": CA_CLAIMS,
+    }
+
+    response = get("roles", _overage_token(token_issuer))
+
+    assert response.status_code == 401, response.content
+    assert response.json()["error"] == "interaction_required"
+    assert response.json()["claims"] == CA_CLAIMS
+    challenge = response["WWW-Authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert 'error="insufficient_claims"' in challenge
+    assert f'claims="{base64.b64encode(CA_CLAIMS.encode()).decode()}"' in challenge
+    assert f'authorization_uri="{token_issuer.issuer.removesuffix("/v2.0")}/oauth2/v2.0/authorize"' in challenge
+    assert not fake_graph.requests
+    assert not Profile.objects.exists()
+
+
+def test_consent_required_answers_401_not_503(token_issuer, fake_graph):
+    token_issuer.answer_status = 400
+    token_issuer.answer = {"error": "consent_required", "error_description": "AADSTS65001: consent needed."}
+
+    response = get("roles", _overage_token(token_issuer))
+
+    assert response.status_code == 401, response.content
+    assert response.json()["error"] == "consent_required"
+    assert "consent" in response.json()["detail"]
+    assert 'error="consent_required"' in response["WWW-Authenticate"]
+
+
+def test_another_on_behalf_of_refusal_still_answers_503(token_issuer, fake_graph):
+    token_issuer.answer_status = 400
+    token_issuer.answer = {"error": "invalid_grant", "error_description": "AADSTS50013: assertion failed."}
+
+    response = get("roles", _overage_token(token_issuer))
+
+    assert response.status_code == 503, response.content
+    assert response.json()["error"] == "invalid_token"

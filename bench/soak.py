@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.users <= 500 or not 0 < args.minutes <= 10:
         parser.error("--users is 1 to 500 and --minutes at most 10: the soak is bounded.")
 
-    from tests.support.entra import API_AUDIENCE, start_token_issuer
+    from tests.support.entra import ALLOWED_CLIENTS, API_AUDIENCE, start_token_issuer
 
     def _hard_stop(signum, frame):
         raise SystemExit(f"The soak ran into its hard limit of {HARD_STOP_SECONDS} s.")
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             **stack.portal_env(),
             "OIDC_API_AUDIENCE": API_AUDIENCE,
-            "OIDC_API_ISSUERS": issuer.issuer,
+            "OIDC_API_ALLOWED_CLIENTS": ",".join(ALLOWED_CLIENTS),
             "OIDC_ISSUER": issuer.issuer,
             # The soak measures the workflow, not the rate limits.
             **{f"RATE_LIMIT_{scope}": "1000000/m" for scope in ("SIGN_IN", "REQUEST_CREATE", "APPROVAL", "REVEAL")},

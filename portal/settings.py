@@ -153,6 +153,11 @@ OIDC_OP_LOGOUT_URL_METHOD = "portal.accounts.views.provider_logout_url"
 # portal's application ID URI (`api://<client-id>`) or client ID; an empty list means the client ID.
 # v2.0 tokens come from OIDC_ISSUER, v1.0 tokens from the issuer of Entra's v1.0 metadata of the tenant.
 OIDC_API_AUDIENCE = env_list("OIDC_API_AUDIENCE", [])
+# A person's token must carry this delegated scope (`scp`), an application's this app role (`roles`), and
+# the client that obtained it (`azp`/`appid`) must be one of the allowed client IDs (none by default).
+OIDC_API_SCOPE = env_str("OIDC_API_SCOPE", "access_as_user")
+OIDC_API_APP_ROLE = env_str("OIDC_API_APP_ROLE", "latchkey.api")
+OIDC_API_ALLOWED_CLIENTS = env_list("OIDC_API_ALLOWED_CLIENTS", [])
 
 # Vault / OpenBao.
 VAULT_ADDR = env_str("VAULT_ADDR", "http://127.0.0.1:8200").rstrip("/")

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "sub"]
-ACCESS_TOKEN_REQUIRED_CLAIMS = ["iss", "aud", "exp", "tid"]
+ACCESS_TOKEN_REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "tid"]
 
 _INVALID = "The sign-in token from your identity provider could not be verified. Sign in again."
 _INVALID_ACCESS = "The access token could not be verified. Get a new token for the portal's API and try again."
@@ -28,8 +28,10 @@ def _refuse(reason: str, *, detail: str = _INVALID, status: int = 401) -> SignIn
     return SignInRefused(detail, status=status, reason=reason)
 
 
-def _refuse_access(reason: str, *, detail: str = _INVALID_ACCESS, status: int = 401) -> TokenRefused:
-    return TokenRefused(detail, status=status, reason=reason)
+def _refuse_access(
+    reason: str, *, detail: str = _INVALID_ACCESS, status: int = 401, code: str | None = None
+) -> TokenRefused:
+    return TokenRefused(detail, status=status, reason=reason, code=code)
 
 
 def _decode(
@@ -177,4 +179,43 @@ def verify_access_token(access_token: str) -> dict:
             detail="The access token is a person's but does not say who they are (no `oid` claim). Ask for a "
             "token that includes the `profile` scope.",
         )
+    _check_client_and_permission(claims)
     return claims
+
+
+def _check_client_and_permission(claims: dict) -> None:
+    """Refuse a token of a client not on OIDC_API_ALLOWED_CLIENTS, or without the portal's scope or app role.
+
+    Entra issues a token for the portal's API to any client of the tenant that asks: the
+    allow-list says which clients may call, and the scope (people) or app role
+    (applications) says that the person consented, or an admin granted the application.
+    """
+    client = application_id(claims)
+    if client not in settings.OIDC_API_ALLOWED_CLIENTS:
+        raise _refuse_access(
+            f"client {client!r} is not in OIDC_API_ALLOWED_CLIENTS",
+            detail=f"The client application {client} may not call the portal's API. Ask an administrator to add "
+            "it to the allowed clients.",
+            status=403,
+            code="client_not_allowed",
+        )
+    if is_application_token(claims):
+        roles = claims.get("roles") if isinstance(claims.get("roles"), list) else []
+        if settings.OIDC_API_APP_ROLE not in roles:
+            raise _refuse_access(
+                f"application token without the app role {settings.OIDC_API_APP_ROLE!r}",
+                detail=f"The application's token does not carry the portal's app role {settings.OIDC_API_APP_ROLE}. "
+                "Ask an administrator to grant it (API permissions, then admin consent).",
+                status=403,
+                code="insufficient_scope",
+            )
+        return
+    scopes = claims.get("scp").split() if isinstance(claims.get("scp"), str) else []
+    if settings.OIDC_API_SCOPE not in scopes:
+        raise _refuse_access(
+            f"person's token without the scope {settings.OIDC_API_SCOPE!r}",
+            detail=f"The access token does not carry the portal's scope {settings.OIDC_API_SCOPE}. Ask for a token "
+            f"with the scope api://<portal client ID>/{settings.OIDC_API_SCOPE}.",
+            status=403,
+            code="insufficient_scope",
+        )

@@ -5,16 +5,19 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.test import Client
 
 from portal.access.models import AccessRequest, AuditEvent
 from portal.accounts.models import Profile
+from portal.core.clock import now
 from portal.devstack import tenant
 from tests.support.entra import API_AUDIENCE, DEPLOY_APP_ID, bearer
 
@@ -145,7 +148,7 @@ def test_an_application_is_an_identity_of_its_own(token_issuer):
     assert body["groups"] == []
     assert body["is_approver"] is False
     profile = Profile.objects.get(is_application=True)
-    assert profile.app_roles == ["latchkey.orders-migrate"]
+    assert profile.app_roles == ["latchkey.api", "latchkey.orders-migrate"]
     assert not profile.user.is_staff
 
 
@@ -493,3 +496,103 @@ def test_another_on_behalf_of_refusal_still_answers_503(token_issuer, fake_graph
 
     assert response.status_code == 503, response.content
     assert response.json()["error"] == "invalid_token"
+
+
+# ----- what the portal's API asks of a token: scope, app role, allowed client -----
+
+
+def assert_forbidden(response, code: str):
+    assert response.status_code == 403, response.content
+    assert response.json()["error"] == code
+    assert not Profile.objects.exists()
+
+
+def test_a_persons_token_without_the_portals_scope_is_refused(token_issuer):
+    response = get("me", token_issuer.user_token("alice", scp="User.Read profile"))
+
+    assert_forbidden(response, "insufficient_scope")
+    assert "access_as_user" in response.json()["detail"]
+
+
+def test_a_persons_token_with_the_scope_among_others_is_accepted(token_issuer):
+    assert get("me", token_issuer.user_token("alice", scp="User.Read access_as_user")).status_code == 200
+
+
+def test_an_applications_token_without_the_portals_app_role_is_refused(token_issuer):
+    response = get("me", token_issuer.app_token(roles=["latchkey.orders-migrate"], api_role=False))
+
+    assert_forbidden(response, "insufficient_scope")
+    assert "latchkey.api" in response.json()["detail"]
+
+
+def test_an_applications_token_with_no_role_at_all_is_refused(token_issuer):
+    assert_forbidden(get("me", token_issuer.app_token(api_role=False)), "insufficient_scope")
+
+
+def test_a_persons_token_from_a_client_not_allowed_is_refused(token_issuer):
+    response = get("me", token_issuer.user_token("alice", azp="d0000000-0000-4000-8000-0000000000ff"))
+
+    assert_forbidden(response, "client_not_allowed")
+    assert "d0000000-0000-4000-8000-0000000000ff" in response.json()["detail"]
+
+
+def test_a_v1_token_from_a_client_not_allowed_is_refused(token_issuer):
+    response = get("me", token_issuer.v1_user_token("alice", appid="d0000000-0000-4000-8000-0000000000ff"))
+
+    assert_forbidden(response, "client_not_allowed")
+
+
+def test_an_application_not_allowed_is_refused_even_with_the_app_role(token_issuer):
+    response = get("me", token_issuer.app_token(app_id="e0000000-0000-4000-8000-0000000000ff"))
+
+    assert_forbidden(response, "client_not_allowed")
+
+
+def test_no_client_is_allowed_until_one_is_named(token_issuer, settings):
+    settings.OIDC_API_ALLOWED_CLIENTS = []
+
+    assert_forbidden(get("me", token_issuer.user_token("alice")), "client_not_allowed")
+
+
+# ----- memberships of a token: fresh as of its iat, for the call only -----
+
+
+def _old_token(issuer, name: str, **overrides) -> str:
+    issued = int(time.time()) - settings.GROUPS_MAX_AGE_SECONDS - 120
+    return issuer.user_token(name, iat=issued, nbf=issued, **overrides)
+
+
+def test_a_token_issued_longer_ago_than_the_memberships_may_be_cannot_approve(token_issuer, catalog):
+    created = post("requests", token_issuer.user_token("alice"), {"role": "orders-readwrite", "justification": WHY})
+
+    response = post(f"requests/{created.json()['id']}/approve", _old_token(token_issuer, "bob"))
+
+    assert response.status_code == 403, response.content
+    assert "sign in again" in response.json()["detail"]
+    assert AccessRequest.objects.get().state == AccessRequest.State.PENDING
+
+
+def test_a_bearer_call_does_not_refresh_the_browser_sessions_memberships(token_issuer, alice, catalog):
+    stale = now() - timedelta(seconds=settings.GROUPS_MAX_AGE_SECONDS + 60)
+    Profile.objects.filter(user=alice).update(groups_read_at=stale)
+    browser = Client()
+    browser.force_login(alice)
+
+    assert get("me", token_issuer.user_token("alice", groups=[tenant.GROUPS["dba"]])).status_code == 200
+    response = browser.post(
+        "/api/v1/requests", {"role": "orders-readwrite", "justification": WHY}, content_type="application/json"
+    )
+
+    assert response.status_code == 403, response.content
+    profile = Profile.objects.get(user=alice)
+    assert profile.groups_read_at == stale
+    assert profile.groups == sorted(tenant.USERS["alice"].group_ids)
+
+
+def test_the_memberships_of_a_new_identity_from_a_token_are_not_fresh_for_a_browser(token_issuer):
+    get("me", token_issuer.user_token("alice"))
+
+    profile = Profile.objects.get(oid=tenant.USERS["alice"].oid)
+    assert profile.groups == sorted(tenant.USERS["alice"].group_ids)
+    assert profile.groups_read_at is None
+    assert not profile.user.is_staff

@@ -22,6 +22,10 @@ CLI_CLIENT_ID = "d0000000-0000-4000-8000-0000000000c1"
 # A CI pipeline's app registration: client ID and its service principal's object ID.
 DEPLOY_APP_ID = "e0000000-0000-4000-8000-0000000000a1"
 DEPLOY_APP_OID = "e0000000-0000-4000-8000-0000000000b1"
+# What the portal's API asks of a token: a person's scope, an application's app role, an allowed client.
+API_SCOPE = "access_as_user"
+API_APP_ROLE = "latchkey.api"
+ALLOWED_CLIENTS = [CLI_CLIENT_ID, DEPLOY_APP_ID]
 
 
 @dataclass
@@ -88,7 +92,7 @@ class TokenIssuer(FakeProvider):
                 "sub": f"sub-{name}",
                 "oid": user.oid,
                 "azp": CLI_CLIENT_ID,
-                "scp": "access_as_user",
+                "scp": API_SCOPE,
                 "idtyp": "user",
                 "preferred_username": user.upn,
                 "name": user.display_name,
@@ -97,8 +101,13 @@ class TokenIssuer(FakeProvider):
             }
         )
 
-    def app_claims(self, *, roles=(), app_id: str = DEPLOY_APP_ID, oid: str = DEPLOY_APP_OID, **overrides) -> dict:
-        """Return the claims of a client-credentials token of an application with app roles `roles`."""
+    def app_claims(
+        self, *, roles=(), app_id: str = DEPLOY_APP_ID, oid: str = DEPLOY_APP_OID, api_role: bool = True, **overrides
+    ) -> dict:
+        """Return the claims of a client-credentials token of an application with app roles `roles`.
+
+        The token carries the portal's own app role too, unless `api_role` is false.
+        """
         return self._base(
             **{
                 "sub": oid,
@@ -106,7 +115,7 @@ class TokenIssuer(FakeProvider):
                 "azp": app_id,
                 "azpacr": "2",
                 "idtyp": "app",
-                "roles": list(roles),
+                "roles": [API_APP_ROLE, *roles] if api_role else list(roles),
                 **overrides,
             }
         )
@@ -159,6 +168,9 @@ def token_issuer(settings):
     issuer = start_token_issuer()
     settings.OIDC_ISSUER = issuer.issuer
     settings.OIDC_API_AUDIENCE = [API_AUDIENCE]
+    settings.OIDC_API_SCOPE = API_SCOPE
+    settings.OIDC_API_APP_ROLE = API_APP_ROLE
+    settings.OIDC_API_ALLOWED_CLIENTS = ALLOWED_CLIENTS
     oidc.clear_cache()
     yield issuer
     oidc.clear_cache()

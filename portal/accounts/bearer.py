@@ -49,8 +49,6 @@ class EntraBearerAuthentication(BaseAuthentication):
         except TokenRefused as refusal:
             logger.warning("bearer token refused (%s): %s", refusal.status, refusal.reason)
             raise
-        if not user.is_active:
-            raise _refused("user inactive", "This identity may not use the portal.", status=403)
         return user, claims
 
     def authenticate_header(self, request) -> str:

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
-from portal.accounts.errors import TokenRefused
+from portal.accounts.errors import SignInRefused, TokenRefused
 from portal.accounts.models import Profile, SignInSession
 from portal.accounts.tokens import application_id, is_application_token
 from portal.core.clock import now
@@ -113,6 +113,12 @@ def _profile_update(*, tid: str, oid: str, is_application: bool, fields: dict, f
                         reason=f"{tid}/{oid} is_application={profile.is_application}, token says {is_application}",
                     )
                 user = profile.user
+                if not user.is_active:
+                    # A deactivated identity changes nothing, whether it signs in or calls the API.
+                    refusal = SignInRefused if from_sign_in else TokenRefused
+                    raise refusal(
+                        "Your account may not use this portal.", status=403, reason=f"{tid}/{oid} is deactivated"
+                    )
                 user.first_name = name[:150]
                 user.email = email[:254]
                 update_fields = ["first_name", "email"]

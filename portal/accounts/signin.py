@@ -26,6 +26,10 @@ class EntraSignInBackend(OIDCAuthenticationBackend):
         # The library's constructor insists on endpoint settings; ours come from discovery.
         self.UserModel = get_user_model()
 
+    def get_user(self, user_id):
+        """Return the active user `user_id` of a session, or None: a deactivated person's sessions end at once."""
+        return self.UserModel._default_manager.filter(pk=user_id, is_active=True).first()
+
     def authenticate(self, request, nonce=None, code_verifier=None, **kwargs):
         """Return the user of the authorization code in `request`, or None if it carries none."""
         if request is None:

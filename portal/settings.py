@@ -8,6 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from portal.accounts import entra
+from portal.core.client_ip import parse_networks
 from portal.env import env_bool, env_int, env_list, env_secret, env_str
 from portal.logging import logging_config
 
@@ -240,6 +241,9 @@ RATE_LIMITS = {
     "reveal": env_str("RATE_LIMIT_REVEAL", "10/m"),
 }
 RATE_LIMIT_CACHE = "ratelimit"
+# The reverse proxies (networks or addresses) in front of the portal whose X-Forwarded-For is believed, for the
+# client address of rate limits and the audit trail; none by default (the address of the connection counts).
+TRUSTED_PROXIES = parse_networks(env_list("TRUSTED_PROXIES", []), setting="TRUSTED_PROXIES")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     RATE_LIMIT_CACHE: {

@@ -20,6 +20,7 @@ from django.shortcuts import render
 
 from portal.core import clock
 from portal.core.api import error_response
+from portal.core.client_ip import client_ip
 from portal.core.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -64,8 +65,9 @@ def _caller(request) -> str:
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
-    # REMOTE_ADDR only, as in the audit trail: a forwarded-for header is whatever the client sent.
-    return f"ip:{request.META.get('REMOTE_ADDR') or 'unknown'}"
+    # The client behind the trusted proxies, never the proxy itself: one client must not lock
+    # everyone behind the same load balancer out of sign-in.
+    return f"ip:{client_ip(request) or 'unknown'}"
 
 
 def rate_limit_check(scope: str, request) -> None:

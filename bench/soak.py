@@ -95,7 +95,7 @@ def _session_for(person: Person) -> str:
     user = Profile.objects.select_related("user").get(oid=person.oid).user
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "portal.accounts.auth.EntraIDBackend"
+    session[BACKEND_SESSION_KEY] = "portal.accounts.signin.EntraSignInBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return session.session_key

@@ -8,6 +8,8 @@ from urllib.parse import unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from portal.accounts import entra
+from portal.core.client_ip import parse_networks
 from portal.env import env_bool, env_int, env_list, env_secret, env_str
 from portal.logging import logging_config
 
@@ -97,7 +99,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6380/0")
 
 AUTH_USER_MODEL = "auth.User"
-AUTHENTICATION_BACKENDS = ["portal.accounts.auth.EntraIDBackend"]
+AUTHENTICATION_BACKENDS = ["portal.accounts.signin.EntraSignInBackend"]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -131,13 +133,16 @@ CSRF_COOKIE_HTTPONLY = True
 OIDC_ISSUER = env_str("OIDC_ISSUER", "http://127.0.0.1:9400").rstrip("/")
 OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID", "latchkey-portal")
 OIDC_RP_CLIENT_SECRET = env_secret("OIDC_CLIENT_SECRET", dev_default="dev-only-not-secret", debug=DEBUG)
-OIDC_ALLOWED_TENANTS = env_list("OIDC_ALLOWED_TENANTS", ["c0000000-0000-4000-8000-00000000000c"])
+# One tenant: its people sign in, and every token's issuer, keys and `tid` are that tenant's.
+OIDC_ALLOWED_TENANTS = entra.allowed_tenant(
+    issuer=OIDC_ISSUER, tenants=env_list("OIDC_ALLOWED_TENANTS", ["c0000000-0000-4000-8000-00000000000c"])
+)
 PORTAL_ADMIN_GROUPS = env_list("PORTAL_ADMIN_GROUPS", ["a0000000-0000-4000-8000-000000000005"])
 PORTAL_ADMIN_APP_ROLES = env_list("PORTAL_ADMIN_APP_ROLES", [])
 GRAPH_BASE_URL = env_str("GRAPH_BASE_URL", "https://graph.microsoft.com").rstrip("/")
 GROUPS_MAX_AGE_SECONDS = env_int("GROUPS_MAX_AGE_SECONDS", 3600, minimum=60)
-# Entra ID adds `User.Read` for the Graph group overage: OIDC_SCOPES="openid profile email User.Read".
-OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid profile email")
+# With Entra ID the default adds `User.Read` (Graph, for the group overage), and a value without it is refused.
+OIDC_RP_SCOPES = entra.sign_in_scopes(issuer=OIDC_ISSUER, configured=env_str("OIDC_SCOPES", ""))
 OIDC_LEEWAY_SECONDS = env_int("OIDC_LEEWAY_SECONDS", 60, minimum=0)
 OIDC_RP_SIGN_ALGO = "RS256"
 OIDC_USE_NONCE = True
@@ -147,9 +152,14 @@ OIDC_AUTHENTICATE_CLASS = "portal.accounts.views.AuthenticateView"
 OIDC_CALLBACK_CLASS = "portal.accounts.views.CallbackView"
 OIDC_OP_LOGOUT_URL_METHOD = "portal.accounts.views.provider_logout_url"
 # Bearer access tokens for the API (scripts, CI jobs, the `latchkey` client): the audience is the
-# portal's application ID URI (`api://...`) or client ID; empty lists mean the client ID and OIDC_ISSUER.
+# portal's application ID URI (`api://<client-id>`) or client ID; an empty list means the client ID.
+# v2.0 tokens come from OIDC_ISSUER, v1.0 tokens from the issuer of Entra's v1.0 metadata of the tenant.
 OIDC_API_AUDIENCE = env_list("OIDC_API_AUDIENCE", [])
-OIDC_API_ISSUERS = env_list("OIDC_API_ISSUERS", [])
+# A person's token must carry this delegated scope (`scp`), an application's this app role (`roles`), and
+# the client that obtained it (`azp`/`appid`) must be one of the allowed client IDs (none by default).
+OIDC_API_SCOPE = env_str("OIDC_API_SCOPE", "access_as_user")
+OIDC_API_APP_ROLE = env_str("OIDC_API_APP_ROLE", "latchkey.api")
+OIDC_API_ALLOWED_CLIENTS = env_list("OIDC_API_ALLOWED_CLIENTS", [])
 
 # Vault / OpenBao. Each process signs in with its own AppRole: web with the web identity, worker and
 # beat with the worker identity (same variable names, different values; see the README).
@@ -228,7 +238,7 @@ GRANT_ISSUE_MAX_ATTEMPTS = env_int("GRANT_ISSUE_MAX_ATTEMPTS", 10, minimum=1)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First, so that a 401 names the Bearer scheme in WWW-Authenticate.
-        "portal.accounts.authentication.EntraBearerAuthentication",
+        "portal.accounts.bearer.EntraBearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -259,6 +269,9 @@ RATE_LIMITS = {
     "reveal": env_str("RATE_LIMIT_REVEAL", "10/m"),
 }
 RATE_LIMIT_CACHE = "ratelimit"
+# The reverse proxies (networks or addresses) in front of the portal whose X-Forwarded-For is believed, for the
+# client address of rate limits and the audit trail; none by default (the address of the connection counts).
+TRUSTED_PROXIES = parse_networks(env_list("TRUSTED_PROXIES", []), setting="TRUSTED_PROXIES")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     RATE_LIMIT_CACHE: {

@@ -1,4 +1,4 @@
-"""Why a sign-in or a decision that depends on Entra memberships was refused."""
+"""Why a browser sign-in or an API bearer token was refused."""
 
 from rest_framework.exceptions import APIException
 
@@ -11,19 +11,12 @@ class SignInRefused(DomainError):
     code = "sign_in_refused"
     status = 401
 
-    def __init__(self, detail: str, *, status: int | None = None, reason: str = ""):
-        super().__init__(detail)
+    def __init__(self, detail: str, *, status: int | None = None, reason: str = "", **extra):
+        super().__init__(detail, **extra)
         if status is not None:
             self.status = status
         # The technical reason goes to the log only; `detail` is what the person reads.
         self.reason = reason or detail
-
-
-class MembershipsStale(DomainError):
-    """Your group memberships were read too long ago: sign in again to refresh them."""
-
-    code = "memberships_stale"
-    status = 401
 
 
 class TokenRefused(SignInRefused, APIException):
@@ -35,6 +28,19 @@ class TokenRefused(SignInRefused, APIException):
 
     code = "invalid_token"
 
-    def __init__(self, detail: str, *, status: int | None = None, reason: str = ""):
-        super().__init__(detail, status=status, reason=reason)
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        reason: str = "",
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra,
+    ):
+        super().__init__(detail, status=status, reason=reason, **extra)
         self.status_code = self.status
+        if code is not None:
+            self.code = code
+        # Response headers the API's error handler sets (`WWW-Authenticate` of a claims challenge).
+        self.headers = headers or {}

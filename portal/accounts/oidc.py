@@ -29,7 +29,16 @@ class ProviderUnavailable(Exception):
 
 
 class TokenRequestRejected(Exception):
-    """The token endpoint refused the authorization code."""
+    """The token endpoint refused the grant (RFC 6749 section 5.2).
+
+    `error` is the endpoint's error code; `claims` is the claims challenge that Entra ID
+    adds to `interaction_required` (Conditional Access), if any.
+    """
+
+    def __init__(self, error: str, *, claims: str | None = None):
+        super().__init__(error)
+        self.error = error
+        self.claims = claims
 
 
 def _get_json(url: str) -> dict:
@@ -82,9 +91,24 @@ def endpoint(name: str) -> str | None:
     return provider_metadata().get(name)
 
 
-def signing_key(kid: str | None) -> jwt.PyJWK | None:
-    """Return the provider's RS256 signing key with key ID `kid`, re-reading the key set once on a miss."""
-    jwks_uri = endpoint("jwks_uri")
+def v1_metadata() -> dict:
+    """Return Entra's v1.0 discovery document of the tenant of `OIDC_ISSUER` (`…/{tenant}/v2.0`).
+
+    v1.0 access tokens (an API whose `requestedAccessTokenVersion` is not 2) name the
+    issuer `https://sts.windows.net/{tenant}/` of this document, and are checked with its keys.
+    """
+    if not settings.OIDC_ISSUER.endswith("/v2.0"):
+        raise ProviderUnavailable(f"{settings.OIDC_ISSUER} is no Entra v2.0 issuer: it has no v1.0 metadata.")
+    url = f"{settings.OIDC_ISSUER.removesuffix('/v2.0')}/.well-known/openid-configuration"
+    document = _cached(url)
+    if not isinstance(document.get("issuer"), str):
+        raise ProviderUnavailable(f"{url} names no issuer")
+    return document
+
+
+def signing_key(kid: str | None, *, metadata: dict | None = None) -> jwt.PyJWK | None:
+    """Return the RS256 key `kid` of the key set of `metadata` (default: the issuer's); re-read once on a miss."""
+    jwks_uri = (metadata or provider_metadata()).get("jwks_uri")
     if not jwks_uri:
         raise ProviderUnavailable("The provider's discovery document has no jwks_uri.")
     for refresh in (False, True):
@@ -103,52 +127,12 @@ def signing_key(kid: str | None) -> jwt.PyJWK | None:
     return None
 
 
-def exchange_code(*, code: str, redirect_uri: str, code_verifier: str | None) -> dict:
-    """Exchange an authorization code at the token endpoint; return its JSON answer."""
+def _token_request(grant: dict) -> dict:
+    """POST `grant` with the portal's client credentials to the token endpoint; return its JSON answer."""
     token_endpoint = endpoint("token_endpoint")
     if not token_endpoint:
         raise ProviderUnavailable("The provider's discovery document has no token_endpoint.")
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": redirect_uri,
-        "client_id": settings.OIDC_RP_CLIENT_ID,
-        "client_secret": settings.OIDC_RP_CLIENT_SECRET,
-    }
-    if code_verifier is not None:
-        data["code_verifier"] = code_verifier
-    try:
-        response = requests.post(token_endpoint, data=data, timeout=TIMEOUT_SECONDS)
-    except requests.RequestException as error:
-        raise ProviderUnavailable(f"{token_endpoint}: {error.__class__.__name__}") from error
-    if response.status_code >= 500:
-        raise ProviderUnavailable(f"{token_endpoint}: HTTP {response.status_code}")
-    if response.status_code != 200:
-        # The error code is safe to show (RFC 6749 section 5.2); the body may echo the request.
-        try:
-            reason = response.json().get("error", "invalid_grant")
-        except ValueError:
-            reason = "invalid_grant"
-        raise TokenRequestRejected(str(reason))
-    try:
-        return response.json()
-    except ValueError as error:
-        raise ProviderUnavailable(f"{token_endpoint}: the answer is not JSON") from error
-
-
-def exchange_on_behalf_of(*, assertion: str, scope: str) -> str:
-    """Exchange a person's access token for the portal's API for one to `scope` (OAuth 2.0 on-behalf-of)."""
-    token_endpoint = endpoint("token_endpoint")
-    if not token_endpoint:
-        raise ProviderUnavailable("The provider's discovery document has no token_endpoint.")
-    data = {
-        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-        "requested_token_use": "on_behalf_of",
-        "assertion": assertion,
-        "scope": scope,
-        "client_id": settings.OIDC_RP_CLIENT_ID,
-        "client_secret": settings.OIDC_RP_CLIENT_SECRET,
-    }
+    data = {**grant, "client_id": settings.OIDC_RP_CLIENT_ID, "client_secret": settings.OIDC_RP_CLIENT_SECRET}
     try:
         response = requests.post(token_endpoint, data=data, timeout=TIMEOUT_SECONDS)
     except requests.RequestException as error:
@@ -157,8 +141,39 @@ def exchange_on_behalf_of(*, assertion: str, scope: str) -> str:
         raise ProviderUnavailable(f"{token_endpoint}: HTTP {response.status_code}")
     try:
         answer = response.json()
-    except ValueError as error:
-        raise ProviderUnavailable(f"{token_endpoint}: the answer is not JSON") from error
-    if response.status_code != 200 or not isinstance(answer.get("access_token"), str):
-        raise TokenRequestRejected(str(answer.get("error", "invalid_grant")))
+    except ValueError:
+        answer = None
+    if response.status_code != 200:
+        # The error code is safe to show (RFC 6749 section 5.2); the description may echo the request.
+        error = answer.get("error") if isinstance(answer, dict) else None
+        claims = answer.get("claims") if isinstance(answer, dict) else None
+        raise TokenRequestRejected(
+            error if isinstance(error, str) and error else "invalid_grant",
+            claims=claims if isinstance(claims, str) and claims else None,
+        )
+    if not isinstance(answer, dict):
+        raise ProviderUnavailable(f"{token_endpoint}: the answer is not a JSON object")
+    return answer
+
+
+def exchange_code(*, code: str, redirect_uri: str, code_verifier: str | None) -> dict:
+    """Exchange an authorization code at the token endpoint; return its JSON answer."""
+    grant = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    if code_verifier is not None:
+        grant["code_verifier"] = code_verifier
+    return _token_request(grant)
+
+
+def exchange_on_behalf_of(*, assertion: str, scope: str) -> str:
+    """Exchange a person's access token for the portal's API for one to `scope` (OAuth 2.0 on-behalf-of)."""
+    answer = _token_request(
+        {
+            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "requested_token_use": "on_behalf_of",
+            "assertion": assertion,
+            "scope": scope,
+        }
+    )
+    if not isinstance(answer.get("access_token"), str):
+        raise TokenRequestRejected("invalid_grant")
     return answer["access_token"]

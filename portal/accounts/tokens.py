@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "sub"]
-ACCESS_TOKEN_REQUIRED_CLAIMS = ["iss", "aud", "exp", "tid"]
+ACCESS_TOKEN_REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "tid"]
 
 _INVALID = "The sign-in token from your identity provider could not be verified. Sign in again."
 _INVALID_ACCESS = "The access token could not be verified. Get a new token for the portal's API and try again."
@@ -28,12 +28,19 @@ def _refuse(reason: str, *, detail: str = _INVALID, status: int = 401) -> SignIn
     return SignInRefused(detail, status=status, reason=reason)
 
 
-def _refuse_access(reason: str, *, detail: str = _INVALID_ACCESS, status: int = 401) -> TokenRefused:
-    return TokenRefused(detail, status=status, reason=reason)
+def _refuse_access(
+    reason: str, *, detail: str = _INVALID_ACCESS, status: int = 401, code: str | None = None
+) -> TokenRefused:
+    return TokenRefused(detail, status=status, reason=reason, code=code)
 
 
-def _decode(token: str, *, audience, issuer, required: list[str], refuse, expired_detail: str) -> dict:
-    """Return the claims of `token` once its algorithm, signature, issuer, audience and times are checked."""
+def _decode(
+    token: str, *, audience, issuer, required: list[str], refuse, expired_detail: str, metadata: dict | None = None
+) -> dict:
+    """Return the claims of `token` once its algorithm, signature, issuer, audience and times are checked.
+
+    The signing key comes from the key set of `metadata` (default: the issuer's discovery document).
+    """
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as error:
@@ -42,7 +49,7 @@ def _decode(token: str, *, audience, issuer, required: list[str], refuse, expire
     if header.get("alg") != ALGORITHM:
         raise refuse(f"token algorithm {header.get('alg')!r} is not {ALGORITHM}")
     try:
-        key = oidc.signing_key(header.get("kid"))
+        key = oidc.signing_key(header.get("kid"), metadata=metadata)
     except oidc.ProviderUnavailable as error:
         raise refuse(
             f"signing keys unavailable: {error}",
@@ -99,14 +106,15 @@ def verify_id_token(id_token: str, *, nonce: str | None) -> dict:
 def is_application_token(claims: dict) -> bool:
     """Return whether verified access token `claims` belong to an application (client credentials), not a person.
 
-    Entra says so with the optional `idtyp` claim; without it, a token with no delegated
-    scopes (`scp`) or no object ID is an application's, since every token issued to a
-    person on behalf of a client carries both.
+    As Microsoft documents it: the optional `idtyp` claim says `app` or `user`; without
+    it, a token with delegated scopes (`scp`) is a person's, and one without is an
+    application's. A missing object ID says nothing about which: a person's token
+    without `oid` is refused, never taken for an application's.
     """
     idtyp = claims.get("idtyp")
     if idtyp in ("app", "user"):
         return idtyp == "app"
-    return not claims.get("scp") or not claims.get("oid")
+    return not claims.get("scp")
 
 
 def application_id(claims: dict) -> str:
@@ -115,16 +123,45 @@ def application_id(claims: dict) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _access_token_version(access_token: str) -> str:
+    """Return the `ver` of an access token before it is verified (only to pick the metadata that verifies it)."""
+    try:
+        version = jwt.decode(access_token, options={"verify_signature": False}).get("ver")
+    except jwt.PyJWTError:
+        return "2.0"
+    return "1.0" if version == "1.0" else "2.0"
+
+
+def _access_token_metadata(version: str) -> dict | None:
+    """Return the discovery document that verifies access tokens of `version` (None: the issuer's own)."""
+    if version != "1.0":
+        return None
+    try:
+        return oidc.v1_metadata()
+    except oidc.ProviderUnavailable as error:
+        raise _refuse_access(
+            f"v1.0 metadata unavailable: {error}",
+            detail="The identity provider's signing keys could not be read. Try again in a minute.",
+            status=503,
+        ) from error
+
+
 def verify_access_token(access_token: str) -> dict:
-    """Return the claims of a bearer `access_token` issued for the portal's API, once every check passed."""
+    """Return the claims of a bearer `access_token` issued for the portal's API, once every check passed.
+
+    A v1.0 token (`ver` 1.0) is checked against Entra's v1.0 metadata of the tenant
+    (issuer `https://sts.windows.net/{tenant}/` and that document's keys), every other
+    token against `OIDC_ISSUER`'s own.
+    """
+    metadata = _access_token_metadata(_access_token_version(access_token))
     claims = _decode(
         access_token,
         audience=settings.OIDC_API_AUDIENCE or [settings.OIDC_RP_CLIENT_ID],
-        # Entra's v1 access tokens name `https://sts.windows.net/{tid}/`, not the v2 issuer of sign-in.
-        issuer=settings.OIDC_API_ISSUERS or [settings.OIDC_ISSUER],
+        issuer=metadata["issuer"] if metadata else settings.OIDC_ISSUER,
         required=ACCESS_TOKEN_REQUIRED_CLAIMS,
         refuse=_refuse_access,
         expired_detail="The access token has expired. Get a new one and try again.",
+        metadata=metadata,
     )
     # An ID token is proof of a sign-in to the browser, not a grant to call the API: it
     # carries a nonce and no client ID, where every Entra access token names its client.
@@ -136,6 +173,49 @@ def verify_access_token(access_token: str) -> dict:
             f"tenant {tid!r} is not allowed",
             detail="The access token comes from a directory that is not allowed to use this portal.",
         )
-    if not is_application_token(claims) and not isinstance(claims.get("oid"), str):
-        raise _refuse_access("user access token has no oid claim")
+    if not is_application_token(claims) and not (isinstance(claims.get("oid"), str) and claims["oid"]):
+        raise _refuse_access(
+            "person's access token has no oid claim",
+            detail="The access token is a person's but does not say who they are (no `oid` claim). Ask for a "
+            "token that includes the `profile` scope.",
+        )
+    _check_client_and_permission(claims)
     return claims
+
+
+def _check_client_and_permission(claims: dict) -> None:
+    """Refuse a token of a client not on OIDC_API_ALLOWED_CLIENTS, or without the portal's scope or app role.
+
+    Entra issues a token for the portal's API to any client of the tenant that asks: the
+    allow-list says which clients may call, and the scope (people) or app role
+    (applications) says that the person consented, or an admin granted the application.
+    """
+    client = application_id(claims)
+    if client not in settings.OIDC_API_ALLOWED_CLIENTS:
+        raise _refuse_access(
+            f"client {client!r} is not in OIDC_API_ALLOWED_CLIENTS",
+            detail=f"The client application {client} may not call the portal's API. Ask an administrator to add "
+            "it to the allowed clients.",
+            status=403,
+            code="client_not_allowed",
+        )
+    if is_application_token(claims):
+        roles = claims.get("roles") if isinstance(claims.get("roles"), list) else []
+        if settings.OIDC_API_APP_ROLE not in roles:
+            raise _refuse_access(
+                f"application token without the app role {settings.OIDC_API_APP_ROLE!r}",
+                detail=f"The application's token does not carry the portal's app role {settings.OIDC_API_APP_ROLE}. "
+                "Ask an administrator to grant it (API permissions, then admin consent).",
+                status=403,
+                code="insufficient_scope",
+            )
+        return
+    scopes = claims.get("scp").split() if isinstance(claims.get("scp"), str) else []
+    if settings.OIDC_API_SCOPE not in scopes:
+        raise _refuse_access(
+            f"person's token without the scope {settings.OIDC_API_SCOPE!r}",
+            detail=f"The access token does not carry the portal's scope {settings.OIDC_API_SCOPE}. Ask for a token "
+            f"with the scope api://<portal client ID>/{settings.OIDC_API_SCOPE}.",
+            status=403,
+            code="insufficient_scope",
+        )

@@ -1,17 +1,54 @@
 """The one module of the client that talks to the portal: JSON over HTTPS with a bearer token."""
 
+import ipaddress
+from urllib.parse import urlsplit
+
 import requests
 
-from portal.cli.errors import EXIT_ERROR, EXIT_UNAVAILABLE, ApiError, CliError
+from portal.cli.errors import EXIT_ERROR, EXIT_UNAVAILABLE, EXIT_USAGE, ApiError, CliError
 
 TIMEOUT_SECONDS = 30
+
+
+def portal_url(text: str) -> str:
+    """Return the portal's address `text` once it is HTTPS, or plain HTTP to this machine only.
+
+    The client sends an access token with every call: over plain HTTP anyone on the way
+    could read it and use it until it expires.
+    """
+    url = text.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        parts, host = None, ""
+    if parts is None or parts.scheme not in ("https", "http") or not host:
+        raise CliError(
+            f"{text!r} is not the portal's address: write it as https://latchkey.example.com.", exit_code=EXIT_USAGE
+        )
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise CliError(
+            f"Refusing {url}: plain http:// would send your access token unencrypted. Use https://, "
+            "or http:// only to this machine (localhost, 127.0.0.1, ::1).",
+            exit_code=EXIT_USAGE,
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Portal:
     """The portal's API at `base_url`, called with an Entra ID access token."""
 
     def __init__(self, base_url: str, token: str):
-        self.base_url = base_url.rstrip("/")
+        self.base_url = portal_url(base_url)
         self.session = requests.Session()
         self.session.headers.update(
             {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": "latchkey-cli"}

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from portal.cli.api import Portal
+from portal.cli.api import Portal, portal_url
 from portal.cli.auth import SIGN_IN_HELP, access_token
 from portal.cli.errors import (
     EXIT_CODES_HELP,
@@ -423,6 +423,8 @@ def main(argv: list[str] | None = None) -> None:
         url = args.url or os.environ.get("LATCHKEY_URL", "").strip()
         if not url:
             raise CliError("Set LATCHKEY_URL to the portal's address (or pass --url).", exit_code=EXIT_USAGE)
+        # Checked before any sign-in: a token must never be obtained for an address it cannot go to.
+        url = portal_url(url)
         token_cache = args.token_cache or os.environ.get("LATCHKEY_TOKEN_CACHE") or None
         portal = Portal(url, access_token(token_cache=token_cache))
         status = args.handler(portal, args)

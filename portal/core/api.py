@@ -52,7 +52,10 @@ def _error_for(exc, context):
         extra = dict(exc.extra)
         if isinstance(exc, InvalidInput) and exc.fields:
             extra["fields"] = exc.fields
-        return error_response(exc.code, exc.detail, exc.status, **extra)
+        response = error_response(exc.code, exc.detail, exc.status, **extra)
+        for name, value in getattr(exc, "headers", {}).items():
+            response[name] = value
+        return response
     if isinstance(exc, Http404):
         return error_response("not_found", "Not found.", status.HTTP_404_NOT_FOUND)
     if isinstance(exc, PermissionDenied):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -19,7 +18,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import JsonResponse
 from django.shortcuts import render
 
+from portal.core import clock
 from portal.core.api import error_response
+from portal.core.client_ip import client_ip
 from portal.core.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -64,14 +65,16 @@ def _caller(request) -> str:
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
-    # REMOTE_ADDR only, as in the audit trail: a forwarded-for header is whatever the client sent.
-    return f"ip:{request.META.get('REMOTE_ADDR') or 'unknown'}"
+    # The client behind the trusted proxies, never the proxy itself: one client must not lock
+    # everyone behind the same load balancer out of sign-in.
+    return f"ip:{client_ip(request) or 'unknown'}"
 
 
 def rate_limit_check(scope: str, request) -> None:
     """Count one call of `scope` by the caller of `request`; raise RateLimited above the scope's rate."""
     rate = parse_rate(settings.RATE_LIMITS[scope])
-    window = int(time.time()) // rate.seconds
+    at = int(clock.now().timestamp())
+    window = at // rate.seconds
     key = f"ratelimit:{scope}:{_caller(request)}:{window}"
     try:
         cache = caches[settings.RATE_LIMIT_CACHE]
@@ -82,7 +85,7 @@ def rate_limit_check(scope: str, request) -> None:
         logger.warning("rate limit not checked: the cache is unavailable", extra={"scope": scope})
         return
     if count > rate.count:
-        retry_after = max(1, (window + 1) * rate.seconds - int(time.time()))
+        retry_after = max(1, (window + 1) * rate.seconds - at)
         logger.warning("rate limit exceeded", extra={"scope": scope, "caller": _caller(request)})
         raise RateLimited(scope=scope, retry_after=retry_after)
 

@@ -481,6 +481,12 @@ class Stack:
             "OIDC_CLIENT_ID": OIDC_CLIENT_ID,
             "OIDC_CLIENT_SECRET": self.oidc_client_secret,
             "OIDC_ALLOWED_TENANTS": tenant.TENANT_ID,
+            # The API's callers: the `latchkey` command and the demo CI application.
+            "OIDC_API_ALLOWED_CLIENTS": ",".join(
+                [tenant.CLI_CLIENT_ID, *(app.client_id for app in tenant.APPLICATIONS.values())]
+            ),
+            "OIDC_API_SCOPE": tenant.API_SCOPE,
+            "OIDC_API_APP_ROLE": tenant.API_APP_ROLE,
             "PORTAL_ADMIN_GROUPS": tenant.GROUPS["portal-admins"],
             "CREDENTIAL_ENCRYPTION_KEY": self.credential_key,
             "AUDIT_CHAIN_KEY": self._secret("audit-chain-key"),

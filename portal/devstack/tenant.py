@@ -63,6 +63,8 @@ USERS = {
 # The portal's API as the demo tenant exposes it: the delegated scope people's tokens carry, and the
 # public client (the `latchkey` command's app registration) that asks for them.
 API_SCOPE = "access_as_user"
+# The app role an application's token must carry to call the portal's API at all.
+API_APP_ROLE = "latchkey.api"
 CLI_CLIENT_ID = "d0000000-0000-4000-8000-0000000000c1"
 
 
@@ -84,7 +86,7 @@ APPLICATIONS = {
             "orders-deploy",
             client_id="e0000000-0000-4000-8000-0000000000a1",
             oid="e0000000-0000-4000-8000-0000000000b1",
-            app_roles=("latchkey.orders-migrate",),
+            app_roles=(API_APP_ROLE, "latchkey.orders-migrate"),
         ),
     )
 }

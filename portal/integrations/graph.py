@@ -1,12 +1,20 @@
-"""The one module that talks to Microsoft Graph: it reads a person's group memberships."""
+"""The one module that talks to Microsoft Graph: it reads group memberships.
+
+Reading a collection with an OData cast (`…/transitiveMemberOf/microsoft.graph.group`)
+is one of Graph's advanced queries on directory objects: Graph answers it only with the
+`ConsistencyLevel: eventual` header and `$count=true`, and refuses it otherwise with
+400 `Request_UnsupportedQuery` (https://learn.microsoft.com/graph/aad-advanced-queries).
+"""
 
 import requests
 from django.conf import settings
 
 TIMEOUT_SECONDS = 10
 # A runaway `@odata.nextLink` chain must not hold a sign-in forever; 100 pages of up
-# to 999 groups is far beyond any real directory.
+# to 999 objects is far beyond any real directory.
 MAX_PAGES = 100
+ADVANCED_QUERY_HEADERS = {"ConsistencyLevel": "eventual"}
+ADVANCED_QUERY_PARAMS = {"$count": "true"}
 
 
 class GraphUnavailable(Exception):
@@ -15,28 +23,57 @@ class GraphUnavailable(Exception):
 
 def member_group_ids(*, access_token: str) -> list[str]:
     """Return the object IDs of every group the signed-in person belongs to, directly or not."""
-    url = f"{settings.GRAPH_BASE_URL}/v1.0/me/transitiveMemberOf/microsoft.graph.group"
-    params: dict[str, str] | None = {"$select": "id,displayName"}
+    items = collection(
+        "/me/transitiveMemberOf/microsoft.graph.group",
+        access_token=access_token,
+        params={"$select": "id,displayName"},
+        advanced_query=True,
+    )
+    try:
+        return [item["id"] for item in items]
+    except (KeyError, TypeError) as error:
+        raise GraphUnavailable("Microsoft Graph answered with an unexpected body.") from error
+
+
+def collection(path: str, *, access_token: str, params: dict[str, str], advanced_query: bool) -> list[dict]:
+    """Return every item of the Graph collection at `path` (under /v1.0), following `@odata.nextLink`.
+
+    With `advanced_query`, every page is asked with `ConsistencyLevel: eventual` and
+    `$count=true`, as Graph requires for OData casts, `$search` and most `$filter`s.
+    """
+    url = f"{settings.GRAPH_BASE_URL}/v1.0{path}"
     headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
-    group_ids: list[str] = []
+    query: dict[str, str] | None = dict(params)
+    if advanced_query:
+        headers.update(ADVANCED_QUERY_HEADERS)
+        query.update(ADVANCED_QUERY_PARAMS)
+    items: list[dict] = []
     for _ in range(MAX_PAGES):
-        try:
-            response = requests.get(url, params=params, headers=headers, timeout=TIMEOUT_SECONDS)
-        except requests.RequestException as error:
-            raise GraphUnavailable(f"Microsoft Graph could not be reached ({error.__class__.__name__}).") from error
-        if response.status_code != 200:
-            raise GraphUnavailable(f"Microsoft Graph answered HTTP {response.status_code}{_graph_error(response)}.")
-        try:
-            page = response.json()
-            group_ids += [item["id"] for item in page["value"]]
-        except (ValueError, KeyError, TypeError) as error:
-            raise GraphUnavailable("Microsoft Graph answered with an unexpected body.") from error
+        page = _get_page(url, params=query, headers=headers)
+        items += page["value"]
         url = page.get("@odata.nextLink")
         if not url:
-            return group_ids
-        # The next link already carries every query parameter, including $skiptoken.
-        params = None
-    raise GraphUnavailable(f"Microsoft Graph returned more than {MAX_PAGES} pages of groups.")
+            return items
+        # The next link already carries every query parameter, including $skiptoken; the
+        # headers are sent again, since each page is a request of its own.
+        query = None
+    raise GraphUnavailable(f"Microsoft Graph returned more than {MAX_PAGES} pages.")
+
+
+def _get_page(url: str, *, params: dict[str, str] | None, headers: dict[str, str]) -> dict:
+    try:
+        response = requests.get(url, params=params, headers=headers, timeout=TIMEOUT_SECONDS)
+    except requests.RequestException as error:
+        raise GraphUnavailable(f"Microsoft Graph could not be reached ({error.__class__.__name__}).") from error
+    if response.status_code != 200:
+        raise GraphUnavailable(f"Microsoft Graph answered HTTP {response.status_code}{_graph_error(response)}.")
+    try:
+        page = response.json()
+    except ValueError as error:
+        raise GraphUnavailable("Microsoft Graph answered with an unexpected body.") from error
+    if not isinstance(page, dict) or not isinstance(page.get("value"), list):
+        raise GraphUnavailable("Microsoft Graph answered with an unexpected body.")
+    return page
 
 
 def _graph_error(response: requests.Response) -> str:

@@ -8,6 +8,7 @@ demo provider cannot produce: forged, expired or foreign tokens and group overag
 import json
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -117,6 +118,7 @@ class FakeProvider:
     private_key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
     kid: str = "test-key-1"
     answer: dict = field(default_factory=dict)
+    answer_status: int = 200
     token_requests: list[dict] = field(default_factory=list)
 
     @property
@@ -178,7 +180,7 @@ class _ProviderHandler(_JsonHandler):
         length = int(self.headers.get("Content-Length", 0))
         form = {name: values[0] for name, values in parse_qs(self.rfile.read(length).decode()).items()}
         provider.token_requests.append(form)
-        self.send_json(200, provider.answer)
+        self.send_json(provider.answer_status, provider.answer)
 
 
 @pytest.fixture
@@ -210,36 +212,61 @@ class FakeGraph:
     page_size: int = 2
     fail_with: int | None = None
     requests: list[str] = field(default_factory=list)
+    request_headers: list[dict] = field(default_factory=list)
+
+
+def graph_error(code: str, message: str) -> dict:
+    """Return an error body the way Graph writes one (code, message, innerError)."""
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "innerError": {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "request-id": str(uuid.uuid4())},
+        }
+    }
 
 
 class _GraphHandler(_JsonHandler):
     def do_GET(self):
         graph = self.server.owner.graph
         graph.requests.append(self.path)
+        graph.request_headers.append(dict(self.headers))
         url = urlsplit(self.path)
         if url.path != "/v1.0/me/transitiveMemberOf/microsoft.graph.group":
-            self.send_json(404, {"error": {"code": "Request_ResourceNotFound", "message": "Not found."}})
+            self.send_json(404, graph_error("Request_ResourceNotFound", "Not found."))
             return
         authorization = self.headers.get("Authorization", "")
         expected = f"Bearer {graph.access_token}" if graph.access_token else None
         if not authorization.startswith("Bearer ") or (expected and authorization != expected):
-            self.send_json(401, {"error": {"code": "InvalidAuthenticationToken", "message": "Access token invalid."}})
-            return
-        if graph.fail_with:
-            self.send_json(
-                graph.fail_with, {"error": {"code": "serviceNotAvailable", "message": "Service unavailable."}}
-            )
+            self.send_json(401, graph_error("InvalidAuthenticationToken", "Access token invalid."))
             return
         query = parse_qs(url.query)
+        # An OData cast on a directory collection is an advanced query: Graph refuses it
+        # without `ConsistencyLevel: eventual` and `$count=true`, on every page.
+        if self.headers.get("ConsistencyLevel") != "eventual" or query.get("$count") != ["true"]:
+            self.send_json(
+                400,
+                graph_error(
+                    "Request_UnsupportedQuery",
+                    "Request with OData cast only works through MSGraph with a special request header: "
+                    "'ConsistencyLevel: eventual' and the query parameter '$count=true'.",
+                ),
+            )
+            return
+        if graph.fail_with:
+            self.send_json(graph.fail_with, graph_error("serviceNotAvailable", "Service unavailable."))
+            return
         skip = int(query.get("$skiptoken", ["0"])[0])
         page = graph.groups[skip : skip + graph.page_size]
         body = {
             "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups(id,displayName)",
+            "@odata.count": len(graph.groups),
             "value": [{"@odata.type": "#microsoft.graph.group", **group} for group in page],
         }
         if skip + graph.page_size < len(graph.groups):
             body["@odata.nextLink"] = (
-                f"{self.server.owner.url}{url.path}?$select=id,displayName&$skiptoken={skip + graph.page_size}"
+                f"{self.server.owner.url}{url.path}?$count=true&$select=id,displayName"
+                f"&$skiptoken={skip + graph.page_size}"
             )
         self.send_json(200, body)
 

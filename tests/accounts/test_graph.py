@@ -1,6 +1,7 @@
 """The Microsoft Graph module reads every page of memberships and turns each failure into one error."""
 
 import pytest
+import requests
 
 from portal.integrations import graph
 from tests.accounts.conftest import GRAPH_ACCESS_TOKEN
@@ -40,4 +41,32 @@ def test_a_next_link_that_never_ends_is_cut_off(fake_graph, monkeypatch):
     fake_graph.groups = GROUPS
 
     with pytest.raises(graph.GraphUnavailable, match="more than 2 pages"):
+        graph.member_group_ids(access_token=GRAPH_ACCESS_TOKEN)
+
+
+def test_every_page_is_asked_as_an_advanced_query(fake_graph):
+    fake_graph.groups = GROUPS
+
+    graph.member_group_ids(access_token=GRAPH_ACCESS_TOKEN)
+
+    assert all(headers.get("ConsistencyLevel") == "eventual" for headers in fake_graph.request_headers)
+    assert all("%24count=true" in path or "$count=true" in path for path in fake_graph.requests)
+
+
+def test_the_fake_graph_refuses_an_odata_cast_without_the_advanced_query_header_as_graph_does(fake_graph):
+    url = f"{fake_graph.server.url}/v1.0/me/transitiveMemberOf/microsoft.graph.group"
+    headers = {"Authorization": f"Bearer {GRAPH_ACCESS_TOKEN}"}
+
+    without_header = requests.get(url, params={"$count": "true"}, headers=headers, timeout=5)
+    without_count = requests.get(url, headers={**headers, "ConsistencyLevel": "eventual"}, timeout=5)
+
+    for response in (without_header, without_count):
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "Request_UnsupportedQuery"
+
+
+def test_a_refused_advanced_query_names_graphs_error_code(fake_graph, monkeypatch):
+    monkeypatch.setattr(graph, "ADVANCED_QUERY_HEADERS", {})
+
+    with pytest.raises(graph.GraphUnavailable, match=r"HTTP 400 \(Request_UnsupportedQuery\)"):
         graph.member_group_ids(access_token=GRAPH_ACCESS_TOKEN)

@@ -1,19 +1,23 @@
 """The API with Entra ID access tokens as `Authorization: Bearer`: people, applications, and every refusal."""
 
+import base64
 import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.test import Client
 
 from portal.access.models import AccessRequest, AuditEvent
 from portal.accounts.models import Profile
+from portal.core.clock import now
 from portal.devstack import tenant
 from tests.support.entra import API_AUDIENCE, DEPLOY_APP_ID, bearer
 
@@ -97,17 +101,38 @@ def test_the_application_id_uri_and_the_client_id_are_both_accepted_as_audience(
     assert get("me", token_issuer.user_token("alice", aud="latchkey-client-id")).status_code == 200
 
 
-def test_v1_tokens_are_accepted_from_an_issuer_named_in_settings(token_issuer, settings):
-    v1_issuer = f"https://sts.windows.net/{tenant.TENANT_ID}/"
-    settings.OIDC_API_ISSUERS = [token_issuer.issuer, v1_issuer]
-    token = token_issuer.user_token(
-        "alice", iss=v1_issuer, ver="1.0", azp=None, appid="cli", upn="alice@contoso.example"
-    )
-
-    response = get("me", token)
+def test_a_v1_token_is_verified_with_the_v1_metadata_of_the_tenant(token_issuer):
+    response = get("me", token_issuer.v1_user_token("alice"))
 
     assert response.status_code == 200, response.content
     assert response.json()["upn"] == "alice@contoso.example"
+
+
+def test_a_v1_token_signed_with_a_key_of_the_v1_key_set_only_is_accepted(token_issuer):
+    v1_key = rsa.generate_private_key(65537, 2048)
+    token_issuer.v1_only_keys = [("v1-key", v1_key)]
+    claims = jwt.decode(token_issuer.v1_user_token("alice"), options={"verify_signature": False})
+
+    response = get("me", token_issuer.sign(claims, key=v1_key, headers={"kid": "v1-key"}))
+
+    assert response.status_code == 200, response.content
+
+
+def test_a_v2_token_signed_with_a_key_of_the_v1_key_set_only_is_refused(token_issuer):
+    v1_key = rsa.generate_private_key(65537, 2048)
+    token_issuer.v1_only_keys = [("v1-key", v1_key)]
+
+    response = get("me", token_issuer.sign(token_issuer.user_claims("alice"), key=v1_key, headers={"kid": "v1-key"}))
+
+    assert_refused(response)
+
+
+def test_a_v1_token_naming_the_v2_issuer_is_refused(token_issuer):
+    assert_refused(get("me", token_issuer.v1_user_token("alice", iss=token_issuer.issuer)))
+
+
+def test_a_v2_token_naming_the_v1_issuer_is_refused(token_issuer):
+    assert_refused(get("me", token_issuer.user_token("alice", iss=token_issuer.v1_issuer)))
 
 
 # ----- applications -----
@@ -123,7 +148,7 @@ def test_an_application_is_an_identity_of_its_own(token_issuer):
     assert body["groups"] == []
     assert body["is_approver"] is False
     profile = Profile.objects.get(is_application=True)
-    assert profile.app_roles == ["latchkey.orders-migrate"]
+    assert profile.app_roles == ["latchkey.api", "latchkey.orders-migrate"]
     assert not profile.user.is_staff
 
 
@@ -133,13 +158,27 @@ def test_an_application_without_idtyp_is_recognised_by_its_missing_scopes(token_
     assert response.json()["is_application"] is True
 
 
-def test_a_token_without_an_object_id_is_never_taken_for_a_person(token_issuer):
+def test_a_persons_token_without_an_object_id_is_refused_never_taken_for_an_application(token_issuer):
     get("me", token_issuer.user_token("alice"))
 
     response = get("me", token_issuer.user_token("alice", oid=None, idtyp=None))
 
+    assert_refused(response)
+    assert "oid" in response.json()["detail"]
+    assert not Profile.objects.filter(is_application=True).exists()
+
+
+def test_a_token_with_delegated_scopes_is_a_persons_even_without_idtyp(token_issuer):
+    response = get("me", token_issuer.user_token("alice", idtyp=None))
+
+    assert response.json()["is_application"] is False
+    assert response.json()["oid"] == tenant.USERS["alice"].oid
+
+
+def test_idtyp_app_makes_an_application_token_whatever_else_it_carries(token_issuer):
+    response = get("me", token_issuer.app_token(scp="access_as_user"))
+
     assert response.json()["is_application"] is True
-    assert response.json()["groups"] == []
 
 
 def open_to_applications(role, *, auto_approve: bool = False):
@@ -406,3 +445,154 @@ def test_group_overage_with_graph_down_answers_503_not_zero_groups(token_issuer,
 
     assert response.status_code == 503, response.content
     assert not Profile.objects.exists()
+
+
+CA_CLAIMS = '{"access_token":{"capolids":{"essential":true,"values":["c1b0b4d5-0000-4000-8000-00000000ca01"]}}}'
+
+
+def _overage_token(issuer) -> str:
+    return issuer.user_token("alice", groups=None, hasgroups=True)
+
+
+def test_a_conditional_access_claims_challenge_answers_401_with_the_challenge(token_issuer, fake_graph):
+    token_issuer.answer_status = 400
+    token_issuer.answer = {
+        "error": "interaction_required",
+        "error_description": "AADSTS50079: Due to a configuration change made by your administrator, you must use MFA.",
+        "claims": CA_CLAIMS,
+    }
+
+    response = get("roles", _overage_token(token_issuer))
+
+    assert response.status_code == 401, response.content
+    assert response.json()["error"] == "interaction_required"
+    assert response.json()["claims"] == CA_CLAIMS
+    challenge = response["WWW-Authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert 'error="insufficient_claims"' in challenge
+    assert f'claims="{base64.b64encode(CA_CLAIMS.encode()).decode()}"' in challenge
+    assert f'authorization_uri="{token_issuer.issuer.removesuffix("/v2.0")}/oauth2/v2.0/authorize"' in challenge
+    assert not fake_graph.requests
+    assert not Profile.objects.exists()
+
+
+def test_consent_required_answers_401_not_503(token_issuer, fake_graph):
+    token_issuer.answer_status = 400
+    token_issuer.answer = {"error": "consent_required", "error_description": "AADSTS65001: consent needed."}
+
+    response = get("roles", _overage_token(token_issuer))
+
+    assert response.status_code == 401, response.content
+    assert response.json()["error"] == "consent_required"
+    assert "consent" in response.json()["detail"]
+    assert 'error="consent_required"' in response["WWW-Authenticate"]
+
+
+def test_another_on_behalf_of_refusal_still_answers_503(token_issuer, fake_graph):
+    token_issuer.answer_status = 400
+    token_issuer.answer = {"error": "invalid_grant", "error_description": "AADSTS50013: assertion failed."}
+
+    response = get("roles", _overage_token(token_issuer))
+
+    assert response.status_code == 503, response.content
+    assert response.json()["error"] == "invalid_token"
+
+
+# ----- what the portal's API asks of a token: scope, app role, allowed client -----
+
+
+def assert_forbidden(response, code: str):
+    assert response.status_code == 403, response.content
+    assert response.json()["error"] == code
+    assert not Profile.objects.exists()
+
+
+def test_a_persons_token_without_the_portals_scope_is_refused(token_issuer):
+    response = get("me", token_issuer.user_token("alice", scp="User.Read profile"))
+
+    assert_forbidden(response, "insufficient_scope")
+    assert "access_as_user" in response.json()["detail"]
+
+
+def test_a_persons_token_with_the_scope_among_others_is_accepted(token_issuer):
+    assert get("me", token_issuer.user_token("alice", scp="User.Read access_as_user")).status_code == 200
+
+
+def test_an_applications_token_without_the_portals_app_role_is_refused(token_issuer):
+    response = get("me", token_issuer.app_token(roles=["latchkey.orders-migrate"], api_role=False))
+
+    assert_forbidden(response, "insufficient_scope")
+    assert "latchkey.api" in response.json()["detail"]
+
+
+def test_an_applications_token_with_no_role_at_all_is_refused(token_issuer):
+    assert_forbidden(get("me", token_issuer.app_token(api_role=False)), "insufficient_scope")
+
+
+def test_a_persons_token_from_a_client_not_allowed_is_refused(token_issuer):
+    response = get("me", token_issuer.user_token("alice", azp="d0000000-0000-4000-8000-0000000000ff"))
+
+    assert_forbidden(response, "client_not_allowed")
+    assert "d0000000-0000-4000-8000-0000000000ff" in response.json()["detail"]
+
+
+def test_a_v1_token_from_a_client_not_allowed_is_refused(token_issuer):
+    response = get("me", token_issuer.v1_user_token("alice", appid="d0000000-0000-4000-8000-0000000000ff"))
+
+    assert_forbidden(response, "client_not_allowed")
+
+
+def test_an_application_not_allowed_is_refused_even_with_the_app_role(token_issuer):
+    response = get("me", token_issuer.app_token(app_id="e0000000-0000-4000-8000-0000000000ff"))
+
+    assert_forbidden(response, "client_not_allowed")
+
+
+def test_no_client_is_allowed_until_one_is_named(token_issuer, settings):
+    settings.OIDC_API_ALLOWED_CLIENTS = []
+
+    assert_forbidden(get("me", token_issuer.user_token("alice")), "client_not_allowed")
+
+
+# ----- memberships of a token: fresh as of its iat, for the call only -----
+
+
+def _old_token(issuer, name: str, **overrides) -> str:
+    issued = int(time.time()) - settings.GROUPS_MAX_AGE_SECONDS - 120
+    return issuer.user_token(name, iat=issued, nbf=issued, **overrides)
+
+
+def test_a_token_issued_longer_ago_than_the_memberships_may_be_cannot_approve(token_issuer, catalog):
+    created = post("requests", token_issuer.user_token("alice"), {"role": "orders-readwrite", "justification": WHY})
+
+    response = post(f"requests/{created.json()['id']}/approve", _old_token(token_issuer, "bob"))
+
+    assert response.status_code == 403, response.content
+    assert "sign in again" in response.json()["detail"]
+    assert AccessRequest.objects.get().state == AccessRequest.State.PENDING
+
+
+def test_a_bearer_call_does_not_refresh_the_browser_sessions_memberships(token_issuer, alice, catalog):
+    stale = now() - timedelta(seconds=settings.GROUPS_MAX_AGE_SECONDS + 60)
+    Profile.objects.filter(user=alice).update(groups_read_at=stale)
+    browser = Client()
+    browser.force_login(alice)
+
+    assert get("me", token_issuer.user_token("alice", groups=[tenant.GROUPS["dba"]])).status_code == 200
+    response = browser.post(
+        "/api/v1/requests", {"role": "orders-readwrite", "justification": WHY}, content_type="application/json"
+    )
+
+    assert response.status_code == 403, response.content
+    profile = Profile.objects.get(user=alice)
+    assert profile.groups_read_at == stale
+    assert profile.groups == sorted(tenant.USERS["alice"].group_ids)
+
+
+def test_the_memberships_of_a_new_identity_from_a_token_are_not_fresh_for_a_browser(token_issuer):
+    get("me", token_issuer.user_token("alice"))
+
+    profile = Profile.objects.get(oid=tenant.USERS["alice"].oid)
+    assert profile.groups == sorted(tenant.USERS["alice"].group_ids)
+    assert profile.groups_read_at is None
+    assert not profile.user.is_staff

@@ -22,6 +22,10 @@ CLI_CLIENT_ID = tenant.CLI_CLIENT_ID
 # A CI pipeline's app registration (the demo's): client ID and its service principal's object ID.
 DEPLOY_APP_ID = tenant.APPLICATIONS["orders-deploy"].client_id
 DEPLOY_APP_OID = tenant.APPLICATIONS["orders-deploy"].oid
+# What the portal's API asks of a token: a person's scope, an application's app role, an allowed client.
+API_SCOPE = tenant.API_SCOPE
+API_APP_ROLE = tenant.API_APP_ROLE
+ALLOWED_CLIENTS = [CLI_CLIENT_ID, DEPLOY_APP_ID]
 
 
 @dataclass
@@ -31,13 +35,33 @@ class TokenIssuer(FakeProvider):
     jwks_reads: int = 0
     # Keys published besides the current one, as (kid, private key).
     other_keys: list = field(default_factory=list)
+    # Keys published in the v1.0 metadata's key set only, as (kid, private key).
+    v1_only_keys: list = field(default_factory=list)
 
-    def jwks(self) -> dict:
+    @property
+    def issuer(self) -> str:
+        """Return the v2.0 issuer, shaped as Entra's `https://login.microsoftonline.com/{tenant}/v2.0`."""
+        return f"{self.server.url}/{tenant.TENANT_ID}/v2.0"
+
+    @property
+    def v1_issuer(self) -> str:
+        """Return the issuer of v1.0 access tokens, as Entra's v1.0 metadata names it."""
+        return f"https://sts.windows.net/{tenant.TENANT_ID}/"
+
+    def jwks(self, *, v1: bool = False) -> dict:
         keys = []
-        for kid, private_key in [(self.kid, self.private_key), *self.other_keys]:
+        for kid, private_key in [(self.kid, self.private_key), *self.other_keys, *(self.v1_only_keys if v1 else [])]:
             public = jwt.algorithms.RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
             keys.append({**public, "kid": kid, "alg": "RS256", "use": "sig"})
         return {"keys": keys}
+
+    def v1_user_token(self, name: str, **overrides) -> str:
+        """Return a v1.0 access token of demo user `name`: issuer sts.windows.net, `appid`, `upn`."""
+        user = tenant.USERS[name]
+        claims = self.user_claims(
+            name, iss=self.v1_issuer, ver="1.0", azp=None, appid=CLI_CLIENT_ID, upn=user.upn, preferred_username=None
+        )
+        return self.sign({**claims, **overrides})
 
     def rotate(self, kid: str) -> None:
         """Sign with a new key from now on and publish only that one, as Entra does after a rollover."""
@@ -68,7 +92,7 @@ class TokenIssuer(FakeProvider):
                 "sub": f"sub-{name}",
                 "oid": user.oid,
                 "azp": CLI_CLIENT_ID,
-                "scp": "access_as_user",
+                "scp": API_SCOPE,
                 "idtyp": "user",
                 "preferred_username": user.upn,
                 "name": user.display_name,
@@ -77,8 +101,13 @@ class TokenIssuer(FakeProvider):
             }
         )
 
-    def app_claims(self, *, roles=(), app_id: str = DEPLOY_APP_ID, oid: str = DEPLOY_APP_OID, **overrides) -> dict:
-        """Return the claims of a client-credentials token of an application with app roles `roles`."""
+    def app_claims(
+        self, *, roles=(), app_id: str = DEPLOY_APP_ID, oid: str = DEPLOY_APP_OID, api_role: bool = True, **overrides
+    ) -> dict:
+        """Return the claims of a client-credentials token of an application with app roles `roles`.
+
+        The token carries the portal's own app role too, unless `api_role` is false.
+        """
         return self._base(
             **{
                 "sub": oid,
@@ -86,7 +115,7 @@ class TokenIssuer(FakeProvider):
                 "azp": app_id,
                 "azpacr": "2",
                 "idtyp": "app",
-                "roles": list(roles),
+                "roles": [API_APP_ROLE, *roles] if api_role else list(roles),
                 **overrides,
             }
         )
@@ -99,10 +128,31 @@ class TokenIssuer(FakeProvider):
 
 
 class _IssuerHandler(_ProviderHandler):
+    """Serve Entra's two discovery documents of one tenant: v2.0 (`/{tenant}/v2.0/…`) and v1.0 (`/{tenant}/…`)."""
+
     def do_GET(self):
-        if self.path == "/jwks":
-            self.server.owner.provider.jwks_reads += 1
-        super().do_GET()
+        issuer = self.server.owner.provider
+        base = f"{issuer.server.url}/{tenant.TENANT_ID}"
+        if self.path == f"/{tenant.TENANT_ID}/v2.0/.well-known/openid-configuration":
+            self.send_json(200, self._discovery(issuer.issuer, base, jwks_uri=f"{base}/discovery/v2.0/keys"))
+        elif self.path == f"/{tenant.TENANT_ID}/.well-known/openid-configuration":
+            self.send_json(200, self._discovery(issuer.v1_issuer, base, jwks_uri=f"{base}/discovery/keys"))
+        elif self.path in (f"/{tenant.TENANT_ID}/discovery/v2.0/keys", f"/{tenant.TENANT_ID}/discovery/keys"):
+            issuer.jwks_reads += 1
+            self.send_json(200, issuer.jwks(v1=not self.path.endswith("/v2.0/keys")))
+        else:
+            self.send_json(404, {"error": "not_found"})
+
+    @staticmethod
+    def _discovery(issuer: str, base: str, *, jwks_uri: str) -> dict:
+        return {
+            "issuer": issuer,
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "jwks_uri": jwks_uri,
+            "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }
 
 
 def start_token_issuer() -> TokenIssuer:
@@ -118,7 +168,9 @@ def token_issuer(settings):
     issuer = start_token_issuer()
     settings.OIDC_ISSUER = issuer.issuer
     settings.OIDC_API_AUDIENCE = [API_AUDIENCE]
-    settings.OIDC_API_ISSUERS = []
+    settings.OIDC_API_SCOPE = API_SCOPE
+    settings.OIDC_API_APP_ROLE = API_APP_ROLE
+    settings.OIDC_API_ALLOWED_CLIENTS = ALLOWED_CLIENTS
     oidc.clear_cache()
     yield issuer
     oidc.clear_cache()

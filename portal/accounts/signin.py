@@ -1,4 +1,4 @@
-"""Sign-in with Entra ID through mozilla-django-oidc, with the checks the library leaves out."""
+"""The browser sign-in: Entra ID through mozilla-django-oidc (code flow), with the checks the library leaves out."""
 
 import logging
 
@@ -6,27 +6,14 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
-from portal.accounts import oidc, services
+from portal.accounts import memberships, oidc, services
 from portal.accounts.errors import SignInRefused
 from portal.accounts.tokens import verify_id_token
-from portal.integrations import graph
 
 logger = logging.getLogger(__name__)
 
 
-def _string_list(value) -> list[str]:
-    if not isinstance(value, list):
-        return []
-    return [item for item in value if isinstance(item, str)]
-
-
-def has_group_overage(claims: dict) -> bool:
-    """Return whether the token says "too many groups to list, ask Graph" instead of listing them."""
-    claim_names = claims.get("_claim_names")
-    return (isinstance(claim_names, dict) and "groups" in claim_names) or claims.get("hasgroups") is True
-
-
-class EntraIDBackend(OIDCAuthenticationBackend):
+class EntraSignInBackend(OIDCAuthenticationBackend):
     """Authenticate people from the verified ID token of Entra ID, keyed by tenant and object ID.
 
     Identity, groups and app roles come from the ID token (Entra's userinfo has no
@@ -39,6 +26,10 @@ class EntraIDBackend(OIDCAuthenticationBackend):
         # The library's constructor insists on endpoint settings; ours come from discovery.
         self.UserModel = get_user_model()
 
+    def get_user(self, user_id):
+        """Return the active user `user_id` of a session, or None: a deactivated person's sessions end at once."""
+        return self.UserModel._default_manager.filter(pk=user_id, is_active=True).first()
+
     def authenticate(self, request, nonce=None, code_verifier=None, **kwargs):
         """Return the user of the authorization code in `request`, or None if it carries none."""
         if request is None:
@@ -48,8 +39,13 @@ class EntraIDBackend(OIDCAuthenticationBackend):
             return None
         self.request = request
         access_token, claims = self._tokens(request, code=code, nonce=nonce, code_verifier=code_verifier)
-        groups = self._groups(claims, access_token)
-        user = services.profile_sign_in(claims=claims, groups=groups, app_roles=_string_list(claims.get("roles")))
+        groups = memberships.groups(
+            claims,
+            graph_access_token=lambda: self._graph_access_token(access_token),
+            refusal=SignInRefused,
+            token_name="sign-in token",
+        )
+        user = services.profile_sign_in(claims=claims, groups=groups, app_roles=memberships.app_roles(claims))
         # The callback view links the new portal session to the provider's session.
         request.oidc_sid = claims.get("sid") or ""
         return user
@@ -76,9 +72,9 @@ class EntraIDBackend(OIDCAuthenticationBackend):
         claims = verify_id_token(id_token, nonce=nonce)
         return answer.get("access_token") or "", claims
 
-    def _groups(self, claims: dict, access_token: str) -> list[str]:
-        if not has_group_overage(claims):
-            return _string_list(claims.get("groups"))
+    @staticmethod
+    def _graph_access_token(access_token: str) -> str:
+        # The access token of the sign-in is for Microsoft Graph (`User.Read` in OIDC_SCOPES).
         if not access_token:
             raise SignInRefused(
                 "You are in too many groups to list in the sign-in token, and no token to read them from "
@@ -86,13 +82,4 @@ class EntraIDBackend(OIDCAuthenticationBackend):
                 status=503,
                 reason="group overage without an access token",
             )
-        try:
-            return graph.member_group_ids(access_token=access_token)
-        except graph.GraphUnavailable as error:
-            # Never continue with zero groups: that would hide roles and approvals silently.
-            raise SignInRefused(
-                f"You are in too many groups to list in the sign-in token, and reading them from Microsoft "
-                f"Graph failed: {error} Try again in a minute.",
-                status=503,
-                reason=f"Graph: {error}",
-            ) from error
+        return access_token

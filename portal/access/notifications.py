@@ -5,12 +5,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.urls import reverse
 
-from portal.access.models import AccessRequest
+from portal.access.models import AccessRequest, NotificationEvent
 from portal.access.selectors import approver_emails
-from portal.integrations.notify import webhook_urls
 
-# Events that the requester hears about; "created" goes to the approvers instead.
-EVENTS = ("created", "approved", "denied", "expired", "issued", "ending_soon", "revoked")
+Event = NotificationEvent
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ def message_for(request: AccessRequest, event: str) -> Message:
     who = request.requester_label
     kind = "extension" if request.extends_id else "request"
     link = _link(request)
-    if event == "created":
+    if event == Event.CREATED:
         return Message(
             to=approver_emails(request.role),
             subject=f"[Latchkey] {who} asks for {role}",
@@ -54,23 +52,12 @@ def message_for(request: AccessRequest, event: str) -> Message:
             ),
         )
     texts = {
-        "approved": f"Your {kind} #{request.pk} for {role} was approved.",
-        "denied": f"Your {kind} #{request.pk} for {role} was denied.",
-        "expired": f"Your {kind} #{request.pk} for {role} expired before anyone reviewed it.",
-        "issued": f"Your access to {role} (#{request.pk}) is ready; reveal the credentials in the portal.",
-        "ending_soon": f"Your access to {role} (#{request.pk}) ends at {_when(request.ends_at)}.",
-        "revoked": f"Your access to {role} (#{request.pk}) was revoked.",
+        Event.APPROVED: f"Your {kind} #{request.pk} for {role} was approved.",
+        Event.DENIED: f"Your {kind} #{request.pk} for {role} was denied.",
+        Event.EXPIRED: f"Your {kind} #{request.pk} for {role} expired before anyone reviewed it.",
+        Event.ISSUED: f"Your access to {role} (#{request.pk}) is ready; reveal the credentials in the portal.",
+        Event.ENDING_SOON: f"Your access to {role} (#{request.pk}) ends at {_when(request.ends_at)}.",
+        Event.REVOKED: f"Your access to {role} (#{request.pk}) was revoked.",
     }
-    text = texts[event]
+    text = texts[Event(event)]
     return Message(to=_requester_email(request), subject=f"[Latchkey] {text}", body=f"{text}\n\nDetails: {link}\n")
-
-
-def enqueue(*, request_id: int, event: str) -> None:
-    """Queue the e-mail and webhook tasks for `event` (call it on commit: tasks carry IDs only)."""
-    from portal.access import tasks
-
-    if event not in EVENTS:
-        raise ValueError(f"Unknown notification event {event!r}.")
-    tasks.notify_email.delay(request_id, event)
-    for channel in webhook_urls():
-        tasks.notify_webhook.delay(request_id, event, channel)

@@ -17,16 +17,11 @@ from django.db.models import (
 )
 from django.db.models.functions import TruncDate
 
-from portal.access.models import AccessRequest, AccessRole, AuditEvent
+from portal.access import policy
+from portal.access.models import HOLDING_STATES, OPEN_STATES, AccessRequest, AccessRole, Approval, AuditEvent
 from portal.accounts.models import Profile
-from portal.accounts.selectors import (
-    is_application,
-    is_portal_admin,
-    memberships_are_fresh,
-    user_app_roles,
-    user_groups,
-)
-from portal.core.clock import now
+from portal.accounts.selectors import user_groups
+from portal.core import clock
 
 State = AccessRequest.State
 # How many of a requester's newest requests an approver sees next to a request.
@@ -41,34 +36,20 @@ class Eligibility:
     because: list[str]
 
 
-def role_eligibility(role: AccessRole, user) -> list[str]:
-    """Return the user's groups and app roles that make them eligible for `role` (empty: not eligible)."""
-    if is_application(user) and not role.applications_may_request:
-        return []
-    groups = [role.group_label(group) for group in role.eligible_groups if group in user_groups(user)]
-    app_roles = [f"app role {value}" for value in role.eligible_app_roles if value in user_app_roles(user)]
-    return groups + app_roles
-
-
 def roles_eligible(user) -> list[Eligibility]:
     """Return the roles `user` may request now, each with why."""
     result = []
     for role in AccessRole.objects.filter(enabled=True, vault_role_missing=False).order_by("name"):
-        because = role_eligibility(role, user)
+        because = policy.eligibility(role, user)
         if because:
             result.append(Eligibility(role=role, because=because))
     return result
 
 
-def is_role_approver(role: AccessRole, user) -> bool:
-    """Return whether `user` is in one of the approver groups of `role` (as last read)."""
-    return bool(set(role.approver_groups) & user_groups(user))
-
-
 def open_request_for(*, user, role: AccessRole) -> AccessRequest | None:
     """Return the user's pending or active request for `role`, if any (extensions aside)."""
     return (
-        AccessRequest.objects.filter(requester=user, role=role, state__in=AccessRequest.OPEN_STATES, extends=None)
+        AccessRequest.objects.filter(requester=user, role=role, state__in=OPEN_STATES, extends=None)
         .order_by("-created_at")
         .first()
     )
@@ -80,13 +61,8 @@ def _with_related(queryset: QuerySet) -> QuerySet:
 
 def requests_visible_to(user) -> QuerySet:
     """Return the requests `user` may see: their own, those of roles they approve, or all for admins."""
-    queryset = AccessRequest.objects.all()
-    if not is_portal_admin(user):
-        groups = list(user_groups(user))
-        approvable = (
-            AccessRole.objects.filter(approver_groups__has_any_keys=groups) if groups else AccessRole.objects.none()
-        )
-        queryset = queryset.filter(Q(requester=user) | Q(role__in=approvable))
+    visible = policy.visible_filter(user)
+    queryset = AccessRequest.objects.all() if visible is None else AccessRequest.objects.filter(visible)
     return _with_related(queryset)
 
 
@@ -95,10 +71,10 @@ def requests_mine(user) -> QuerySet:
 
 
 def requests_to_review(user) -> QuerySet:
-    """Return the pending requests `user` may decide now: approver of the role, not theirs, not yet decided."""
-    groups = list(user_groups(user))
-    if not groups or not memberships_are_fresh(user):
+    """Return the pending requests `user` may decide now (`policy.check_decide` as a query)."""
+    if not policy.may_decide_any(user):
         return AccessRequest.objects.none()
+    groups = list(user_groups(user))
     roles = AccessRole.objects.filter(approver_groups__has_any_keys=groups)
     # The queue shows each requester's recent requests: one query for all of them, not one per item.
     recent = Prefetch(
@@ -146,7 +122,7 @@ def stale_pending_request_ids(*, at=None) -> list[int]:
     return list(
         AccessRequest.objects.filter(state=State.PENDING)
         .alias(deadline=deadline)
-        .filter(deadline__lte=at or now())
+        .filter(deadline__lte=at or clock.now())
         .values_list("pk", flat=True)
     )
 
@@ -156,20 +132,9 @@ def request_timeline(request: AccessRequest) -> QuerySet:
     return AuditEvent.objects.filter(Q(request=request) | Q(request__extends=request)).order_by("id")
 
 
-def may_revoke(user, request: AccessRequest) -> bool:
-    """Return whether `user` may revoke the grant: its holder, an approver of its role or a portal admin."""
-    if request.extends_id is not None or request.state not in (State.APPROVED, State.ISSUING, State.ACTIVE):
-        return False
-    return request.requester_id == user.pk or is_portal_admin(user) or is_role_approver(request.role, user)
-
-
 def grants_open() -> QuerySet:
-    """Return every grant that is approved, being issued, active or being revoked, soonest end first."""
-    return _with_related(
-        AccessRequest.objects.filter(
-            state__in=[State.APPROVED, State.ISSUING, State.ACTIVE, State.REVOKING], extends=None
-        ).order_by("ends_at", "id")
-    )
+    """Return every grant that holds (or may soon hold) a Vault token, soonest end first."""
+    return _with_related(AccessRequest.objects.filter(state__in=HOLDING_STATES, extends=None).order_by("ends_at", "id"))
 
 
 # ----- pages: who may approve, history, dashboard -----
@@ -246,7 +211,7 @@ class Dashboard:
 
 def dashboard(*, days: int = 30, at=None) -> Dashboard:
     """Return the admins' dashboard: grants active now, requests per day, median wait for approval, top roles."""
-    current = at or now()
+    current = at or clock.now()
     first_day = (current - timedelta(days=days - 1)).date()
     since = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
     recent = AccessRequest.objects.filter(created_at__gte=since)
@@ -260,7 +225,7 @@ def dashboard(*, days: int = 30, at=None) -> Dashboard:
     counts = dict(per_day)
     # Time to approval counts the requests that people approved; automatic approvals take no time at all.
     waits = (
-        recent.filter(decided_at__isnull=False, approvals__decision="approve")
+        recent.filter(decided_at__isnull=False, approvals__decision=Approval.Decision.APPROVE)
         .exclude(state=State.DENIED)
         .values_list("pk", flat=True)
     )

@@ -15,32 +15,33 @@ from django.db import connection, transaction
 from psycopg.types.json import Jsonb
 
 from portal.access.audit import _CHAIN_LOCK, GENESIS_HASH
-from portal.access.models import AccessRequest, AccessRole, AuditEvent
+from portal.access.models import OPEN_STATES, AccessRequest, AccessRole, AuditAction, AuditEvent
 from portal.accounts.models import Profile
-from portal.core.clock import now
+from portal.core import clock
 from portal.devstack import tenant
 
 State = AccessRequest.State
+A = AuditAction
 
 # Final states in the proportions a year of use might leave; the pending ones are recent (below).
 FINAL_STATES = [State.EXPIRED] * 12 + [State.REVOKED] * 3 + [State.DENIED] * 2 + [State.CANCELLED] * 2 + [State.FAILED]
 # The actions of one request's life, cut to the number of events each request gets.
 LIFE = {
-    State.EXPIRED: ["request.created", "request.approval", "request.approved", "grant.issued", "grant.revealed"],
-    State.REVOKED: ["request.created", "request.approval", "request.approved", "grant.issued", "grant.revealed"],
-    State.DENIED: ["request.created", "request.denied"],
-    State.CANCELLED: ["request.created", "request.cancelled"],
-    State.FAILED: ["request.created", "request.approved", "grant.issue_failed"],
-    State.PENDING: ["request.created"],
+    State.EXPIRED: [A.REQUEST_CREATED, A.REQUEST_APPROVAL, A.REQUEST_APPROVED, A.GRANT_ISSUED, A.GRANT_REVEALED],
+    State.REVOKED: [A.REQUEST_CREATED, A.REQUEST_APPROVAL, A.REQUEST_APPROVED, A.GRANT_ISSUED, A.GRANT_REVEALED],
+    State.DENIED: [A.REQUEST_CREATED, A.REQUEST_DENIED],
+    State.CANCELLED: [A.REQUEST_CREATED, A.REQUEST_CANCELLED],
+    State.FAILED: [A.REQUEST_CREATED, A.REQUEST_APPROVED, A.GRANT_ISSUE_FAILED],
+    State.PENDING: [A.REQUEST_CREATED],
 }
 ENDINGS = {
-    State.EXPIRED: ["grant.ended", "grant.expired"],
-    State.REVOKED: ["grant.revoke_requested", "grant.revoked"],
+    State.EXPIRED: [A.GRANT_ENDED, A.GRANT_EXPIRED],
+    State.REVOKED: [A.GRANT_REVOKE_REQUESTED, A.GRANT_REVOKED],
 }
 # Filler actions between a grant's start and its end: extensions and their decisions.
-FILLER = ["request.extension_requested", "request.approval", "request.approved", "grant.extended", "grant.issued"]
-USER_ACTIONS = {"request.created", "request.cancelled", "grant.revealed", "grant.revoke_requested"}
-APPROVER_ACTIONS = {"request.approval", "request.denied"}
+FILLER = [A.REQUEST_EXTENSION_REQUESTED, A.REQUEST_APPROVAL, A.REQUEST_APPROVED, A.GRANT_EXTENDED, A.GRANT_ISSUED]
+USER_ACTIONS = {A.REQUEST_CREATED, A.REQUEST_CANCELLED, A.GRANT_REVEALED, A.GRANT_REVOKE_REQUESTED}
+APPROVER_ACTIONS = {A.REQUEST_APPROVAL, A.REQUEST_DENIED}
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 
 REQUEST_COLUMNS = [
@@ -141,7 +142,7 @@ class Command(BaseCommand):
                     display_name=user.username.split("@")[0],
                     email=user.username,
                     groups=groups,
-                    groups_read_at=now(),
+                    groups_read_at=clock.now(),
                 )
                 for user in new
             ],
@@ -163,7 +164,7 @@ class Command(BaseCommand):
                 display_name=demo.display_name,
                 email=demo.upn,
                 groups=demo.group_ids,
-                groups_read_at=now(),
+                groups_read_at=clock.now(),
             )
         return user
 
@@ -176,16 +177,16 @@ class Command(BaseCommand):
                 [count],
             )
             ids = sorted(row[0] for row in cursor.fetchall())
-        current = now()
+        current = clock.now()
         span = timedelta(days=options["days"])
         step = span / count
         start = current - span
         pending_role = next((role for role in roles if role.approvals_required), roles[0])
         # One open request per person and role: the waiting ones go to people who have none for that role yet.
         busy = set(
-            AccessRequest.objects.filter(
-                role=pending_role, state__in=AccessRequest.OPEN_STATES, extends=None
-            ).values_list("requester_id", flat=True)
+            AccessRequest.objects.filter(role=pending_role, state__in=OPEN_STATES, extends=None).values_list(
+                "requester_id", flat=True
+            )
         )
         free = [user for user in users if user.pk not in busy]
         if len(free) < pending:
@@ -301,12 +302,12 @@ def _life(state: str, count: int) -> list[str]:
 
 
 def _details(action: str, rng) -> dict:
-    if action == "request.created":
+    if action == A.REQUEST_CREATED:
         return {"duration_minutes": 60, "ticket": "", "starts_at": None, "eligible_through": ["orders-engineers"]}
-    if action in ("grant.issued", "grant.expired", "grant.revoked"):
+    if action in (A.GRANT_ISSUED, A.GRANT_EXPIRED, A.GRANT_REVOKED):
         return {"token_accessor": f"{rng.getrandbits(96):024x}"}
-    if action == "request.approval":
+    if action == A.REQUEST_APPROVAL:
         return {"comment": "ok", "approvals": 1, "required": 1}
-    if action == "request.denied":
+    if action == A.REQUEST_DENIED:
         return {"comment": "Not during the freeze"}
     return {}

@@ -159,6 +159,7 @@ class AuditAction(models.TextChoices):
     GRANT_ISSUE_RECOVERED = "grant.issue_recovered", "Issuing recovered"
     GRANT_NOT_ISSUED = "grant.not_issued", "Not issued"
     GRANT_REVEALED = "grant.revealed", "Credentials revealed"
+    GRANT_COMPROMISED = "grant.compromised", "Credentials taken by someone else"
     GRANT_EXTENDED = "grant.extended", "Extended"
     GRANT_REVOKE_REQUESTED = "grant.revoke_requested", "Revoke requested"
     GRANT_TOKENS_RETIRED = "grant.tokens_retired", "Earlier credentials retired"
@@ -187,6 +188,8 @@ class NotificationEvent(models.TextChoices):
     ISSUED = "issued"
     ENDING_SOON = "ending_soon"
     REVOKED = "revoked"
+    # The wrapping token was used or gone before the holder revealed it: the holder and the portal admins hear.
+    COMPROMISED = "compromised"
 
 
 class AccessRequest(models.Model):

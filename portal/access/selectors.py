@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -18,7 +19,15 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 
 from portal.access import policy
-from portal.access.models import HOLDING_STATES, OPEN_STATES, AccessRequest, AccessRole, Approval, AuditEvent
+from portal.access.models import (
+    HOLDING_STATES,
+    OPEN_STATES,
+    AccessRequest,
+    AccessRole,
+    Approval,
+    AuditAction,
+    AuditEvent,
+)
 from portal.accounts.models import Profile
 from portal.accounts.selectors import user_groups
 from portal.core import clock
@@ -105,12 +114,37 @@ def recent_requests_of(user, *, limit: int = RECENT_LIMIT, exclude_id: int | Non
     return list(queryset.order_by("-created_at", "-id")[:limit])
 
 
-def approver_emails(role: AccessRole) -> list[str]:
-    """Return the e-mail addresses of the people in the role's approver groups, as last read at sign-in."""
+def approver_emails(role: AccessRole, *, excluding=None) -> list[str]:
+    """Return the e-mail addresses of the people in the role's approver groups, as last read at sign-in.
+
+    `excluding` (a user) is left out, by person and by address: nobody is asked to approve their own request.
+    """
     if not role.approver_groups:
         return []
-    profiles = Profile.objects.filter(groups__has_any_keys=list(role.approver_groups), user__is_active=True)
-    return sorted({profile.email for profile in profiles if profile.email})
+    return _emails(Profile.objects.filter(groups__has_any_keys=list(role.approver_groups)), excluding=excluding)
+
+
+def portal_admin_emails() -> list[str]:
+    """Return the e-mail addresses of the portal admins (by group, as last read at sign-in)."""
+    groups = list(settings.PORTAL_ADMIN_GROUPS)
+    if not groups:
+        return []
+    return _emails(Profile.objects.filter(groups__has_any_keys=groups))
+
+
+def _emails(profiles: QuerySet, *, excluding=None) -> list[str]:
+    profiles = profiles.filter(user__is_active=True).select_related("user")
+    if excluding is not None:
+        profiles = profiles.exclude(user=excluding)
+    left_out = {address.lower() for address in _addresses_of(excluding)}
+    return sorted({profile.email for profile in profiles if profile.email and profile.email.lower() not in left_out})
+
+
+def _addresses_of(user) -> list[str]:
+    if user is None:
+        return []
+    profile = getattr(user, "profile", None)
+    return [address for address in (user.email, profile.email if profile else "") if address]
 
 
 def stale_pending_request_ids(*, at=None) -> list[int]:
@@ -125,6 +159,11 @@ def stale_pending_request_ids(*, at=None) -> list[int]:
         .filter(deadline__lte=at or clock.now())
         .values_list("pk", flat=True)
     )
+
+
+def request_compromised(request: AccessRequest) -> bool:
+    """Return whether the credentials of the grant (or of one of its extensions) were taken before their reveal."""
+    return request_timeline(request).filter(action=AuditAction.GRANT_COMPROMISED).exists()
 
 
 def request_timeline(request: AccessRequest) -> QuerySet:
@@ -207,6 +246,8 @@ class Dashboard:
     median_to_approval: timedelta | None
     # (role name, number of requests) in the same days, most asked first.
     top_roles: list[tuple[str, int]]
+    # Credentials taken out of Vault before their holder revealed them, in the same days, newest first.
+    compromised: list[AuditEvent]
 
 
 def dashboard(*, days: int = 30, at=None) -> Dashboard:
@@ -247,4 +288,9 @@ def dashboard(*, days: int = 30, at=None) -> Dashboard:
         per_day=[(first_day + timedelta(days=n), counts.get(first_day + timedelta(days=n), 0)) for n in range(days)],
         median_to_approval=median,
         top_roles=list(top),
+        compromised=list(
+            AuditEvent.objects.filter(action=AuditAction.GRANT_COMPROMISED, at__gte=since)
+            .select_related("request__role", "request__requester__profile")
+            .order_by("-id")[:20]
+        ),
     )

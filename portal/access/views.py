@@ -109,6 +109,7 @@ def _detail_context(user, access_request: AccessRequest) -> dict:
         "req": access_request,
         "timeline": selectors.request_timeline(access_request).select_related("request"),
         "may_decide": policy.may_decide(user, access_request),
+        "compromised": selectors.request_compromised(access_request),
         "extensions": access_request.extensions.select_related("role").order_by("created_at", "id"),
         "waiting_for_vault": bool(access_request.last_error) and access_request.state in VAULT_WORK_STATES,
         "moving": access_request.state in MOVING_STATES,

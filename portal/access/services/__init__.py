@@ -37,7 +37,7 @@ from portal.access.services.requests import (
     request_extend,
     requests_expire_stale,
 )
-from portal.access.services.reveal import RevealedCredentials, grant_reveal
+from portal.access.services.reveal import CredentialsCompromised, RevealedCredentials, grant_compromised, grant_reveal
 from portal.access.services.revocation import (
     grant_expire,
     grant_retire_earlier_tokens,
@@ -55,7 +55,9 @@ __all__ = [
     "MAX_START_AHEAD",
     "REVOKE_REDRIVE_AFTER",
     "TICKET_MAX_CHARS",
+    "CredentialsCompromised",
     "RevealedCredentials",
+    "grant_compromised",
     "grant_expire",
     "grant_issue",
     "grant_recover",

@@ -8,13 +8,19 @@ from urllib.parse import quote
 from django.db import transaction
 
 from portal.access import policy
-from portal.access.models import AccessRequest, AccessRole, AuditAction
-from portal.access.services.kernel import correlation, locked, queue, record
+from portal.access.models import REVOCABLE_STATES, AccessRequest, AccessRole, AuditAction, NotificationEvent
+from portal.access.services.kernel import correlation, locked, notify, queue, record, short, transition
 from portal.core import clock
 from portal.core.errors import Gone
 from portal.integrations import vault
 
 State = AccessRequest.State
+
+
+class CredentialsCompromised(Gone):
+    """Someone else used the grant's wrapping token before its holder: the grant was revoked."""
+
+    code = "credentials_compromised"
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,23 @@ def _connection(role: AccessRole) -> vault.ConnectionInfo:
 
 
 def grant_reveal(*, actor, request_id: int, http_request=None) -> RevealedCredentials:
-    """Unwrap the grant's credentials for its holder, exactly once, and forget the wrapping token."""
+    """Unwrap the grant's credentials for its holder, exactly once, and forget the wrapping token.
+
+    A wrapping token that Vault no longer knows, while the portal never revealed it, was used by
+    someone else (or its credentials are otherwise out of the portal's hands): the grant is revoked
+    at once, and the holder and the portal admins are told.
+    """
+    try:
+        return _reveal(actor=actor, request_id=request_id, http_request=http_request)
+    except vault.VaultAlreadyGone as error:
+        grant_compromised(request_id=request_id, error=error)
+        raise CredentialsCompromised(
+            "These credentials were taken out of Vault before you revealed them, so the grant was revoked "
+            "and the portal admins were told. Ask again for a new grant."
+        ) from None
+
+
+def _reveal(*, actor, request_id: int, http_request) -> RevealedCredentials:
     with transaction.atomic():
         request = locked(request_id)
         # Exactly once: a concurrent reveal waits for the lock above, then finds the credentials gone
@@ -101,3 +123,35 @@ def grant_reveal(*, actor, request_id: int, http_request=None) -> RevealedCreden
         database=connection.database,
         expires_at=expires_at,
     )
+
+
+def grant_compromised(*, request_id: int, error: Exception) -> AccessRequest:
+    """Record that the request's wrapping token was used or gone unrevealed, and revoke its grant at once."""
+    with transaction.atomic():
+        extends_id = AccessRequest.objects.filter(pk=request_id).values_list("extends_id", flat=True).first()
+        # Lock the grant before its extension, the order issuing and revocation use too.
+        grant = locked(extends_id) if extends_id else None
+        request = locked(request_id)
+        grant = grant or request
+        # Only a wrapping token the portal still holds and never revealed is news
+        if request.revealed_at is not None or not request.wrapped_secret:
+            return request
+        AccessRequest.objects.filter(pk=request.pk).update(wrapped_secret="", updated_at=clock.now())
+        record(
+            actor=None,
+            action=AuditAction.GRANT_COMPROMISED,
+            request=request,
+            details={"reason": "wrapping_token_used_or_gone", "vault": short(error)},
+        )
+        if grant.state in REVOCABLE_STATES:
+            transition(
+                grant,
+                source=grant.state,
+                target=State.REVOKING,
+                revoked_by=None,
+                revoke_reason="The wrapping token was used or gone before the holder revealed the credentials.",
+                closing_as=State.REVOKED,
+            )
+            queue("revoke_grant", grant.pk)
+        notify(request, NotificationEvent.COMPROMISED)
+    return request

@@ -6,6 +6,7 @@ pages, template tags, selectors and the API. Both run the same code, so a page n
 what the service would refuse, and the reverse.
 """
 
+import math
 from collections.abc import Callable
 
 from django.conf import settings
@@ -123,7 +124,21 @@ def check_extend(user, grant: AccessRequest) -> list[str]:
     because = eligibility(role, user)
     if not because:
         raise NotAllowed(f"You are no longer in a group that may request {role.name}.")
+    # A grant and all its extensions together stay within the role's maximum
+    if extension_room_minutes(grant) < 1:
+        raise InvalidTransition(
+            f"Grant #{grant.pk} already runs for the longest {role.name} allows "
+            f"({role.max_duration_minutes} minutes); ask for a new grant when it ends."
+        )
     return because
+
+
+def extension_room_minutes(grant: AccessRequest) -> int:
+    """Return how many minutes extensions may still add to `grant`: the role's maximum less its whole window."""
+    if grant.starts_at is None or grant.ends_at is None:
+        return 0
+    held = math.ceil((grant.ends_at - grant.starts_at).total_seconds() / 60)
+    return max(grant.role.max_duration_minutes - held, 0)
 
 
 def check_revoke(user, request: AccessRequest) -> None:
@@ -150,6 +165,11 @@ def check_reveal(user, request: AccessRequest) -> None:
     # Only while the grant runs
     if request.state != State.ACTIVE:
         raise InvalidTransition(f"Request #{request.pk} is {request.state}, not active.")
+    # An extension's credentials only while its grant runs (not once the grant is being revoked)
+    if request.extends_id is not None and request.extends.state != State.ACTIVE:
+        raise InvalidTransition(
+            f"Grant #{request.extends_id} is {request.extends.state}; its extensions ended with it."
+        )
     # Exactly once
     if request.revealed_at is not None or not request.wrapped_secret:
         raise Gone("The credentials were already revealed; revoke the grant and ask again if they were lost.")

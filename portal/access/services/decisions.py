@@ -6,7 +6,7 @@ from django.db import transaction
 
 from portal.access import policy
 from portal.access.models import AccessRequest, Approval, AuditAction, NotificationEvent
-from portal.access.services.kernel import locked, notify, queue, record, transition
+from portal.access.services.kernel import locked, locked_with_grant, notify, queue, record, transition
 from portal.core import clock
 from portal.core.errors import InvalidInput, InvalidTransition, NotAllowed
 
@@ -25,7 +25,8 @@ def request_approve(
     """Record the approval of `actor`; with enough distinct approvals the request is approved."""
     requester_left = False
     with transaction.atomic():
-        request = locked(request_id)
+        # An extension's grant too, first: approving an extension moves the grant's end.
+        request, _ = locked_with_grant(request_id)
         policy.check_decide(actor, request, verb="approve")
         # An approver may shorten the duration, never lengthen it
         if duration_minutes is not None and not 1 <= duration_minutes <= request.duration_minutes:
@@ -117,7 +118,13 @@ def extension_apply(extension: AccessRequest) -> None:
     if grant.state != State.ACTIVE or grant.ends_at is None:
         raise InvalidTransition(f"Grant #{grant.pk} is {grant.state}; it can no longer be extended.")
     old_end = grant.ends_at
-    new_end = old_end + timedelta(minutes=extension.duration_minutes)
+    # Never past the role's maximum over the whole grant (the role may have been shortened since the ask)
+    new_end = min(
+        old_end + timedelta(minutes=extension.duration_minutes),
+        grant.starts_at + timedelta(minutes=grant.role.max_duration_minutes),
+    )
+    if new_end <= old_end:
+        raise InvalidTransition(f"Grant #{grant.pk} already runs for the longest {grant.role.name} allows.")
     transition(grant, source=State.ACTIVE, target=State.ACTIVE, ends_at=new_end, ending_notice_sent_at=None)
     AccessRequest.objects.filter(pk=extension.pk).update(starts_at=old_end, ends_at=new_end)
     extension.starts_at, extension.ends_at = old_end, new_end

@@ -17,6 +17,7 @@ from portal.access.services.kernel import (
     ERROR_MAX_CHARS,
     correlation,
     locked,
+    locked_with_grant,
     notify,
     queue,
     queue_now,
@@ -72,10 +73,7 @@ def _close_unissued(request: AccessRequest, *, reason: str, detail: str) -> Acce
 def _issue_claim(request_id: int) -> AccessRequest:
     """Claim an approved request for issuing (approved → issuing), after re-checking that it may be issued."""
     with transaction.atomic():
-        extends_id = AccessRequest.objects.filter(pk=request_id).values_list("extends_id", flat=True).first()
-        # Lock the grant before its extension, the order revocation uses too.
-        grant = locked(extends_id) if extends_id else None
-        request = locked(request_id)
+        request, grant = locked_with_grant(request_id)
         # Only an approved request is issued
         if request.state != State.APPROVED:
             raise InvalidTransition(f"Request #{request.pk} is {request.state}, not approved.")
@@ -191,9 +189,13 @@ def _issue_complete(
         fields |= {"starts_at": ends_at - timedelta(minutes=request.duration_minutes), "ends_at": ends_at}
     with transaction.atomic():
         # Conditional on the stamp of this attempt: recovery may have taken the row over.
-        done = AccessRequest.objects.filter(
+        claimed = AccessRequest.objects.filter(
             pk=request.pk, state=State.ISSUING, vault_token_accessor=accessor, updated_at=stamp
-        ).update(state=State.ACTIVE, updated_at=clock.now(), **fields)
+        )
+        if request.extends_id:
+            # An extension comes to life only while its grant runs: one being revoked takes it along.
+            claimed = claimed.filter(extends__state=State.ACTIVE)
+        done = claimed.update(state=State.ACTIVE, updated_at=clock.now(), **fields)
         if done:
             request.refresh_from_db()
             record(

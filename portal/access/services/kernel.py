@@ -35,6 +35,17 @@ def locked(request_id: int) -> AccessRequest:
     return found
 
 
+def locked_with_grant(request_id: int) -> tuple[AccessRequest, AccessRequest | None]:
+    """Return the request and, for an extension, its grant: both locked, the grant first (the order every
+    transition that touches both takes, so that two of them never wait for each other)."""
+    extends_id = AccessRequest.objects.filter(pk=request_id).values_list("extends_id", flat=True).first()
+    grant = locked(extends_id) if extends_id else None
+    request = locked(request_id)
+    if grant is not None:
+        request.extends = grant
+    return request, grant
+
+
 def transition(request: AccessRequest, *, source: str, target: str, **fields) -> AccessRequest:
     """Move `request` from `source` to `target` with a conditional update; another actor may have been first."""
     fields = {"state": target, "updated_at": clock.now(), **fields}

@@ -201,8 +201,16 @@ def request_extend(
         grant = locked(request_id)
         because = policy.check_extend(actor, grant)
         role = grant.role
+        room = policy.extension_room_minutes(grant)
         errors: dict[str, list[str]] = {}
+        if duration_minutes is None:
+            duration_minutes = min(role.default_duration_minutes, room)
         duration_minutes = _clean_duration(role, duration_minutes, errors)
+        # The grant with all its extensions stays within the role's maximum
+        if "duration_minutes" not in errors and duration_minutes > room:
+            errors["duration_minutes"] = [
+                f"At most {room} more minutes: {role.name} may be held {role.max_duration_minutes} minutes in all."
+            ]
         justification = _clean_justification(justification, errors)
         # Every field problem is reported at once
         if errors:

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from portal.access import policy
 from portal.access.models import REVOCABLE_STATES, AccessRequest, AccessRole, AuditAction, NotificationEvent
-from portal.access.services.kernel import correlation, locked, notify, queue, record, short, transition
+from portal.access.services.kernel import correlation, locked_with_grant, notify, queue, record, short, transition
 from portal.core import clock
 from portal.core.errors import Gone
 from portal.integrations import vault
@@ -85,7 +85,8 @@ def grant_reveal(*, actor, request_id: int, http_request=None) -> RevealedCreden
 
 def _reveal(*, actor, request_id: int, http_request) -> RevealedCredentials:
     with transaction.atomic():
-        request = locked(request_id)
+        # An extension's grant too: its state decides whether the extension's credentials may be seen.
+        request, _ = locked_with_grant(request_id)
         # Exactly once: a concurrent reveal waits for the lock above, then finds the credentials gone
         policy.check_reveal(actor, request)
         role = request.role
@@ -128,10 +129,7 @@ def _reveal(*, actor, request_id: int, http_request) -> RevealedCredentials:
 def grant_compromised(*, request_id: int, error: Exception) -> AccessRequest:
     """Record that the request's wrapping token was used or gone unrevealed, and revoke its grant at once."""
     with transaction.atomic():
-        extends_id = AccessRequest.objects.filter(pk=request_id).values_list("extends_id", flat=True).first()
-        # Lock the grant before its extension, the order issuing and revocation use too.
-        grant = locked(extends_id) if extends_id else None
-        request = locked(request_id)
+        request, grant = locked_with_grant(request_id)
         grant = grant or request
         # Only a wrapping token the portal still holds and never revealed is news
         if request.revealed_at is not None or not request.wrapped_secret:

@@ -107,18 +107,42 @@ def grant_expire(*, request_id: int) -> AccessRequest:
     return request
 
 
+# Rounds of revoking before giving the task back to retry: an extension may record a token meanwhile.
+FINISH_ROUNDS = 3
+
+
 def grant_revoke_finish(*, request_id: int) -> AccessRequest:
-    """Revoke the Vault tokens of a `revoking` grant and its extensions; then the grant is expired or revoked."""
+    """Revoke the Vault tokens of a `revoking` grant and its extensions; then the grant is expired or revoked.
+
+    An extension that records a token while this runs is revoked too: the last step locks the grant's
+    extensions and starts over if one holds a token not yet revoked.
+    """
     request = AccessRequest.objects.select_related("role", "requester").filter(pk=request_id).first()
     if request is None:
         raise NotFound(f"There is no request #{request_id}.")
     # Only a grant being revoked is finished here
     if request.state != State.REVOKING:
         raise InvalidTransition(f"Request #{request.pk} is {request.state}, not revoking.")
-    extensions = request.extensions.filter(state__in=HOLDING_STATES)
-    accessors = [
-        a for a in [request.vault_token_accessor, *extensions.values_list("vault_token_accessor", flat=True)] if a
-    ]
+    revoked: list[str] = []
+    for _ in range(FINISH_ROUNDS):
+        fresh = [accessor for accessor in _token_accessors(request) if accessor not in revoked]
+        _revoke_tokens(request, fresh)
+        revoked += fresh
+        with transaction.atomic():
+            # Locked: an extension's worker now waits, then finds its extension ended with the grant.
+            extensions = list(request.extensions.select_for_update().filter(state__in=HOLDING_STATES))
+            if any(ext.vault_token_accessor and ext.vault_token_accessor not in revoked for ext in extensions):
+                continue
+            return _finish(request, [ext.pk for ext in extensions], revoked)
+    raise vault.VaultUnavailable("Extensions kept receiving tokens while the grant was revoked; trying again.")
+
+
+def _token_accessors(request: AccessRequest) -> list[str]:
+    extensions = request.extensions.filter(state__in=HOLDING_STATES).values_list("vault_token_accessor", flat=True)
+    return [accessor for accessor in [request.vault_token_accessor, *extensions] if accessor]
+
+
+def _revoke_tokens(request: AccessRequest, accessors: list[str]) -> None:
     with vault.correlate(correlation(request)):
         try:
             for accessor in accessors:
@@ -131,30 +155,32 @@ def grant_revoke_finish(*, request_id: int) -> AccessRequest:
                 last_error=short(error), updated_at=clock.now()
             )
             raise
+
+
+def _finish(request: AccessRequest, extension_ids: list[int], accessors: list[str]) -> AccessRequest:
     target = request.closing_as or State.REVOKED
-    with transaction.atomic():
-        done = AccessRequest.objects.filter(pk=request.pk, state=State.REVOKING).update(
-            state=target, wrapped_secret="", last_error="", updated_at=clock.now()
-        )
-        if not done:
-            raise InvalidTransition(f"Request #{request.pk} was finished by another worker.")
-        # A wrapped secret never revealed is simply dropped: its credentials died with the token.
-        extensions.update(state=target, wrapped_secret="", updated_at=clock.now())
-        request.refresh_from_db()
-        record(
-            actor=None,
-            action=AuditAction(f"grant.{target}"),
-            request=request,
-            details={
-                "token_accessors": accessors,
-                "revoked_by": request.revoked_by.get_username() if request.revoked_by else None,
-                "reason": request.revoke_reason,
-            }
-            if target == State.REVOKED
-            else {"token_accessors": accessors},
-        )
-        if target == State.REVOKED:
-            notify(request, NotificationEvent.REVOKED)
+    done = AccessRequest.objects.filter(pk=request.pk, state=State.REVOKING).update(
+        state=target, wrapped_secret="", last_error="", updated_at=clock.now()
+    )
+    if not done:
+        raise InvalidTransition(f"Request #{request.pk} was finished by another worker.")
+    # A wrapped secret never revealed is simply dropped: its credentials died with the token.
+    AccessRequest.objects.filter(pk__in=extension_ids).update(state=target, wrapped_secret="", updated_at=clock.now())
+    request.refresh_from_db()
+    record(
+        actor=None,
+        action=AuditAction(f"grant.{target}"),
+        request=request,
+        details={
+            "token_accessors": accessors,
+            "revoked_by": request.revoked_by.get_username() if request.revoked_by else None,
+            "reason": request.revoke_reason,
+        }
+        if target == State.REVOKED
+        else {"token_accessors": accessors},
+    )
+    if target == State.REVOKED:
+        notify(request, NotificationEvent.REVOKED)
     return request
 
 

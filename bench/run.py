@@ -235,7 +235,9 @@ class Bench:
         from portal.access import services
         from portal.access.models import AccessRole
 
-        services.grants_revoke_bulk(actor=self.personas["carol"], role=AccessRole.objects.get(slug=role_slug))
+        services.grants_revoke_bulk(
+            actor=self.personas["carol"], role=AccessRole.objects.get(slug=role_slug), reason="bench"
+        )
         self.wait_all(ids, "revoked", timeout=300, what="the grants to be revoked")
 
     # ----- 1. approval -> credentials ready -----

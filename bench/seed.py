@@ -144,8 +144,8 @@ def _requests(rng, roles, users, heavy, *, count: int, pending: int, days: int) 
     """COPY the requests in; return (id, role, requester, state, created_at) of each, oldest first."""
     from django.db import connection
 
-    from portal.access.models import AccessRequest
-    from portal.core.clock import now
+    from portal.access.models import OPEN_STATES, AccessRequest
+    from portal.core import clock
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -153,14 +153,14 @@ def _requests(rng, roles, users, heavy, *, count: int, pending: int, days: int) 
             [count],
         )
         ids = sorted(row[0] for row in cursor.fetchall())
-    current = now()
+    current = clock.now()
     span = timedelta(days=days)
     step = span / count
     start = current - span
     pending_role = next((role for role in roles if role.approvals_required), roles[0])
     # One open request per person and role: the waiting ones go to people who have none for that role yet.
     busy = set(
-        AccessRequest.objects.filter(role=pending_role, state__in=AccessRequest.OPEN_STATES, extends=None).values_list(
+        AccessRequest.objects.filter(role=pending_role, state__in=OPEN_STATES, extends=None).values_list(
             "requester_id", flat=True
         )
     )

@@ -9,7 +9,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.access import exports, selectors, services
+from portal.access import exports, policy, selectors, services
 from portal.access.models import AccessRole, AuditEvent
 from portal.access.serializers import (
     ApproveSerializer,
@@ -24,8 +24,7 @@ from portal.access.serializers import (
     RoleSerializer,
 )
 from portal.accounts.models import Profile
-from portal.accounts.selectors import is_portal_admin
-from portal.core.errors import InvalidInput, NotAllowed, NotFound
+from portal.core.errors import InvalidInput, NotFound
 from portal.core.ratelimit import rate_limited
 
 
@@ -76,8 +75,9 @@ def _reloaded(request_id: int) -> dict:
 class RolesView(APIView):
     @extend_schema(responses=RoleSerializer(many=True), summary="Roles the caller may request")
     def get(self, request):
-        roles = [item.role for item in selectors.roles_eligible(request.user)]
-        return Response(RoleSerializer(roles, many=True).data)
+        eligible = selectors.roles_eligible(request.user)
+        because = {item.role.pk: item.because for item in eligible}
+        return Response(RoleSerializer([item.role for item in eligible], many=True, context={"because": because}).data)
 
 
 class RequestsView(APIView):
@@ -95,8 +95,7 @@ class RequestsView(APIView):
         elif scope == "to_review":
             queryset = selectors.requests_to_review(request.user)
         elif scope == "all":
-            if not is_portal_admin(request.user):
-                raise NotAllowed("Only portal admins can list all requests.")
+            policy.check_admin(request.user, doing="list all requests")
             queryset = selectors.requests_all()
         else:
             raise InvalidInput("scope is one of mine, to_review, all.", fields={"scope": ["Unknown scope."]})
@@ -197,8 +196,7 @@ class BulkRevokeView(APIView):
         summary="Revoke every grant of a user or of a role (admins)",
     )
     def post(self, request):
-        if not is_portal_admin(request.user):
-            raise NotAllowed("Only portal admins can revoke grants in bulk.")
+        policy.check_admin(request.user, doing="revoke grants in bulk")
         data = _valid(BulkRevokeSerializer, request.data)
         scope = {}
         if "user" in data:
@@ -242,8 +240,7 @@ class AuditView(APIView):
         summary="Audit events (admins)",
     )
     def get(self, request):
-        if not is_portal_admin(request.user):
-            raise NotAllowed("Only portal admins can read the audit trail.")
+        policy.check_admin(request.user, doing="read the audit trail")
         events = self._filtered(request.query_params)
         if request.query_params.get("format") == "csv":
             return exports.streamed(events, "csv", filename="latchkey-audit")

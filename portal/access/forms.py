@@ -9,7 +9,6 @@ from portal.access.services import JUSTIFICATION_MAX_CHARS, JUSTIFICATION_MIN_CH
 
 # The quick choices of the request form, in minutes; the role's maximum is always offered too.
 QUICK_DURATIONS = (15, 60, 240)
-REASON_MAX_CHARS = 500
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -106,12 +105,6 @@ class ApproveForm(forms.Form):
 class DenyForm(forms.Form):
     comment = forms.CharField(
         label="Why you deny it", widget=forms.Textarea(attrs={"rows": 2}), help_text="The requester reads this."
-    )
-
-
-class RevokeForm(forms.Form):
-    reason = forms.CharField(
-        label="Reason", max_length=REASON_MAX_CHARS, widget=forms.TextInput(attrs={"maxlength": REASON_MAX_CHARS})
     )
 
 

@@ -9,7 +9,10 @@ from django.db import models
 from django.db.models import Q
 
 from portal.access.fields import EncryptedTextField
-from portal.core.clock import now
+from portal.core import clock
+
+# The longest reason a revocation may give: it goes into the history and onto the grant's row.
+REASON_MAX_CHARS = 500
 
 
 def _validate_pattern(value: str) -> None:
@@ -94,24 +97,105 @@ class AccessRole(models.Model):
         return self.group_names.get(group_id, group_id)
 
 
+class RequestState(models.TextChoices):
+    PENDING = "pending"
+    APPROVED = "approved"
+    ISSUING = "issuing"
+    ACTIVE = "active"
+    REVOKING = "revoking"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    DENIED = "denied"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+_S = RequestState
+# The state groups, named once. A person has at most one open request per role (extensions aside).
+OPEN_STATES = (_S.PENDING, _S.APPROVED, _S.ISSUING, _S.ACTIVE)
+# A grant (or an extension) that may hold a Vault token: until Vault confirms a revocation, `revoking` holds one.
+HOLDING_STATES = (_S.APPROVED, _S.ISSUING, _S.ACTIVE, _S.REVOKING)
+# Holding and not yet being revoked: what a revocation can still act on.
+REVOCABLE_STATES = (_S.APPROVED, _S.ISSUING, _S.ACTIVE)
+# States that change by themselves (a worker, the sweeper or an approver): pages follow them live.
+MOVING_STATES = (_S.PENDING, _S.APPROVED, _S.ISSUING, _S.REVOKING)
+# States in which a worker is talking to Vault, and so may be held up by it.
+VAULT_WORK_STATES = (_S.APPROVED, _S.ISSUING, _S.REVOKING)
+# Nothing happens to a request any more.
+ENDED_STATES = (_S.EXPIRED, _S.REVOKED, _S.DENIED, _S.CANCELLED, _S.FAILED)
+
+# The words people read for each state: on pages, and in messages ("... is waiting for approval").
+STATE_LABELS = {
+    _S.PENDING: "Waiting for approval",
+    _S.APPROVED: "Approved",
+    _S.ISSUING: "Issuing credentials",
+    _S.ACTIVE: "Active",
+    _S.REVOKING: "Revoking",
+    _S.EXPIRED: "Expired",
+    _S.REVOKED: "Revoked",
+    _S.DENIED: "Denied",
+    _S.CANCELLED: "Cancelled",
+    _S.FAILED: "Failed",
+}
+
+
+def state_phrase(state: str) -> str:
+    """Return the state as it reads inside a sentence: "waiting for approval", "active"."""
+    return STATE_LABELS.get(state, state).lower()
+
+
+class AuditAction(models.TextChoices):
+    """Every action the audit trail records, with the words people read for it."""
+
+    REQUEST_CREATED = "request.created", "Requested"
+    REQUEST_APPROVAL = "request.approval", "Approval given"
+    REQUEST_APPROVED = "request.approved", "Approved"
+    REQUEST_DENIED = "request.denied", "Denied"
+    REQUEST_CANCELLED = "request.cancelled", "Cancelled"
+    REQUEST_EXPIRED = "request.expired", "Expired unreviewed"
+    REQUEST_EXTENSION_REQUESTED = "request.extension_requested", "Extension requested"
+    GRANT_ISSUED = "grant.issued", "Credentials issued"
+    GRANT_ISSUE_FAILED = "grant.issue_failed", "Issuing failed"
+    GRANT_ISSUE_RECOVERED = "grant.issue_recovered", "Issuing recovered"
+    GRANT_NOT_ISSUED = "grant.not_issued", "Not issued"
+    GRANT_REVEALED = "grant.revealed", "Credentials revealed"
+    GRANT_COMPROMISED = "grant.compromised", "Credentials taken by someone else"
+    GRANT_EXTENDED = "grant.extended", "Extended"
+    GRANT_REVOKE_REQUESTED = "grant.revoke_requested", "Revoke requested"
+    GRANT_TOKENS_RETIRED = "grant.tokens_retired", "Earlier credentials retired"
+    GRANT_ENDED = "grant.ended", "Window ended"
+    GRANT_REVOKED = "grant.revoked", "Revoked"
+    GRANT_EXPIRED = "grant.expired", "Expired"
+    CATALOG_ROLE_CREATED = "catalog.role_created", "Role created"
+    CATALOG_ROLE_UPDATED = "catalog.role_updated", "Role updated"
+    CATALOG_ROLE_DISABLED = "catalog.role_disabled", "Role disabled"
+    CATALOG_VAULT_ROLE_MISSING = "catalog.vault_role_missing", "Vault role missing"
+    CATALOG_VAULT_ROLE_FOUND = "catalog.vault_role_found", "Vault role found"
+
+    @classmethod
+    def label_of(cls, action: str) -> str:
+        """Return the words people read for `action` (the action itself if it is not one of these)."""
+        return cls(action).label if action in cls.values else action
+
+
+class NotificationEvent(models.TextChoices):
+    """What the people concerned hear about; `created` goes to the approvers, the rest to the requester."""
+
+    CREATED = "created"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    ISSUED = "issued"
+    ENDING_SOON = "ending_soon"
+    REVOKED = "revoked"
+    # The wrapping token was used or gone before the holder revealed it: the holder and the portal admins hear.
+    COMPROMISED = "compromised"
+
+
 class AccessRequest(models.Model):
     """One ask for a role; once issued, the same row is the grant."""
 
-    class State(models.TextChoices):
-        PENDING = "pending"
-        APPROVED = "approved"
-        ISSUING = "issuing"
-        ACTIVE = "active"
-        REVOKING = "revoking"
-        EXPIRED = "expired"
-        REVOKED = "revoked"
-        DENIED = "denied"
-        CANCELLED = "cancelled"
-        FAILED = "failed"
-
-    # A user holds at most one of these per role (extensions aside).
-    OPEN_STATES = (State.PENDING, State.APPROVED, State.ISSUING, State.ACTIVE)
-    FINAL_STATES = (State.EXPIRED, State.REVOKED, State.DENIED, State.CANCELLED, State.FAILED)
+    State = RequestState
 
     role = models.ForeignKey(AccessRole, on_delete=models.PROTECT, related_name="requests")
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_requests")
@@ -125,8 +209,8 @@ class AccessRequest(models.Model):
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     extends = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="extensions")
-    created_at = models.DateTimeField(default=now)
-    updated_at = models.DateTimeField(default=now)
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
     decided_at = models.DateTimeField(null=True, blank=True)
     # Issuance and revocation (the Vault side): the portal keeps the token accessor only.
     vault_token_accessor = models.CharField(max_length=128, blank=True)
@@ -135,7 +219,7 @@ class AccessRequest(models.Model):
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    revoke_reason = models.CharField(max_length=500, blank=True)
+    revoke_reason = models.CharField(max_length=REASON_MAX_CHARS, blank=True)
     # While `revoking`: the state to reach once Vault confirms (`expired` at the end, `revoked` on demand).
     closing_as = models.CharField(max_length=16, blank=True)
     issue_attempts = models.PositiveIntegerField(default=0)
@@ -154,12 +238,12 @@ class AccessRequest(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["requester", "role"],
-                condition=Q(state__in=["pending", "approved", "issuing", "active"], extends__isnull=True),
+                condition=Q(state__in=[state.value for state in OPEN_STATES], extends__isnull=True),
                 name="request_one_open_per_user_and_role",
             ),
             models.UniqueConstraint(
                 fields=["extends"],
-                condition=Q(state="pending", extends__isnull=False),
+                condition=Q(state=RequestState.PENDING.value, extends__isnull=False),
                 name="request_one_pending_extension_per_grant",
             ),
             models.CheckConstraint(condition=Q(duration_minutes__gte=1), name="request_duration_min"),
@@ -184,7 +268,7 @@ class Approval(models.Model):
     approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     decision = models.CharField(max_length=8, choices=Decision.choices)
     comment = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=now)
+    created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["created_at", "id"]

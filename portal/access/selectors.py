@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -17,16 +18,19 @@ from django.db.models import (
 )
 from django.db.models.functions import TruncDate
 
-from portal.access.models import AccessRequest, AccessRole, AuditEvent
-from portal.accounts.models import Profile
-from portal.accounts.selectors import (
-    is_application,
-    is_portal_admin,
-    memberships_are_fresh,
-    user_app_roles,
-    user_groups,
+from portal.access import policy
+from portal.access.models import (
+    HOLDING_STATES,
+    OPEN_STATES,
+    AccessRequest,
+    AccessRole,
+    Approval,
+    AuditAction,
+    AuditEvent,
 )
-from portal.core.clock import now
+from portal.accounts.models import Profile
+from portal.accounts.selectors import user_groups
+from portal.core import clock
 
 State = AccessRequest.State
 # How many of a requester's newest requests an approver sees next to a request.
@@ -41,34 +45,20 @@ class Eligibility:
     because: list[str]
 
 
-def role_eligibility(role: AccessRole, user) -> list[str]:
-    """Return the user's groups and app roles that make them eligible for `role` (empty: not eligible)."""
-    if is_application(user) and not role.applications_may_request:
-        return []
-    groups = [role.group_label(group) for group in role.eligible_groups if group in user_groups(user)]
-    app_roles = [f"app role {value}" for value in role.eligible_app_roles if value in user_app_roles(user)]
-    return groups + app_roles
-
-
 def roles_eligible(user) -> list[Eligibility]:
     """Return the roles `user` may request now, each with why."""
     result = []
     for role in AccessRole.objects.filter(enabled=True, vault_role_missing=False).order_by("name"):
-        because = role_eligibility(role, user)
+        because = policy.eligibility(role, user)
         if because:
             result.append(Eligibility(role=role, because=because))
     return result
 
 
-def is_role_approver(role: AccessRole, user) -> bool:
-    """Return whether `user` is in one of the approver groups of `role` (as last read)."""
-    return bool(set(role.approver_groups) & user_groups(user))
-
-
 def open_request_for(*, user, role: AccessRole) -> AccessRequest | None:
     """Return the user's pending or active request for `role`, if any (extensions aside)."""
     return (
-        AccessRequest.objects.filter(requester=user, role=role, state__in=AccessRequest.OPEN_STATES, extends=None)
+        AccessRequest.objects.filter(requester=user, role=role, state__in=OPEN_STATES, extends=None)
         .order_by("-created_at")
         .first()
     )
@@ -80,13 +70,8 @@ def _with_related(queryset: QuerySet) -> QuerySet:
 
 def requests_visible_to(user) -> QuerySet:
     """Return the requests `user` may see: their own, those of roles they approve, or all for admins."""
-    queryset = AccessRequest.objects.all()
-    if not is_portal_admin(user):
-        groups = list(user_groups(user))
-        approvable = (
-            AccessRole.objects.filter(approver_groups__has_any_keys=groups) if groups else AccessRole.objects.none()
-        )
-        queryset = queryset.filter(Q(requester=user) | Q(role__in=approvable))
+    visible = policy.visible_filter(user)
+    queryset = AccessRequest.objects.all() if visible is None else AccessRequest.objects.filter(visible)
     return _with_related(queryset)
 
 
@@ -95,10 +80,10 @@ def requests_mine(user) -> QuerySet:
 
 
 def requests_to_review(user) -> QuerySet:
-    """Return the pending requests `user` may decide now: approver of the role, not theirs, not yet decided."""
-    groups = list(user_groups(user))
-    if not groups or not memberships_are_fresh(user):
+    """Return the pending requests `user` may decide now (`policy.check_decide` as a query)."""
+    if not policy.may_decide_any(user):
         return AccessRequest.objects.none()
+    groups = list(user_groups(user))
     roles = AccessRole.objects.filter(approver_groups__has_any_keys=groups)
     # The queue shows each requester's recent requests: one query for all of them, not one per item.
     recent = Prefetch(
@@ -129,12 +114,37 @@ def recent_requests_of(user, *, limit: int = RECENT_LIMIT, exclude_id: int | Non
     return list(queryset.order_by("-created_at", "-id")[:limit])
 
 
-def approver_emails(role: AccessRole) -> list[str]:
-    """Return the e-mail addresses of the people in the role's approver groups, as last read at sign-in."""
+def approver_emails(role: AccessRole, *, excluding=None) -> list[str]:
+    """Return the e-mail addresses of the people in the role's approver groups, as last read at sign-in.
+
+    `excluding` (a user) is left out, by person and by address: nobody is asked to approve their own request.
+    """
     if not role.approver_groups:
         return []
-    profiles = Profile.objects.filter(groups__has_any_keys=list(role.approver_groups), user__is_active=True)
-    return sorted({profile.email for profile in profiles if profile.email})
+    return _emails(Profile.objects.filter(groups__has_any_keys=list(role.approver_groups)), excluding=excluding)
+
+
+def portal_admin_emails() -> list[str]:
+    """Return the e-mail addresses of the portal admins (by group, as last read at sign-in)."""
+    groups = list(settings.PORTAL_ADMIN_GROUPS)
+    if not groups:
+        return []
+    return _emails(Profile.objects.filter(groups__has_any_keys=groups))
+
+
+def _emails(profiles: QuerySet, *, excluding=None) -> list[str]:
+    profiles = profiles.filter(user__is_active=True).select_related("user")
+    if excluding is not None:
+        profiles = profiles.exclude(user=excluding)
+    left_out = {address.lower() for address in _addresses_of(excluding)}
+    return sorted({profile.email for profile in profiles if profile.email and profile.email.lower() not in left_out})
+
+
+def _addresses_of(user) -> list[str]:
+    if user is None:
+        return []
+    profile = getattr(user, "profile", None)
+    return [address for address in (user.email, profile.email if profile else "") if address]
 
 
 def stale_pending_request_ids(*, at=None) -> list[int]:
@@ -146,9 +156,14 @@ def stale_pending_request_ids(*, at=None) -> list[int]:
     return list(
         AccessRequest.objects.filter(state=State.PENDING)
         .alias(deadline=deadline)
-        .filter(deadline__lte=at or now())
+        .filter(deadline__lte=at or clock.now())
         .values_list("pk", flat=True)
     )
+
+
+def request_compromised(request: AccessRequest) -> bool:
+    """Return whether the credentials of the grant (or of one of its extensions) were taken before their reveal."""
+    return request_timeline(request).filter(action=AuditAction.GRANT_COMPROMISED).exists()
 
 
 def request_timeline(request: AccessRequest) -> QuerySet:
@@ -156,20 +171,9 @@ def request_timeline(request: AccessRequest) -> QuerySet:
     return AuditEvent.objects.filter(Q(request=request) | Q(request__extends=request)).order_by("id")
 
 
-def may_revoke(user, request: AccessRequest) -> bool:
-    """Return whether `user` may revoke the grant: its holder, an approver of its role or a portal admin."""
-    if request.extends_id is not None or request.state not in (State.APPROVED, State.ISSUING, State.ACTIVE):
-        return False
-    return request.requester_id == user.pk or is_portal_admin(user) or is_role_approver(request.role, user)
-
-
 def grants_open() -> QuerySet:
-    """Return every grant that is approved, being issued, active or being revoked, soonest end first."""
-    return _with_related(
-        AccessRequest.objects.filter(
-            state__in=[State.APPROVED, State.ISSUING, State.ACTIVE, State.REVOKING], extends=None
-        ).order_by("ends_at", "id")
-    )
+    """Return every grant that holds (or may soon hold) a Vault token, soonest end first."""
+    return _with_related(AccessRequest.objects.filter(state__in=HOLDING_STATES, extends=None).order_by("ends_at", "id"))
 
 
 # ----- pages: who may approve, history, dashboard -----
@@ -242,11 +246,13 @@ class Dashboard:
     median_to_approval: timedelta | None
     # (role name, number of requests) in the same days, most asked first.
     top_roles: list[tuple[str, int]]
+    # Credentials taken out of Vault before their holder revealed them, in the same days, newest first.
+    compromised: list[AuditEvent]
 
 
 def dashboard(*, days: int = 30, at=None) -> Dashboard:
     """Return the admins' dashboard: grants active now, requests per day, median wait for approval, top roles."""
-    current = at or now()
+    current = at or clock.now()
     first_day = (current - timedelta(days=days - 1)).date()
     since = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
     recent = AccessRequest.objects.filter(created_at__gte=since)
@@ -260,7 +266,7 @@ def dashboard(*, days: int = 30, at=None) -> Dashboard:
     counts = dict(per_day)
     # Time to approval counts the requests that people approved; automatic approvals take no time at all.
     waits = (
-        recent.filter(decided_at__isnull=False, approvals__decision="approve")
+        recent.filter(decided_at__isnull=False, approvals__decision=Approval.Decision.APPROVE)
         .exclude(state=State.DENIED)
         .values_list("pk", flat=True)
     )
@@ -282,4 +288,9 @@ def dashboard(*, days: int = 30, at=None) -> Dashboard:
         per_day=[(first_day + timedelta(days=n), counts.get(first_day + timedelta(days=n), 0)) for n in range(days)],
         median_to_approval=median,
         top_roles=list(top),
+        compromised=list(
+            AuditEvent.objects.filter(action=AuditAction.GRANT_COMPROMISED, at__gte=since)
+            .select_related("request__role", "request__requester__profile")
+            .order_by("-id")[:20]
+        ),
     )

@@ -1,9 +1,15 @@
 from rest_framework import serializers
 
-from portal.access.models import AccessRequest, AccessRole, Approval, AuditEvent
+from portal.access.models import REASON_MAX_CHARS, VAULT_WORK_STATES, AccessRequest, AccessRole, Approval, AuditEvent
+from portal.access.selectors import approver_labels
 
 
 class RoleSerializer(serializers.ModelSerializer):
+    """A role the caller may request, with what the page shows about it: why them, who approves, the ticket format."""
+
+    eligible_through = serializers.SerializerMethodField()
+    approver_groups = serializers.SerializerMethodField()
+
     class Meta:
         model = AccessRole
         fields = [
@@ -14,7 +20,18 @@ class RoleSerializer(serializers.ModelSerializer):
             "max_duration_minutes",
             "approvals_required",
             "ticket_required",
+            "ticket_pattern",
+            "eligible_through",
+            "approver_groups",
         ]
+
+    def get_eligible_through(self, obj) -> list[str]:
+        """Return the caller's groups and app roles that make them eligible (the context's `because`)."""
+        return self.context.get("because", {}).get(obj.pk, [])
+
+    def get_approver_groups(self, obj) -> list[str]:
+        """Return the names of the groups whose members may approve the role."""
+        return approver_labels(obj)
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -55,7 +72,7 @@ class RequestSerializer(serializers.ModelSerializer):
 
     def get_waiting_for_vault(self, obj) -> bool:
         """Return whether issuing or revoking is held up by Vault (the worker retries)."""
-        return bool(obj.last_error) and obj.state in ("approved", "issuing", "revoking")
+        return bool(obj.last_error) and obj.state in VAULT_WORK_STATES
 
     def get_starts_at(self, obj) -> str | None:
         """Return the issued start, or until issuance the requested one (null: as soon as approved)."""
@@ -95,14 +112,18 @@ class AuditEventSerializer(serializers.ModelSerializer):
         fields = ["id", "at", "actor", "action", "request", "role", "ip", "user_agent", "details", "hash"]
 
 
+# The service checks a reason (required in bulk, at most `REASON_MAX_CHARS`), so the page and the API answer alike.
+_REASON_HELP = f"why, for the history; at most {REASON_MAX_CHARS} characters"
+
+
 class RevokeSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", help_text=_REASON_HELP)
 
 
 class BulkRevokeSerializer(serializers.Serializer):
     user = serializers.CharField(required=False, help_text="UPN of the holder whose grants to revoke")
     role = serializers.SlugField(required=False, help_text="slug of the role whose grants to revoke")
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", help_text=_REASON_HELP + " (required)")
 
     def validate(self, data):
         if ("user" in data) == ("role" in data):

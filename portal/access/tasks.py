@@ -12,7 +12,7 @@ from django.db import close_old_connections
 
 from portal.access import services
 from portal.access.models import AccessRequest
-from portal.access.notifications import message_for
+from portal.access.notifications import ESCAPES, message_for
 from portal.core.errors import InvalidTransition, NotFound
 from portal.integrations import notify, vault
 from portal.logging import log_context
@@ -68,7 +68,7 @@ def notify_email(request_id: int, event: str) -> None:
 @shared_task(**_RETRY)
 def notify_webhook(request_id: int, event: str, channel: str) -> None:
     """Post `event` on the request to the Slack or Teams channel."""
-    message = message_for(_request(request_id), event)
+    message = message_for(_request(request_id), event, escape=ESCAPES[channel])
     notify.post_webhook(channel=channel, text=message.body)
 
 

@@ -5,38 +5,40 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from portal.access import exports, selectors, services
+from portal.access import exports, policy, selectors, services
 from portal.access.forms import (
     ApproveForm,
     DenyForm,
     ExtendForm,
     HistoryFilterForm,
     RequestForm,
-    RevokeForm,
 )
-from portal.access.models import AccessRequest, AccessRole
-from portal.accounts.selectors import is_portal_admin
+from portal.access.models import (
+    ENDED_STATES,
+    HOLDING_STATES,
+    MOVING_STATES,
+    VAULT_WORK_STATES,
+    AccessRequest,
+    AccessRole,
+)
 from portal.core.errors import DomainError, Gone, InvalidInput
 from portal.core.ratelimit import rate_limited
 
 State = AccessRequest.State
-HOLDING = (State.APPROVED, State.ISSUING, State.ACTIVE, State.REVOKING)
-# States that change by themselves (a worker, the sweeper or an approver): the detail page follows them live.
-MOVING = (State.PENDING, State.APPROVED, State.ISSUING, State.REVOKING)
 HISTORY_PAGE_SIZE = 50
 REVIEW_PAGE_SIZE = 25
 
 
 def _require_admin(user) -> None:
     # History, every grant and the dashboard are for portal admins only.
-    if not is_portal_admin(user):
+    if not policy.may_admin(user):
         raise PermissionDenied
 
 
@@ -53,11 +55,11 @@ def _form_errors(form, error: InvalidInput) -> None:
 
 
 def _back(request, fallback: str):
-    """Redirect to the page the form came from (only within the portal), else to `fallback`."""
+    """Redirect to the page the form came from (a path of the portal only), else to `fallback`."""
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect(fallback)
+    # A local path, never a view name or another site: `redirect()` would take a bare word for a view name.
+    local = target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts=None)
+    return HttpResponseRedirect(target if local else fallback)
 
 
 @login_required
@@ -69,9 +71,8 @@ def my_access(request):
         {
             "eligible": selectors.roles_eligible(request.user),
             "pending": [(item, selectors.approver_labels(item.role)) for item in mine.filter(state=State.PENDING)],
-            "active": mine.filter(state__in=HOLDING),
-            "history": mine.filter(state__in=AccessRequest.FINAL_STATES)[:10],
-            "revoke_form": RevokeForm(),
+            "active": mine.filter(state__in=HOLDING_STATES),
+            "history": mine.filter(state__in=ENDED_STATES)[:10],
         },
     )
 
@@ -104,18 +105,15 @@ def request_new(request, slug):
 
 
 def _detail_context(user, access_request: AccessRequest) -> dict:
-    may_decide = selectors.requests_to_review(user).filter(pk=access_request.pk).exists()
     return {
         "req": access_request,
         "timeline": selectors.request_timeline(access_request).select_related("request"),
-        "may_decide": may_decide,
-        "is_requester": access_request.requester_id == user.pk,
-        "may_revoke": selectors.may_revoke(user, access_request),
+        "may_decide": policy.may_decide(user, access_request),
+        "compromised": selectors.request_compromised(access_request),
         "extensions": access_request.extensions.select_related("role").order_by("created_at", "id"),
-        "waiting_for_vault": bool(access_request.last_error) and access_request.state in MOVING[1:],
-        "moving": access_request.state in MOVING,
+        "waiting_for_vault": bool(access_request.last_error) and access_request.state in VAULT_WORK_STATES,
+        "moving": access_request.state in MOVING_STATES,
         "approvers": selectors.approver_labels(access_request.role),
-        "revoke_form": RevokeForm(),
     }
 
 
@@ -272,7 +270,6 @@ def grants_active(request):
             "grants": grants,
             "holders": sorted(holders.items(), key=lambda item: item[1]),
             "roles": sorted(roles.items(), key=lambda item: item[1]),
-            "revoke_form": RevokeForm(),
         },
     )
 
@@ -281,20 +278,38 @@ def grants_active(request):
 @require_POST
 def grants_revoke_bulk(request):
     _require_admin(request.user)
-    user = get_object_or_404(get_user_model(), pk=request.POST["user"]) if request.POST.get("user") else None
-    role = get_object_or_404(AccessRole, pk=request.POST["role"]) if request.POST.get("role") else None
-    form = RevokeForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Give a reason to revoke grants in bulk: it goes into the history.")
+    scope = _bulk_scope(request.POST)
+    if scope is None:
+        messages.error(request, "Choose one person or one role whose grants to revoke.")
         return redirect("access:grants-active")
     try:
         revoked = services.grants_revoke_bulk(
-            actor=request.user, user=user, role=role, reason=form.cleaned_data["reason"], http_request=request
+            actor=request.user, reason=request.POST.get("reason", ""), http_request=request, **scope
         )
         messages.success(request, f"{len(revoked)} grant{'s' if len(revoked) != 1 else ''} being revoked.")
     except DomainError as error:
         messages.error(request, error.detail)
     return redirect("access:grants-active")
+
+
+def _bulk_scope(data) -> dict | None:
+    """Return the person or the role the bulk form names (exactly one, and one that exists), else None."""
+    user, role = _pk(data.get("user", "")), _pk(data.get("role", ""))
+    if (user is None) == (role is None):
+        return None
+    if user is not None:
+        found = get_user_model().objects.filter(pk=user).first()
+        return {"user": found} if found else None
+    found = AccessRole.objects.filter(pk=role).first()
+    return {"role": found} if found else None
+
+
+def _pk(value: str) -> int | None:
+    """Return `value` as a row ID if it is one (plain digits, in the database's range), else None."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
+        return None
+    number = int(value)
+    return number if 0 < number < 2**31 else None
 
 
 @login_required

@@ -9,7 +9,7 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
-from portal.core.clock import now
+from portal.core import clock
 from portal.core.models import Heartbeat
 from portal.integrations import vault
 
@@ -75,7 +75,7 @@ def check_heartbeat(*, name: str, stale_after: timedelta) -> Check:
         return Check(name=name, ok=False, detail=f"unknown ({type(error).__name__})", required=False)
     if beat is None:
         return Check(name=name, ok=False, detail="never seen", required=False)
-    age = now() - beat.at
+    age = clock.now() - beat.at
     ok = age <= stale_after
     detail = f"last seen {int(age.total_seconds())} s ago" + ("" if ok else f" (stale after {stale_after})")
     return Check(name=name, ok=ok, detail=detail, required=False, last_seen=beat.at)

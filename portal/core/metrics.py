@@ -14,7 +14,7 @@ from django.db.models import Count
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from portal.core.clock import now
+from portal.core import clock
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class PortalCollector:
     """Collect the portal's figures from PostgreSQL and Redis when Prometheus scrapes."""
 
     def collect(self):
+        # Models at call time: the Vault client imports this module before Django has loaded the apps.
         from portal.access.models import AccessRequest, AuditEvent
         from portal.core.models import Heartbeat
 
@@ -99,7 +100,7 @@ class PortalCollector:
         yield GaugeMetricFamily(
             "latchkey_sweeper_age_seconds",
             "Seconds since the beat sweeper last ran (-1 if never).",
-            value=(now() - sweeper).total_seconds() if sweeper else -1,
+            value=(clock.now() - sweeper).total_seconds() if sweeper else -1,
         )
 
         errors = CounterMetricFamily("latchkey_vault_errors", "Failed calls to Vault, by kind.", labels=["kind"])

@@ -45,6 +45,10 @@ def test_roles_lists_what_the_caller_may_request_with_the_contract_fields(alice,
         "max_duration_minutes",
         "approvals_required",
         "ticket_required",
+        # Added later, so the API tells what the page tells: why the caller, who approves, the ticket format.
+        "ticket_pattern",
+        "eligible_through",
+        "approver_groups",
     }
 
 

@@ -1,7 +1,6 @@
 """Every rule of the request workflow, through the service layer."""
 
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 
@@ -9,6 +8,7 @@ from portal.access import services
 from portal.access.models import AccessRequest, Approval, AuditEvent
 from portal.core.clock import now
 from portal.core.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound
+from tests.support.clock import clock_at
 
 State = AccessRequest.State
 WHY = "Investigating the late orders of ticket OPS-12"
@@ -257,10 +257,7 @@ def test_pending_request_expires_after_the_roles_pending_lifetime(alice, catalog
     assert services.requests_expire_stale() == 0
 
     later = now() + timedelta(minutes=catalog["orders-readwrite"].pending_lifetime_minutes + 1)
-    with (
-        mock.patch("portal.access.services.now", return_value=later),
-        mock.patch("portal.access.selectors.now", return_value=later),
-    ):
+    with clock_at(later):
         assert services.requests_expire_stale() == 1
 
     request.refresh_from_db()

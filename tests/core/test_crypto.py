@@ -30,9 +30,17 @@ def test_text_sealed_with_another_key_is_refused():
 
 
 def test_the_key_is_read_when_sealing_not_when_the_module_loads():
+    sealed_before = seal(WRAPPING_TOKEN)
     with override_settings(CREDENTIAL_ENCRYPTION_KEY="a-key-set-after-import"):
         sealed = seal(WRAPPING_TOKEN)
         assert unseal(sealed) == WRAPPING_TOKEN
+        # Had the module kept the key it loaded with, this would open.
+        with pytest.raises(UnsealError):
+            unseal(sealed_before)
+
+    # And back under the first key, what the later key sealed does not open.
+    with pytest.raises(UnsealError):
+        unseal(sealed)
 
 
 def test_altered_text_is_refused():

@@ -82,7 +82,7 @@ def test_admin_revokes_every_grant_of_a_role(worker, people, catalog):
         wait_for_state(request.pk, "active")
 
     response = client_for(people["carol"]).post(
-        "/api/v1/grants/revoke", {"role": "orders-readwrite"}, content_type="application/json"
+        "/api/v1/grants/revoke", {"role": "orders-readwrite", "reason": "Incident 42"}, content_type="application/json"
     )
 
     assert response.status_code == 200

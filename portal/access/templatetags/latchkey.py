@@ -3,23 +3,12 @@
 from django import template
 from django.urls import reverse
 
-from portal.access import selectors
-from portal.accounts.selectors import is_approver, is_portal_admin
+from portal.access import policy, selectors
+from portal.access.models import REASON_MAX_CHARS, STATE_LABELS, AccessRequest, AuditAction
+from portal.accounts.selectors import is_approver
 
 register = template.Library()
-
-STATE_LABELS = {
-    "pending": "Waiting for approval",
-    "approved": "Approved",
-    "issuing": "Issuing credentials",
-    "active": "Active",
-    "revoking": "Revoking",
-    "expired": "Expired",
-    "revoked": "Revoked",
-    "denied": "Denied",
-    "cancelled": "Cancelled",
-    "failed": "Failed",
-}
+State = AccessRequest.State
 
 
 @register.inclusion_tag("_nav.html", takes_context=True)
@@ -32,7 +21,7 @@ def site_nav(context):
     items = [("My access", reverse("home"), None)]
     if is_approver(user):
         items.append(("To review", reverse("access:review-queue"), selectors.requests_to_review(user).count()))
-    if is_portal_admin(user):
+    if policy.may_admin(user):
         items += [
             ("Active grants", reverse("access:grants-active"), selectors.grants_open().count()),
             ("History", reverse("access:audit-history"), None),
@@ -78,55 +67,48 @@ def minutes(value) -> str:
     return " ".join(parts)
 
 
-ACTION_LABELS = {
-    "request.created": "Requested",
-    "request.approval": "Approval given",
-    "request.approved": "Approved",
-    "request.denied": "Denied",
-    "request.cancelled": "Cancelled",
-    "request.expired": "Expired unreviewed",
-    "request.extension_requested": "Extension requested",
-    "grant.issued": "Credentials issued",
-    "grant.issue_failed": "Issuing failed",
-    "grant.issue_recovered": "Issuing recovered",
-    "grant.not_issued": "Not issued",
-    "grant.revealed": "Credentials revealed",
-    "grant.extended": "Extended",
-    "grant.revoke_requested": "Revoke requested",
-    "grant.tokens_retired": "Earlier credentials retired",
-    "grant.ended": "Window ended",
-    "grant.revoked": "Revoked",
-    "grant.expired": "Expired",
-}
-
-
 @register.filter
 def action_label(action: str) -> str:
     """Return the words people read for an audit action."""
-    return ACTION_LABELS.get(action, action)
+    return AuditAction.label_of(action)
 
 
 @register.simple_tag
 def progress_steps(req) -> list[dict]:
     """Return the steps of a request's life, each `done`, `current`, `stopped` or `todo`."""
     state = req.state
-    refused = state in ("denied", "cancelled") or (state == "expired" and req.starts_at is None)
+    refused = state in (State.DENIED, State.CANCELLED) or (state == State.EXPIRED and req.starts_at is None)
     issued = req.starts_at is not None
-    ended = state in ("expired", "revoked", "failed") or refused
+    ended = state in (State.EXPIRED, State.REVOKED, State.FAILED) or refused
     steps = [
         ("Requested", "done"),
-        ("Approved", "stopped" if refused else "current" if state == "pending" else "done"),
+        ("Approved", "stopped" if refused else "current" if state == State.PENDING else "done"),
         (
             "Issued",
             "todo"
-            if refused or state == "pending"
+            if refused or state == State.PENDING
             else "done"
             if issued
             else "stopped"
-            if ended or state == "revoking"
+            if ended or state == State.REVOKING
             else "current",
         ),
-        ("Revealed", "done" if req.revealed_at else "current" if state == "active" else "todo"),
-        ("Ended", "done" if ended else "current" if state == "revoking" else "todo"),
+        ("Revealed", "done" if req.revealed_at else "current" if state == State.ACTIVE else "todo"),
+        ("Ended", "done" if ended else "current" if state == State.REVOKING else "todo"),
     ]
     return [{"label": label, "status": status} for label, status in steps]
+
+
+@register.simple_tag(takes_context=True)
+def may(context, verb: str, req) -> bool:
+    """Return whether the signed-in user may `verb` (cancel, decide, extend, revoke, reveal) the request now."""
+    user = getattr(context.get("request"), "user", None)
+    if user is None or not user.is_authenticated:
+        return False
+    return policy.VERBS[verb](user, req)
+
+
+@register.simple_tag
+def reason_max_chars() -> int:
+    """Return the longest reason a revocation may give."""
+    return REASON_MAX_CHARS

@@ -1,0 +1,100 @@
+"""The kernel every transition shares: lock a request, move its state, record it, queue work after commit.
+
+This is the only module that hands work to Celery, and only once the transaction commits: a task
+never runs for a state the database has not recorded. Tasks are queued by name, so the services
+never import `portal.access.tasks`, which imports them.
+"""
+
+from datetime import datetime
+
+from django.db import transaction
+
+from portal.access.audit import audit_record
+from portal.access.models import AccessRequest, AuditAction, NotificationEvent
+from portal.celery import app
+from portal.core import clock
+from portal.core.errors import InvalidTransition, NotFound
+from portal.integrations.notify import webhook_urls
+
+_TASKS = "portal.access.tasks."
+# The longest text of an error kept on a request's row (never a secret).
+ERROR_MAX_CHARS = 500
+
+
+def locked(request_id: int) -> AccessRequest:
+    """Return the request, locked for the rest of the transaction."""
+    found = (
+        AccessRequest.objects.select_for_update(of=("self",))
+        # The requester's profile too: most transitions check their groups (eligibility, token metadata).
+        .select_related("role", "requester__profile")
+        .filter(pk=request_id)
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"There is no request #{request_id}.")
+    return found
+
+
+def locked_with_grant(request_id: int) -> tuple[AccessRequest, AccessRequest | None]:
+    """Return the request and, for an extension, its grant: both locked, the grant first (the order every
+    transition that touches both takes, so that two of them never wait for each other)."""
+    extends_id = AccessRequest.objects.filter(pk=request_id).values_list("extends_id", flat=True).first()
+    grant = locked(extends_id) if extends_id else None
+    request = locked(request_id)
+    if grant is not None:
+        request.extends = grant
+    return request, grant
+
+
+def transition(request: AccessRequest, *, source: str, target: str, **fields) -> AccessRequest:
+    """Move `request` from `source` to `target` with a conditional update; another actor may have been first."""
+    fields = {"state": target, "updated_at": clock.now(), **fields}
+    if AccessRequest.objects.filter(pk=request.pk, state=source).update(**fields) == 0:
+        raise InvalidTransition(f"Request #{request.pk} is no longer {source}.")
+    for name, value in fields.items():
+        setattr(request, name, value)
+    return request
+
+
+def record(*, actor, action: AuditAction, request: AccessRequest, details: dict | None = None, http_request=None):
+    """Write the audit event of a transition, in the caller's transaction."""
+    return audit_record(
+        actor=actor, action=AuditAction(action), request=request, details=details, http_request=http_request
+    )
+
+
+def queue(task: str, request_id: int, *, eta: datetime | None = None) -> None:
+    """Queue the Celery task `task` for the request once the transaction commits (IDs only)."""
+    transaction.on_commit(lambda: _send(task, request_id, eta=eta))
+
+
+def queue_now(task: str, request_id: int) -> None:
+    """Queue `task` outside any transaction of the caller's (it commits at once)."""
+    with transaction.atomic():
+        queue(task, request_id)
+
+
+def notify(request: AccessRequest, event: NotificationEvent) -> None:
+    """Tell the people concerned about `event` once the transaction commits: e-mail and each webhook."""
+    request_id, event = request.pk, NotificationEvent(event).value
+
+    def send() -> None:
+        _send("notify_email", request_id, event)
+        for channel in webhook_urls():
+            _send("notify_webhook", request_id, event, channel)
+
+    transaction.on_commit(send)
+
+
+def _send(task: str, *args, eta: datetime | None = None) -> None:
+    app.signature(_TASKS + task, args=args).apply_async(eta=eta)
+
+
+def correlation(request: AccessRequest) -> str:
+    """Return the ID that ties the Vault calls made for a request together in Vault's own audit log."""
+    return f"access-request-{request.pk}"
+
+
+def short(error: Exception) -> str:
+    """Return an error's text, cut to what a request's row keeps."""
+    return str(getattr(error, "detail", error))[:ERROR_MAX_CHARS]

@@ -1,0 +1,208 @@
+"""Ending a grant: revoked on demand (one or in bulk), ended when its window passes, then its Vault tokens revoked.
+
+active ─revoke/end─> revoking ─Vault confirms─> revoked or expired. `grant_revoke_finish` runs in a
+worker and retries until Vault confirms; `grant_retire_earlier_tokens` revokes the tokens that a
+revealed extension replaced.
+"""
+
+from django.db import transaction
+
+from portal.access import policy
+from portal.access.models import (
+    HOLDING_STATES,
+    REASON_MAX_CHARS,
+    REVOCABLE_STATES,
+    AccessRequest,
+    AccessRole,
+    AuditAction,
+    NotificationEvent,
+)
+from portal.access.services.kernel import correlation, locked, notify, queue, record, short, transition
+from portal.core import clock
+from portal.core.errors import InvalidInput, InvalidTransition, NotFound
+from portal.integrations import vault
+
+State = AccessRequest.State
+
+
+def _clean_reason(reason: str | None, *, required: bool) -> str:
+    """Return the reason of a revocation, stripped; refuse a missing one where it is required, or a long one."""
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise InvalidInput(
+            "Give a reason to revoke grants in bulk: it goes into the history.",
+            fields={"reason": ["A reason is required."]},
+        )
+    if len(reason) > REASON_MAX_CHARS:
+        raise InvalidInput("Keep the reason short.", fields={"reason": [f"At most {REASON_MAX_CHARS} characters."]})
+    return reason
+
+
+def grant_revoke(*, actor, request_id: int, reason: str = "", http_request=None) -> AccessRequest:
+    """End a grant early (→ revoking); a worker revokes its Vault token, then it is `revoked`."""
+    reason = _clean_reason(reason, required=False)
+    with transaction.atomic():
+        request = locked(request_id)
+        policy.check_revoke(actor, request)
+        transition(
+            request,
+            source=request.state,
+            target=State.REVOKING,
+            revoked_by=actor,
+            revoke_reason=reason,
+            closing_as=State.REVOKED,
+        )
+        record(
+            actor=actor,
+            action=AuditAction.GRANT_REVOKE_REQUESTED,
+            request=request,
+            details={"reason": reason} if reason else {},
+            http_request=http_request,
+        )
+        queue("revoke_grant", request.pk)
+    return request
+
+
+def grants_revoke_bulk(*, actor, user=None, role: AccessRole | None = None, reason: str = "", http_request=None):
+    """Revoke every open grant of a user or of a role (portal admins only); return the revoked requests."""
+    policy.check_admin(actor, doing="revoke grants in bulk")
+    # Exactly one of the two scopes
+    if (user is None) == (role is None):
+        raise InvalidInput("Revoke the grants of one user or of one role.")
+    # Ending many people's access at once says why, for the history
+    reason = _clean_reason(reason, required=True)
+    scope = AccessRequest.objects.filter(state__in=REVOCABLE_STATES, extends=None)
+    scope = scope.filter(requester=user) if user is not None else scope.filter(role=role)
+    revoked = []
+    for request_id in scope.values_list("pk", flat=True):
+        try:
+            revoked.append(grant_revoke(actor=actor, request_id=request_id, reason=reason, http_request=http_request))
+        except InvalidTransition:
+            # Ended or revoked by someone else in the meantime.
+            continue
+    return revoked
+
+
+def grant_expire(*, request_id: int) -> AccessRequest:
+    """Close a grant whose window has passed (→ revoking); a worker revokes its token, then it is `expired`."""
+    with transaction.atomic():
+        request = locked(request_id)
+        # Extensions end with their grant
+        if request.extends_id is not None:
+            raise InvalidTransition(f"Request #{request.pk} is an extension; it ends with its grant.")
+        # Only an active grant ends
+        if request.state != State.ACTIVE:
+            raise InvalidTransition(f"Request #{request.pk} is {request.state}, not active.")
+        # Only once its window has passed (an extension may have moved it)
+        if request.ends_at is None or request.ends_at > clock.now():
+            raise InvalidTransition(f"Grant #{request.pk} runs until {request.ends_at}.")
+        transition(request, source=State.ACTIVE, target=State.REVOKING, closing_as=State.EXPIRED)
+        record(
+            actor=None,
+            action=AuditAction.GRANT_ENDED,
+            request=request,
+            details={"ends_at": request.ends_at.isoformat()},
+        )
+        queue("revoke_grant", request.pk)
+    return request
+
+
+# Rounds of revoking before giving the task back to retry: an extension may record a token meanwhile.
+FINISH_ROUNDS = 3
+
+
+def grant_revoke_finish(*, request_id: int) -> AccessRequest:
+    """Revoke the Vault tokens of a `revoking` grant and its extensions; then the grant is expired or revoked.
+
+    An extension that records a token while this runs is revoked too: the last step locks the grant's
+    extensions and starts over if one holds a token not yet revoked.
+    """
+    request = AccessRequest.objects.select_related("role", "requester").filter(pk=request_id).first()
+    if request is None:
+        raise NotFound(f"There is no request #{request_id}.")
+    # Only a grant being revoked is finished here
+    if request.state != State.REVOKING:
+        raise InvalidTransition(f"Request #{request.pk} is {request.state}, not revoking.")
+    revoked: list[str] = []
+    for _ in range(FINISH_ROUNDS):
+        fresh = [accessor for accessor in _token_accessors(request) if accessor not in revoked]
+        _revoke_tokens(request, fresh)
+        revoked += fresh
+        with transaction.atomic():
+            # Locked: an extension's worker now waits, then finds its extension ended with the grant.
+            extensions = list(request.extensions.select_for_update().filter(state__in=HOLDING_STATES))
+            if any(ext.vault_token_accessor and ext.vault_token_accessor not in revoked for ext in extensions):
+                continue
+            return _finish(request, [ext.pk for ext in extensions], revoked)
+    raise vault.VaultUnavailable("Extensions kept receiving tokens while the grant was revoked; trying again.")
+
+
+def _token_accessors(request: AccessRequest) -> list[str]:
+    extensions = request.extensions.filter(state__in=HOLDING_STATES).values_list("vault_token_accessor", flat=True)
+    return [accessor for accessor in [request.vault_token_accessor, *extensions] if accessor]
+
+
+def _revoke_tokens(request: AccessRequest, accessors: list[str]) -> None:
+    with vault.correlate(correlation(request)):
+        try:
+            for accessor in accessors:
+                vault.revoke_grant_token(accessor=accessor)
+            # Revocation answered; make sure Vault no longer knows any of the tokens.
+            if any(vault.grant_token_alive(accessor=accessor) for accessor in accessors):
+                raise vault.VaultUnavailable("Vault still knows a revoked grant token.")
+        except vault.VaultError as error:
+            AccessRequest.objects.filter(pk=request.pk, state=State.REVOKING).update(
+                last_error=short(error), updated_at=clock.now()
+            )
+            raise
+
+
+def _finish(request: AccessRequest, extension_ids: list[int], accessors: list[str]) -> AccessRequest:
+    target = request.closing_as or State.REVOKED
+    done = AccessRequest.objects.filter(pk=request.pk, state=State.REVOKING).update(
+        state=target, wrapped_secret="", last_error="", updated_at=clock.now()
+    )
+    if not done:
+        raise InvalidTransition(f"Request #{request.pk} was finished by another worker.")
+    # A wrapped secret never revealed is simply dropped: its credentials died with the token.
+    AccessRequest.objects.filter(pk__in=extension_ids).update(state=target, wrapped_secret="", updated_at=clock.now())
+    request.refresh_from_db()
+    record(
+        actor=None,
+        action=AuditAction(f"grant.{target}"),
+        request=request,
+        details={
+            "token_accessors": accessors,
+            "revoked_by": request.revoked_by.get_username() if request.revoked_by else None,
+            "reason": request.revoke_reason,
+        }
+        if target == State.REVOKED
+        else {"token_accessors": accessors},
+    )
+    if target == State.REVOKED:
+        notify(request, NotificationEvent.REVOKED)
+    return request
+
+
+def grant_retire_earlier_tokens(*, request_id: int) -> list[str]:
+    """Revoke the tokens that a revealed extension replaces (the grant's and older extensions'); return them."""
+    extension = AccessRequest.objects.filter(pk=request_id).first()
+    if extension is None or extension.extends_id is None:
+        raise NotFound(f"There is no extension #{request_id}.")
+    # Only once the extension's own credentials are in the holder's hands
+    if extension.state != State.ACTIVE or extension.revealed_at is None:
+        raise InvalidTransition(f"Extension #{extension.pk} has not been revealed.")
+    earlier = AccessRequest.objects.filter(pk=extension.extends_id) | AccessRequest.objects.filter(
+        extends_id=extension.extends_id, pk__lt=extension.pk
+    )
+    accessors = [a for a in earlier.values_list("vault_token_accessor", flat=True) if a]
+    with vault.correlate(correlation(extension)):
+        for accessor in accessors:
+            vault.revoke_grant_token(accessor=accessor)
+    record(
+        actor=None,
+        action=AuditAction.GRANT_TOKENS_RETIRED,
+        request=extension,
+        details={"token_accessors": accessors, "replaced_by": extension.vault_token_accessor},
+    )
+    return accessors

@@ -1,0 +1,79 @@
+"""The modules of the portal import on their own: no import circle, and none dodged inside a function."""
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PORTAL = Path(__file__).resolve().parents[2] / "portal"
+# Function-level imports of the portal's own modules that are not there to dodge a circle.
+ALLOWED_LATE_IMPORTS = {
+    # Django's place for it: register tasks and signal handlers once the apps are loaded.
+    ("portal/access/apps.py", "ready"),
+    ("portal/accounts/apps.py", "ready"),
+    # The Vault client imports the metrics module before Django has loaded the apps (the test harness does).
+    ("portal/core/metrics.py", "collect"),
+}
+
+
+def _modules() -> list[str]:
+    names = []
+    for path in sorted(PORTAL.rglob("*.py")):
+        relative = path.relative_to(PORTAL.parent)
+        if "migrations" in relative.parts or relative.parts[1] in ("cli", "devstack"):
+            continue
+        parts = relative.with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def test_each_module_imports_alone_in_a_fresh_interpreter():
+    modules = [name for name in _modules() if name not in ("portal.settings", "portal.wsgi")]
+    # One interpreter per module: a circle shows up only when its module is imported first.
+    script = "import sys, django; django.setup(); import importlib; importlib.import_module(sys.argv[1])"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    failures = {}
+    for name in modules:
+        done = subprocess.run(
+            [sys.executable, "-c", script, name], env=env, capture_output=True, text=True, cwd=PORTAL.parent
+        )
+        if done.returncode != 0:
+            failures[name] = done.stderr.strip().splitlines()[-1:]
+    assert failures == {}
+    assert "portal.access.services.kernel" in modules and "portal.access.tasks" in modules
+
+
+def test_no_module_of_the_portal_imports_the_portal_inside_a_function():
+    late = []
+    for path in sorted(PORTAL.rglob("*.py")):
+        relative = str(path.relative_to(PORTAL.parent))
+        if "/migrations/" in relative:
+            continue
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                module = node.module if isinstance(node, ast.ImportFrom) else None
+                names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [module or ""]
+                if isinstance(node, ast.Import | ast.ImportFrom) and any(n.startswith("portal") for n in names):
+                    if (relative, function.name) not in ALLOWED_LATE_IMPORTS:
+                        late.append(f"{relative}:{node.lineno} in {function.name}()")
+    assert late == []
+
+
+@pytest.mark.parametrize("path", ["portal/access/services"])
+def test_each_stage_of_the_workflow_reads_in_one_sitting(path):
+    lengths = {p.name: len(p.read_text().splitlines()) for p in (PORTAL.parent / path).glob("*.py")}
+    assert max(lengths.values()) <= 350, lengths
+
+
+def test_only_the_kernel_hands_work_to_celery():
+    callers = []
+    for path in sorted((PORTAL / "access").rglob("*.py")):
+        text = path.read_text()
+        if ".delay(" in text or ".apply_async(" in text or "send_task(" in text:
+            callers.append(str(path.relative_to(PORTAL.parent)))
+    assert callers == ["portal/access/services/kernel.py"]

@@ -231,6 +231,34 @@ CELERY_TASK_ROUTES = {
 # Prometheus metrics at /metrics: for holders of the token, or callers from these networks.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+
+# Values copied from `.env.example` and never replaced start with this: refuse them, naming the variable.
+PLACEHOLDER_PREFIX = "change-me"
+
+
+def _refuse_placeholders(values: dict[str, str]) -> None:
+    for name, value in values.items():
+        if value.startswith(PLACEHOLDER_PREFIX):
+            raise ImproperlyConfigured(
+                f"{name} still holds the placeholder of .env.example ({PLACEHOLDER_PREFIX}...): set a real value."
+            )
+
+
+_refuse_placeholders(
+    {
+        "DJANGO_SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL (its password, POSTGRES_PASSWORD with compose)": DATABASES["default"]["PASSWORD"],
+        "OIDC_CLIENT_SECRET": OIDC_RP_CLIENT_SECRET,
+        "VAULT_ROLE_ID (WEB_VAULT_ROLE_ID or WORKER_VAULT_ROLE_ID with compose)": VAULT_ROLE_ID,
+        "VAULT_SECRET_ID": VAULT_SECRET_ID,
+        "VAULT_TOKEN": VAULT_TOKEN,
+        "CREDENTIAL_ENCRYPTION_KEY": CREDENTIAL_ENCRYPTION_KEY,
+        "METRICS_TOKEN": METRICS_TOKEN,
+    }
+)
+
+# /readyz answers from a check at most this old, so that anonymous probes cannot hammer Vault (0: every time).
+READYZ_CACHE_SECONDS = env_int("READYZ_CACHE_SECONDS", 5, minimum=0)
 SWEEPER_INTERVAL_SECONDS = env_int("SWEEPER_INTERVAL_SECONDS", 2, minimum=1)
 # Issue attempts (with exponential backoff) before an approved request whose issuing fails becomes `failed`.
 GRANT_ISSUE_MAX_ATTEMPTS = env_int("GRANT_ISSUE_MAX_ATTEMPTS", 10, minimum=1)

@@ -177,3 +177,33 @@ def exchange_on_behalf_of(*, assertion: str, scope: str) -> str:
     if not isinstance(answer.get("access_token"), str):
         raise TokenRequestRejected("invalid_grant")
     return answer["access_token"]
+
+
+def request_client_credentials(*, scope: str) -> dict:
+    """Ask the token endpoint for an application token with the portal's own client ID and secret.
+
+    Return the HTTP status, the error code (`invalid_client` for a wrong secret, RFC 6749 section 5.2)
+    and whether a token was issued; never the token itself.
+    """
+    token_endpoint = endpoint("token_endpoint")
+    if not token_endpoint:
+        raise ProviderUnavailable("The provider's discovery document has no token_endpoint.")
+    data = {
+        "grant_type": "client_credentials",
+        "scope": scope,
+        "client_id": settings.OIDC_RP_CLIENT_ID,
+        "client_secret": settings.OIDC_RP_CLIENT_SECRET,
+    }
+    try:
+        response = requests.post(token_endpoint, data=data, timeout=TIMEOUT_SECONDS)
+    except requests.RequestException as error:
+        raise ProviderUnavailable(f"{token_endpoint}: {error.__class__.__name__}") from error
+    if response.status_code >= 500:
+        raise ProviderUnavailable(f"{token_endpoint}: HTTP {response.status_code}")
+    try:
+        answer = response.json()
+    except ValueError as error:
+        raise ProviderUnavailable(f"{token_endpoint}: the answer is not JSON") from error
+    if not isinstance(answer, dict):
+        raise ProviderUnavailable(f"{token_endpoint}: the answer is not a JSON object")
+    return {"status": response.status_code, "error": answer.get("error"), "issued": "access_token" in answer}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -89,6 +91,37 @@ def sweeper_stale_after() -> timedelta:
 def readiness_checks() -> list[Check]:
     """Run the checks that decide whether the portal can serve: Vault, Redis, the database."""
     return [check_vault(), check_redis(), check_database()]
+
+
+def _monotonic() -> float:
+    """Return the clock that ages the readiness answer (a seam: tests move it instead of waiting)."""
+    return time.monotonic()
+
+
+_readiness_lock = threading.Lock()
+_readiness: tuple[float, list[Check]] | None = None
+
+
+def cached_readiness_checks() -> list[Check]:
+    """Return the readiness checks, run at most once per `READYZ_CACHE_SECONDS` in this process.
+
+    `/readyz` answers anyone: without this, a flood of anonymous probes would be a flood of calls to Vault,
+    Redis and the database. Callers that arrive while a check runs wait for it and share its answer.
+    """
+    global _readiness
+    with _readiness_lock:
+        if _readiness is not None and _monotonic() - _readiness[0] < settings.READYZ_CACHE_SECONDS:
+            return _readiness[1]
+        checks = readiness_checks()
+        _readiness = (_monotonic(), checks)
+        return checks
+
+
+def clear_readiness_cache() -> None:
+    """Forget the last readiness answer, so that the next probe checks again."""
+    global _readiness
+    with _readiness_lock:
+        _readiness = None
 
 
 def run_checks() -> list[Check]:

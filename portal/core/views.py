@@ -20,8 +20,8 @@ def healthz(request):
 
 @never_cache
 def readyz(request):
-    """Answer readiness probes: 200 when Vault, Redis and the database work, else 503."""
-    checks = health.readiness_checks()
+    """Answer readiness probes: 200 when Vault, Redis and the database work, else 503 (checked every few seconds)."""
+    checks = health.cached_readiness_checks()
     ready = health.is_ready(checks)
     body = {"status": "ready" if ready else "not_ready", "checks": {check.name: check.ok for check in checks}}
     return JsonResponse(body, status=200 if ready else 503)

@@ -83,3 +83,14 @@ def _graph_error(response: requests.Response) -> str:
     except (ValueError, KeyError, TypeError):
         return ""
     return f" ({code})" if isinstance(code, str) else ""
+
+
+def reachable() -> None:
+    """Check that Microsoft Graph answers at all (an unauthenticated call gets 401: reachable)."""
+    url = f"{settings.GRAPH_BASE_URL}/v1.0/"
+    try:
+        response = requests.get(url, timeout=TIMEOUT_SECONDS)
+    except requests.RequestException as error:
+        raise GraphUnavailable(f"Microsoft Graph could not be reached ({error.__class__.__name__}).") from error
+    if response.status_code >= 500:
+        raise GraphUnavailable(f"Microsoft Graph answered HTTP {response.status_code}{_graph_error(response)}.")

@@ -253,6 +253,22 @@ def list_roles(*, mount: str) -> set[str]:
     return set((body.get("data") or {}).get("keys") or [])
 
 
+def role_exists(*, mount: str, role: str) -> bool:
+    """Return whether the database role `role` exists on `mount` (reading it, which both identities may)."""
+    try:
+        _read_role(mount=mount, role=role)
+    except VaultRoleMissing:
+        return False
+    return True
+
+
+def capabilities_self(*, paths: list[str]) -> dict[str, list[str]]:
+    """Return what the portal's own token may do on each path (`["deny"]` for nothing), as Vault says."""
+    body = _portal_call("post", "sys/capabilities-self", json={"paths": paths})
+    found = body.get("data") or body
+    return {path: sorted(found.get(path) or ["deny"]) for path in paths}
+
+
 def connection_info(*, mount: str, role: str) -> ConnectionInfo:
     """Return the host, port and database that `role`'s credentials connect to."""
     db_name = _read_role(mount=mount, role=role)["db_name"]

@@ -38,7 +38,8 @@ def test_the_access_log_format_has_no_query_string():
 def test_gunicorn_serves_the_portal_and_logs_json_without_the_query_string(stack, tmp_path):
     port = free_port()
     env = {
-        **stack.portal_env(debug=False),
+        # The web process signs in to Vault as the web identity, as in production.
+        **stack.portal_env(debug=False, identity="web"),
         "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "1",

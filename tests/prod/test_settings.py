@@ -6,9 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.test import Client, override_settings
 
-from tests.prod.compose import production_dotenv, service_environment
+from tests.prod.compose import env_example, production_dotenv, service_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,3 +115,43 @@ def test_a_request_gets_a_new_request_id_and_keeps_a_valid_one_from_the_proxy():
     assert re.fullmatch(r"[0-9a-f]{32}", fresh)
     assert kept == "proxy-req-12345678"
     assert re.fullmatch(r"[0-9a-f]{32}", replaced)
+
+
+@pytest.mark.parametrize(
+    ("variable", "named"),
+    [
+        ("DJANGO_SECRET_KEY", "DJANGO_SECRET_KEY"),
+        ("OIDC_CLIENT_SECRET", "OIDC_CLIENT_SECRET"),
+        ("CREDENTIAL_ENCRYPTION_KEY", "CREDENTIAL_ENCRYPTION_KEY"),
+        ("POSTGRES_PASSWORD", "POSTGRES_PASSWORD"),
+        ("WEB_VAULT_ROLE_ID", "WEB_VAULT_ROLE_ID"),
+    ],
+)
+def test_production_settings_refuse_a_placeholder_left_from_env_example(variable, named):
+    placeholder = env_example()[variable]
+    assert placeholder.startswith("change-me")
+    env = service_environment("web", {**production_dotenv(), variable: placeholder})
+
+    result = run_manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert named in result.stderr
+    assert "placeholder of .env.example" in result.stderr
+
+
+def test_production_settings_refuse_a_placeholder_in_a_secret_file(tmp_path):
+    secret_file = tmp_path / "vault-secret-id"
+    secret_file.write_text("change-me-vault-secret-id\n")
+    env = {**production_env(), "VAULT_SECRET_ID_FILE": str(secret_file)}
+
+    result = run_manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "VAULT_SECRET_ID still holds the placeholder" in result.stderr
+
+
+def test_production_settings_accept_the_example_filled_in():
+    result = run_manage("check", env=production_env())
+
+    assert result.returncode == 0, result.stderr

@@ -147,3 +147,16 @@ def test_a_grant_token_in_the_namespace_expires_with_its_credential(stack, names
     with logins["worker"]:
         assert wait_until(lambda: not vault.grant_token_alive(accessor=grant.accessor), timeout_seconds=30)
     assert wait_until(lambda: not role_exists(stack, credentials.username), timeout_seconds=30)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("process", ["web", "worker"])
+def test_the_doctor_checks_vault_inside_the_namespace(namespace, process):
+    name, _, _, logins = namespace
+    out = io.StringIO()
+
+    with logins["web" if process == "web" else "worker"]:
+        call_command("doctor", "--process", process, stdout=out)
+
+    assert f"(namespace {name}) reachable, unsealed, this process signs in" in out.getvalue()
+    assert f"ok   vault capabilities: exactly what {process} needs" in out.getvalue()

@@ -27,6 +27,7 @@ from portal.accounts.selectors import (
     user_groups,
 )
 from portal.core.clock import now
+from portal.reviews.exclusions import excluded_from_role
 
 State = AccessRequest.State
 # How many of a requester's newest requests an approver sees next to a request.
@@ -47,7 +48,8 @@ def role_eligibility(role: AccessRole, user) -> list[str]:
         return []
     groups = [role.group_label(group) for group in role.eligible_groups if group in user_groups(user)]
     app_roles = [f"app role {value}" for value in role.eligible_app_roles if value in user_app_roles(user)]
-    return groups + app_roles
+    # A person an access review removed from the role stays out, whatever their groups say.
+    return groups + app_roles if (groups or app_roles) and not excluded_from_role(role, user) else []
 
 
 def roles_eligible(user) -> list[Eligibility]:

@@ -162,3 +162,29 @@ def exchange_on_behalf_of(*, assertion: str, scope: str) -> str:
     if response.status_code != 200 or not isinstance(answer.get("access_token"), str):
         raise TokenRequestRejected(str(answer.get("error", "invalid_grant")))
     return answer["access_token"]
+
+
+def client_credentials_token(*, scope: str) -> str:
+    """Return an access token of the portal itself (no person) for `scope` (OAuth 2.0 client credentials)."""
+    token_endpoint = endpoint("token_endpoint")
+    if not token_endpoint:
+        raise ProviderUnavailable("The provider's discovery document has no token_endpoint.")
+    data = {
+        "grant_type": "client_credentials",
+        "scope": scope,
+        "client_id": settings.OIDC_RP_CLIENT_ID,
+        "client_secret": settings.OIDC_RP_CLIENT_SECRET,
+    }
+    try:
+        response = requests.post(token_endpoint, data=data, timeout=TIMEOUT_SECONDS)
+    except requests.RequestException as error:
+        raise ProviderUnavailable(f"{token_endpoint}: {error.__class__.__name__}") from error
+    if response.status_code >= 500:
+        raise ProviderUnavailable(f"{token_endpoint}: HTTP {response.status_code}")
+    try:
+        answer = response.json()
+    except ValueError as error:
+        raise ProviderUnavailable(f"{token_endpoint}: the answer is not JSON") from error
+    if response.status_code != 200 or not isinstance(answer.get("access_token"), str):
+        raise TokenRequestRejected(str(answer.get("error", "unauthorized_client")))
+    return answer["access_token"]

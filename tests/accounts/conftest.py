@@ -210,6 +210,9 @@ class FakeGraph:
     page_size: int = 2
     fail_with: int | None = None
     requests: list[str] = field(default_factory=list)
+    # `/groups/{id}/transitiveMembers/microsoft.graph.user`: users (id, userPrincipalName, ...) by group ID.
+    group_members: dict[str, list[dict]] = field(default_factory=dict)
+    headers: list[dict] = field(default_factory=list)
 
 
 class _GraphHandler(_JsonHandler):
@@ -217,6 +220,10 @@ class _GraphHandler(_JsonHandler):
         graph = self.server.owner.graph
         graph.requests.append(self.path)
         url = urlsplit(self.path)
+        graph.headers.append(dict(self.headers))
+        if url.path.startswith("/v1.0/groups/"):
+            self._group_members(graph, url)
+            return
         if url.path != "/v1.0/me/transitiveMemberOf/microsoft.graph.group":
             self.send_json(404, {"error": {"code": "Request_ResourceNotFound", "message": "Not found."}})
             return
@@ -240,6 +247,57 @@ class _GraphHandler(_JsonHandler):
         if skip + graph.page_size < len(graph.groups):
             body["@odata.nextLink"] = (
                 f"{self.server.owner.url}{url.path}?$select=id,displayName&$skiptoken={skip + graph.page_size}"
+            )
+        self.send_json(200, body)
+
+    def _group_members(self, graph, url):
+        """Answer `GET /groups/{id}/transitiveMembers/microsoft.graph.user` as Graph documents it."""
+        parts = url.path.split("/")
+        if len(parts) != 6 or parts[4] != "transitiveMembers" or parts[5] != "microsoft.graph.user":
+            self.send_json(404, {"error": {"code": "Request_ResourceNotFound", "message": "Not found."}})
+            return
+        authorization = self.headers.get("Authorization", "")
+        expected = f"Bearer {graph.access_token}" if graph.access_token else None
+        if not authorization.startswith("Bearer ") or (expected and authorization != expected):
+            self.send_json(401, {"error": {"code": "InvalidAuthenticationToken", "message": "Access token invalid."}})
+            return
+        if graph.fail_with:
+            self.send_json(
+                graph.fail_with, {"error": {"code": "serviceNotAvailable", "message": "Service unavailable."}}
+            )
+            return
+        query = parse_qs(url.query)
+        # An OData cast on a directory relationship is an advanced query: Graph refuses it without both.
+        if self.headers.get("ConsistencyLevel") != "eventual" or query.get("$count") != ["true"]:
+            self.send_json(
+                400,
+                {
+                    "error": {
+                        "code": "Request_UnsupportedQuery",
+                        "message": "Unsupported query: ConsistencyLevel eventual and $count=true are required.",
+                    }
+                },
+            )
+            return
+        members = graph.group_members.get(parts[3])
+        if members is None:
+            self.send_json(
+                404,
+                {"error": {"code": "Request_ResourceNotFound", "message": f"Resource '{parts[3]}' does not exist."}},
+            )
+            return
+        selected = query.get("$select", ["id,displayName,userPrincipalName,mail"])[0].split(",")
+        skip = int(query.get("$skiptoken", ["0"])[0])
+        page = members[skip : skip + graph.page_size]
+        body = {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
+            "@odata.count": len(members),
+            "value": [{name: user.get(name) for name in selected} for user in page],
+        }
+        if skip + graph.page_size < len(members):
+            body["@odata.nextLink"] = (
+                f"{self.server.owner.url}{url.path}?$count=true&$select={','.join(selected)}"
+                f"&$skiptoken={skip + graph.page_size}"
             )
         self.send_json(200, body)
 

@@ -186,6 +186,8 @@ CHART_WIDTH = 640
 CHART_LABEL_WIDTH = 180
 CHART_ROW_HEIGHT = 46
 CHART_BAR_HEIGHT = 14
+# The longest bar leaves room for its label on the right.
+CHART_BAR_SPAN = CHART_WIDTH - CHART_LABEL_WIDTH - 70
 
 
 def chart(rows: list[RoleSizing]) -> dict:
@@ -194,7 +196,7 @@ def chart(rows: list[RoleSizing]) -> dict:
     longest = max(
         [row.requested_median_minutes for row in sized] + [row.used_most_minutes or 0 for row in sized], default=0
     )
-    span = CHART_WIDTH - CHART_LABEL_WIDTH - 70
+    span = CHART_BAR_SPAN
     bars = []
     for index, row in enumerate(sized):
         top = 8 + index * CHART_ROW_HEIGHT

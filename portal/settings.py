@@ -222,6 +222,10 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "portal.core.schema.add_error_responses",
     ],
+    "ENUM_NAME_OVERRIDES": {
+        "ReviewDecisionEnum": ["keep", "remove"],
+        "WhenOverdueEnum": "portal.reviews.models.WhenOverdue",
+    },
 }
 
 # Limits: rate limits (calls per window: N/s, N/m, N/5m, N/h) per signed-in user, or per client

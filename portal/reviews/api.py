@@ -1,6 +1,6 @@
 """The JSON API of access reviews: campaigns, decisions, the removals export and right-sizing figures."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import renderers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +22,10 @@ class CSVRenderer(renderers.BaseRenderer):
         return data
 
 
+# The shared error body; `portal.core.schema` fills in the component of this name.
+ERROR = inline_serializer("Error", fields={"error": serializers.CharField(), "detail": serializers.CharField()})
+
+
 class CampaignStartSerializer(serializers.Serializer):
     role = serializers.CharField(required=False, allow_null=True, help_text="role slug; leave out for every role")
     due_at = serializers.DateTimeField()
@@ -30,7 +34,7 @@ class CampaignStartSerializer(serializers.Serializer):
 
 
 class DecisionSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=[ReviewItem.Decision.KEEP, ReviewItem.Decision.REMOVE])
+    decision = serializers.ChoiceField(choices=["keep", "remove"])
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=services.REASON_MAX_CHARS)
 
 
@@ -88,6 +92,43 @@ class CampaignSerializer(serializers.Serializer):
         }
 
 
+class RemovalSerializer(serializers.Serializer):
+    campaign = serializers.IntegerField()
+    role = serializers.CharField()
+    person_upn = serializers.CharField()
+    person_object_id = serializers.CharField()
+    remove_from = serializers.CharField(help_text="the group (or app role) to remove the person from")
+    group_object_id = serializers.CharField(help_text="empty for an app role")
+    reason = serializers.CharField()
+    decided_by = serializers.CharField()
+    decided_at = serializers.CharField()
+    decided_at_due_date = serializers.ChoiceField(choices=["yes", "no"])
+
+
+class RoleSizingSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    default_duration_minutes = serializers.IntegerField()
+    max_duration_minutes = serializers.IntegerField()
+    grants = serializers.IntegerField(help_text="grants issued in the window")
+    requested_median_minutes = serializers.FloatField(allow_null=True)
+    used_most_minutes = serializers.FloatField(allow_null=True, help_text="80% of ended grants were held at most this")
+    reveal_median_minutes = serializers.FloatField(allow_null=True)
+    revoked_early = serializers.IntegerField()
+    held_before_revoke_median_minutes = serializers.FloatField(allow_null=True)
+    ended = serializers.IntegerField()
+    never_revealed = serializers.IntegerField()
+    eligible = serializers.IntegerField()
+    idle_eligible = serializers.IntegerField()
+    suggested_default_minutes = serializers.IntegerField(allow_null=True)
+    suggestion = serializers.CharField()
+
+
+class RightSizingSerializer(serializers.Serializer):
+    days = serializers.IntegerField()
+    roles = RoleSizingSerializer(many=True)
+
+
 class CampaignDetailSerializer(CampaignSerializer):
     items = serializers.SerializerMethodField()
 
@@ -123,7 +164,9 @@ class CampaignsView(APIView):
         return Response(CampaignSerializer(selectors.campaigns_visible_to(request.user), many=True).data)
 
     @extend_schema(
-        request=CampaignStartSerializer, responses={201: CampaignDetailSerializer}, summary="Start a review (admins)"
+        request=CampaignStartSerializer,
+        responses={201: CampaignDetailSerializer, 409: ERROR, 503: ERROR},
+        summary="Start a review (admins)",
     )
     def post(self, request):
         if not is_portal_admin(request.user):
@@ -147,7 +190,9 @@ class CampaignDetailView(APIView):
 
 
 class DecideView(APIView):
-    @extend_schema(request=DecisionSerializer, responses=ItemSerializer, summary="Keep or remove one person")
+    @extend_schema(
+        request=DecisionSerializer, responses={200: ItemSerializer, 409: ERROR}, summary="Keep or remove one person"
+    )
     def post(self, request, item_id: int):
         ensure_fresh_memberships(request.user)
         data = _valid(DecisionSerializer, request.data)
@@ -171,6 +216,7 @@ class RemovalsView(APIView):
             OpenApiParameter("campaign", int, description="one review's removals only"),
             OpenApiParameter("format", str, enum=["json", "csv"]),
         ],
+        responses={200: RemovalSerializer(many=True), 400: ERROR, 404: ERROR},
         summary="Group memberships that Entra admins should remove (admins)",
     )
     def get(self, request):
@@ -195,6 +241,7 @@ class RightSizingView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["json", "csv"])],
+        responses={200: RightSizingSerializer, 404: ERROR},
         summary="Per role, the access asked for against what was used (admins)",
     )
     def get(self, request):

@@ -99,9 +99,9 @@ class ReviewItem(models.Model):
     """One person eligible for one role, in one campaign, and the reviewer's decision about them."""
 
     class Decision(models.TextChoices):
-        PENDING = "pending"
-        KEEP = "keep"
-        REMOVE = "remove"
+        PENDING = "pending", "Not decided"
+        KEEP = "keep", "Kept"
+        REMOVE = "remove", "Removed"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="items")
     role = models.ForeignKey(AccessRole, on_delete=models.PROTECT, related_name="+")

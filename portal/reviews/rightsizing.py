@@ -96,7 +96,7 @@ def _suggest(role: AccessRole, figures: dict) -> tuple[int | None, str]:
     if grants == 0:
         if figures["eligible"] and figures["idle_eligible"] == figures["eligible"]:
             return None, (
-                f"No grant in {WINDOW_DAYS} days and none of the {figures['eligible']} eligible people asked: "
+                f"No grant in {WINDOW_DAYS} days, and none of the eligible people ({figures['eligible']}) asked: "
                 "check whether the role is still needed."
             )
         return None, f"No grant in {WINDOW_DAYS} days: nothing to size yet."
@@ -182,12 +182,12 @@ def rightsizing(*, at: datetime | None = None) -> list[RoleSizing]:
     return [role_sizing(role, at=at) for role in AccessRole.objects.order_by("name")]
 
 
-CHART_WIDTH = 640
-CHART_LABEL_WIDTH = 180
+CHART_WIDTH = 900
+CHART_LABEL_WIDTH = 190
 CHART_ROW_HEIGHT = 46
 CHART_BAR_HEIGHT = 14
 # The longest bar leaves room for its label on the right.
-CHART_BAR_SPAN = CHART_WIDTH - CHART_LABEL_WIDTH - 70
+CHART_BAR_SPAN = CHART_WIDTH - CHART_LABEL_WIDTH - 140
 
 
 def chart(rows: list[RoleSizing]) -> dict:

@@ -6,41 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from portal.access import audit
-from portal.access.models import AccessRequest
 from portal.core.clock import now
 from portal.devstack import tenant
 from portal.reviews import rightsizing
-from tests.reviews.conftest import WHY
+from tests.reviews.history import State, grant, seed_orders_history
 from tests.support.personas import make_person
 
 pytestmark = pytest.mark.django_db
-
-State = AccessRequest.State
-# orders-readwrite: ten grants of 4 h; eight revoked early after these minutes, two ran their window.
-HELD = [10, 15, 20, 20, 25, 30, 30, 30]
-# Six of the ten were revealed, this many minutes after issue; four never were.
-REVEALED_AFTER = [1, 2, 3, 4, 5, 6]
-
-
-def grant(user, role, *, minutes: int, started, state: str, revealed_after=None):
-    return AccessRequest.objects.create(
-        role=role,
-        requester=user,
-        state=state,
-        justification=WHY,
-        duration_minutes=minutes,
-        created_at=started - timedelta(minutes=1),
-        starts_at=started,
-        ends_at=started + timedelta(minutes=minutes),
-        revealed_at=started + timedelta(minutes=revealed_after) if revealed_after is not None else None,
-    )
-
-
-def revoke_requested(monkeypatch, request, at):
-    monkeypatch.setattr(audit, "now", lambda: at)
-    audit.audit_record(actor=None, action="grant.revoke_requested", request=request)
-    monkeypatch.undo()
 
 
 @pytest.fixture
@@ -54,16 +26,10 @@ def history(catalog, alice, bob, dave, monkeypatch):
         display_name="Frank",
         group_ids=[tenant.GROUPS["orders-engineers"]],
     )
-    base = now() - timedelta(days=10)
-    for index, held in enumerate(HELD):
-        started = base + timedelta(hours=index * 5)
-        revealed = REVEALED_AFTER[index] if index < len(REVEALED_AFTER) else None
-        request = grant(alice, orders, minutes=240, started=started, state=State.REVOKED, revealed_after=revealed)
-        revoke_requested(monkeypatch, request, started + timedelta(minutes=held))
-    for index in range(2):
-        grant(alice, orders, minutes=240, started=base + timedelta(days=2, hours=index * 5), state=State.EXPIRED)
+    seed_orders_history(orders, alice, monkeypatch)
     # Older than the window: not counted.
     grant(alice, orders, minutes=15, started=now() - timedelta(days=100), state=State.EXPIRED, revealed_after=1)
+    base = now() - timedelta(days=10)
     for index in range(5):
         started = base + timedelta(days=3, hours=index * 2)
         grant(dave, catalog["orders-admin"], minutes=60, started=started, state=State.EXPIRED, revealed_after=2)
@@ -97,7 +63,7 @@ def test_a_role_nobody_asked_for_is_questioned(history):
 
     assert (row.grants, row.eligible, row.idle_eligible) == (0, 1, 1)
     assert row.suggested_default_minutes is None
-    assert row.suggestion.startswith("No grant in 90 days and none of the 1 eligible people asked")
+    assert row.suggestion.startswith("No grant in 90 days, and none of the eligible people (1) asked")
 
 
 def test_a_role_used_as_asked_gets_no_change(history):

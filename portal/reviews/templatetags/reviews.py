@@ -16,17 +16,12 @@ def reviews_nav(context):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"items": []}
-    items = []
-    admin = is_portal_admin(user)
-    if admin or is_approver(user):
-        url = reverse("reviews:campaigns")
-        current = request.path.startswith(url) and not request.path.startswith(reverse("reviews:rightsizing"))
-        items.append(
-            {"label": "Access reviews", "url": url, "count": selectors.pending_for_reviewer(user), "current": current}
-        )
-    if admin:
-        url = reverse("reviews:rightsizing")
-        items.append({"label": "Right-sizing", "url": url, "count": None, "current": request.path.startswith(url)})
+    # Right-sizing is linked from the reviews page and the dashboard: the navigation stays one line.
+    if not is_portal_admin(user) and not is_approver(user):
+        return {"items": []}
+    url = reverse("reviews:campaigns")
+    count = selectors.pending_for_reviewer(user)
+    items = [{"label": "Access reviews", "url": url, "count": count, "current": request.path.startswith(url)}]
     return {"items": items}
 
 

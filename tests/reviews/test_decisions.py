@@ -177,3 +177,23 @@ def test_only_admins_lift_a_removal(review, alice, bob, carol):
         services.exclusion_lift(actor=bob, exclusion_id=RoleExclusion.objects.get().pk)
 
     assert RoleExclusion.objects.count() == 1
+
+
+def test_the_django_admin_lifts_a_removal_through_the_audited_service(review, catalog, alice, carol, client):
+    services.item_decide(actor=carol, item_id=item_of(review, alice).pk, decision="remove", reason="Left the team")
+    carol.is_staff = carol.is_superuser = True
+    carol.save()
+    client.force_login(carol)
+    exclusion = RoleExclusion.objects.get()
+
+    response = client.post(
+        "/admin/reviews/roleexclusion/",
+        {"action": "lift", "_selected_action": [exclusion.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "1 removal(s) lifted." in response.content.decode()
+    assert not RoleExclusion.objects.exists()
+    assert AuditEvent.objects.get(action="review.exclusion_lifted").actor == carol
+    assert role_eligibility(catalog["orders-readwrite"], alice) == ["orders-engineers"]

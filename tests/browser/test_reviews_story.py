@@ -16,6 +16,7 @@ from portal.devstack import tenant
 from portal.reviews import services as review_services
 from portal.reviews.models import Campaign, ReviewItem
 from tests.browser.conftest import screenshots, sign_in
+from tests.browser.test_accessibility import UNLABELLED
 from tests.grants.conftest import people, wait_for_state  # noqa: F401
 from tests.reviews.history import seed_orders_history
 from tests.support.personas import make_person
@@ -66,6 +67,7 @@ def test_carol_reviews_orders_readwrite_bob_keeps_and_removes_and_the_due_date_s
     carol = new_page()
     sign_in(carol, portal_url, "carol")
     carol.get_by_role("link", name="Access reviews").click()
+    assert carol.evaluate(UNLABELLED) == []
     carol.get_by_label("Role to review").select_option(label="Orders (read-write)")
     carol.get_by_label("Due date").fill((now() + timedelta(days=1)).date().isoformat())
     carol.get_by_label("Remove them").check()
@@ -92,6 +94,7 @@ def test_carol_reviews_orders_readwrite_bob_keeps_and_removes_and_the_due_date_s
     # Nobody reviews their own access.
     expect(bob.get_by_text("This is your own access: another approver decides it.")).to_be_visible()
     expect(bob.get_by_role("button", name="Keep bob@contoso.example")).to_have_count(0)
+    assert bob.evaluate(UNLABELLED) == []
     screenshots(bob, "reviews-decide", dark=True)
 
     bob.get_by_role("button", name="Keep grace@contoso.example").click()

@@ -143,3 +143,21 @@ def test_reviews_are_listed_to_their_reviewers_only(catalog, alice, bob, dave, s
     client.force_login(dave)
     assert client.get("/api/v1/reviews/campaigns").json() == []
     assert client.get(f"/api/v1/reviews/campaigns/{campaign.pk}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/reviews/campaigns"),
+        ("post", "/api/v1/reviews/campaigns"),
+        ("get", "/api/v1/reviews/campaigns/1"),
+        ("post", "/api/v1/reviews/items/1/decide"),
+        ("get", "/api/v1/reviews/removals"),
+        ("get", "/api/v1/reviews/rightsizing"),
+    ],
+)
+def test_anonymous_callers_get_401(client, method, path):
+    response = getattr(client, method)(path)
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "not_authenticated"

@@ -139,3 +139,19 @@ def test_the_dashboard_shows_open_reviews_and_their_progress(catalog, alice, bob
     assert f"Review #{campaign.pk} of Orders (read-write)" in page
     assert "1 of 2 decided" in page
     assert 'href="/reviews/right-sizing/"' in page
+
+
+@pytest.mark.parametrize(
+    "path", ["/reviews/", "/reviews/1/", "/reviews/removals.csv", "/reviews/right-sizing/", "/reviews/right-sizing.csv"]
+)
+def test_anonymous_visitors_are_sent_to_sign_in(client, path):
+    response = client.get(path)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_a_decision_is_a_post(catalog, alice, bob, start_review, client):
+    item = start_review("orders-readwrite").items.get(user=alice)
+
+    assert signed_in(client, bob).get(f"/reviews/items/{item.pk}/decide/").status_code == 405

@@ -159,8 +159,17 @@ def campaigns_open() -> QuerySet:
     return campaigns_all().filter(state=Campaign.State.OPEN).order_by("due_at", "id")
 
 
+def is_reviewer(role: AccessRole, user) -> bool:
+    """Return whether `user` reviews `role`: its approvers, or the portal admins for a role without approvers."""
+    if is_application(user):
+        return False
+    if role.approver_groups:
+        return is_role_approver(role, user)
+    return is_portal_admin(user)
+
+
 def _reviewable_roles(user) -> list[int]:
-    return [role.pk for role in AccessRole.objects.all() if is_role_approver(role, user)]
+    return [role.pk for role in AccessRole.objects.all() if is_reviewer(role, user)]
 
 
 def may_see_campaign(user, campaign: Campaign) -> bool:
@@ -197,7 +206,7 @@ def may_decide(item: ReviewItem, user) -> bool:
         and item.decision == ReviewItem.Decision.PENDING
         and not is_application(user)
         and not is_subject(item, user)
-        and is_role_approver(item.role, user)
+        and is_reviewer(item.role, user)
     )
 
 
@@ -256,12 +265,23 @@ def group_label(role: AccessRole, through: str) -> str:
     return through if through.startswith("app role ") else role.group_label(through)
 
 
+def _admin_emails() -> list[str]:
+    wanted = Q(groups__has_any_keys=list(settings.PORTAL_ADMIN_GROUPS)) if settings.PORTAL_ADMIN_GROUPS else Q()
+    if settings.PORTAL_ADMIN_APP_ROLES:
+        wanted |= Q(app_roles__has_any_keys=list(settings.PORTAL_ADMIN_APP_ROLES))
+    if not wanted:
+        return []
+    profiles = Profile.objects.filter(wanted, user__is_active=True, is_application=False)
+    return sorted({profile.email for profile in profiles if profile.email})
+
+
 def reviewer_emails(campaign: Campaign) -> list[str]:
-    """Return the e-mail addresses of the approvers of every role in the campaign."""
+    """Return the e-mail addresses of the reviewers of every role in the campaign."""
     roles = AccessRole.objects.filter(pk__in=campaign.items.values("role_id").distinct())
     emails: list[str] = []
     for role in roles:
-        emails += [email for email in approver_emails(role) if email not in emails]
+        found = approver_emails(role) if role.approver_groups else _admin_emails()
+        emails += [email for email in found if email not in emails]
     return emails
 
 

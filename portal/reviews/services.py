@@ -12,7 +12,6 @@ from django.db import IntegrityError, transaction
 
 from portal.access.audit import audit_record
 from portal.access.models import AccessRequest, AccessRole
-from portal.access.selectors import is_role_approver
 from portal.access.services import grant_revoke
 from portal.accounts.selectors import is_application, is_portal_admin, memberships_are_fresh
 from portal.core.clock import now
@@ -224,8 +223,8 @@ def item_decide(*, actor, item_id: int, decision: str, reason: str = "", http_re
     reason = (reason or "").strip()
     with transaction.atomic():
         item = _locked_item(item_id)
-        # Only an approver of the role may see and decide it; others learn nothing
-        if not is_role_approver(item.role, actor) and not is_portal_admin(actor):
+        # Only a reviewer of the role may see and decide it; others learn nothing
+        if not selectors.is_reviewer(item.role, actor) and not is_portal_admin(actor):
             raise NotFound(f"There is no review item #{item_id}.")
         # Applications never decide: a review is a person's judgement
         if is_application(actor):
@@ -233,8 +232,8 @@ def item_decide(*, actor, item_id: int, decision: str, reason: str = "", http_re
         # Nobody reviews their own access
         if selectors.is_subject(item, actor):
             raise NotAllowed("You cannot review your own access; another approver decides it.")
-        # The reviewers are the role's approvers
-        if not is_role_approver(item.role, actor):
+        # The reviewers are the role's approvers (the portal admins for a role without approvers)
+        if not selectors.is_reviewer(item.role, actor):
             raise NotAllowed(f"You are not an approver of {item.role.name}.")
         # The reviewer's groups are re-checked now, so they must be fresh
         if not memberships_are_fresh(actor):

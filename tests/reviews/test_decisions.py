@@ -197,3 +197,14 @@ def test_the_django_admin_lifts_a_removal_through_the_audited_service(review, ca
     assert not RoleExclusion.objects.exists()
     assert AuditEvent.objects.get(action="review.exclusion_lifted").actor == carol
     assert role_eligibility(catalog["orders-readwrite"], alice) == ["orders-engineers"]
+
+
+def test_a_role_without_approvers_is_reviewed_by_the_portal_admins(catalog, alice, bob, carol, start_review):
+    campaign = start_review(None)
+    item = campaign.items.get(user=alice, role__slug="analytics-readonly")
+
+    with pytest.raises(NotFound):
+        services.item_decide(actor=bob, item_id=item.pk, decision="keep")
+    services.item_decide(actor=carol, item_id=item.pk, decision="keep")
+
+    assert ReviewItem.objects.get(pk=item.pk).decided_by == carol

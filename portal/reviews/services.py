@@ -5,6 +5,7 @@ second click on the same decision finds it made and does nothing.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -94,11 +95,11 @@ def campaign_start(
     if errors:
         raise InvalidInput("The review is not valid.", fields=errors)
     # Microsoft Graph is read before the transaction: no row waits on the network.
-    people = _people_for(role)
+    roster = _people_for(role)
     with transaction.atomic():
         campaign = _campaign_open(
             role=role,
-            people=people,
+            roster=roster,
             due_at=due_at,
             when_overdue=when_overdue,
             started_by=actor,
@@ -118,19 +119,27 @@ def campaign_start(
     return campaign
 
 
-def _people_for(role: AccessRole | None) -> tuple[list[AccessRole], dict[int, list], list[str]]:
-    """Return the roles under review, the people eligible for each, and where the list came from."""
+@dataclass(frozen=True)
+class _Roster:
+    """The roles under review, the people eligible for each (by role ID), and where the list came from."""
+
+    roles: list[AccessRole]
+    people: dict[int, list[selectors.Person]]
+    sources: list[str]
+
+
+def _people_for(role: AccessRole | None) -> _Roster:
     roles = [role] if role is not None else list(AccessRole.objects.filter(enabled=True, vault_role_missing=False))
     token = selectors.graph_token_if_configured()
     people = {r.pk: selectors.eligible_people(r, graph_token=token) for r in roles}
-    return roles, people, ["sign-ins", "Microsoft Graph"] if token else ["sign-ins"]
+    return _Roster(roles=roles, people=people, sources=["sign-ins", "Microsoft Graph"] if token else ["sign-ins"])
 
 
 def _campaign_open(
-    *, role, people, due_at, when_overdue, started_by, owner, schedule=None, http_request=None
+    *, role, roster: _Roster, due_at, when_overdue, started_by, owner, schedule=None, http_request=None
 ) -> Campaign:
     """Create the campaign with one item per eligible person and role (call inside a transaction)."""
-    roles, people, sources = people
+    roles, people, sources = roster.roles, roster.people, roster.sources
     try:
         with transaction.atomic():
             campaign = Campaign.objects.create(
@@ -419,7 +428,7 @@ def schedules_run(*, at: datetime | None = None) -> int:
         "role", "owner"
     ):
         try:
-            people = _people_for(schedule.role)
+            roster = _people_for(schedule.role)
         except DomainError as error:
             # Graph is down: nothing changed; the next sweep tries again.
             logger.warning("The recurring review of %s waits: %s", schedule.role.slug, error.detail)
@@ -434,7 +443,7 @@ def schedules_run(*, at: datetime | None = None) -> int:
                 with transaction.atomic():
                     _campaign_open(
                         role=schedule.role,
-                        people=people,
+                        roster=roster,
                         due_at=current + timedelta(days=schedule.due_in_days),
                         when_overdue=schedule.when_overdue,
                         started_by=None,

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal.access import api as access_api
 from portal.accounts.api import MeView
+from portal.reviews import api as reviews_api
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -21,4 +22,9 @@ urlpatterns = [
     path("requests/<int:request_id>/credentials", access_api.CredentialsView.as_view(), name="api-request-credentials"),
     path("grants/revoke", access_api.BulkRevokeView.as_view(), name="api-grants-revoke"),
     path("audit", access_api.AuditView.as_view(), name="api-audit"),
+    path("reviews/campaigns", reviews_api.CampaignsView.as_view(), name="api-reviews-campaigns"),
+    path("reviews/campaigns/<int:campaign_id>", reviews_api.CampaignDetailView.as_view(), name="api-reviews-campaign"),
+    path("reviews/items/<int:item_id>/decide", reviews_api.DecideView.as_view(), name="api-reviews-decide"),
+    path("reviews/removals", reviews_api.RemovalsView.as_view(), name="api-reviews-removals"),
+    path("reviews/rightsizing", reviews_api.RightSizingView.as_view(), name="api-reviews-rightsizing"),
 ]

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "portal.core",
     "portal.accounts",
     "portal.access",
+    "portal.reviews",
 ]
 
 MIDDLEWARE = [
@@ -227,6 +228,8 @@ CELERY_TASK_QUEUES = [Queue("celery"), Queue("notifications")]
 CELERY_TASK_ROUTES = {
     "portal.access.tasks.notify_email": {"queue": "notifications"},
     "portal.access.tasks.notify_webhook": {"queue": "notifications"},
+    "portal.reviews.tasks.notify_reviewers_email": {"queue": "notifications"},
+    "portal.reviews.tasks.notify_reviewers_webhook": {"queue": "notifications"},
 }
 # Prometheus metrics at /metrics: for holders of the token, or callers from these networks.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
@@ -285,6 +288,10 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "portal.core.schema.add_error_responses",
     ],
+    "ENUM_NAME_OVERRIDES": {
+        "ReviewDecisionEnum": ["keep", "remove"],
+        "WhenOverdueEnum": "portal.reviews.models.WhenOverdue",
+    },
 }
 
 # Limits: rate limits (calls per window: N/s, N/m, N/5m, N/h) per signed-in user, or per client
@@ -320,6 +327,20 @@ NOTIFY_SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL", "")
 NOTIFY_TEAMS_WEBHOOK_URL = env_str("TEAMS_WEBHOOK_URL", "")
 NOTIFY_TIMEOUT_SECONDS = env_int("NOTIFY_TIMEOUT_SECONDS", 10, minimum=1)
 NOTIFY_ENDING_SOON_MINUTES = env_int("NOTIFY_ENDING_SOON_MINUTES", 10, minimum=1)
+
+# Access reviews: the beat's sweep (reminders, due dates, recurring campaigns), the reminder's lead time,
+# and whether campaigns read the members of eligible groups from Microsoft Graph (app permission
+# GroupMember.Read.All, client credentials of OIDC_CLIENT_ID).
+REVIEWS_SWEEP_INTERVAL_SECONDS = env_int("REVIEWS_SWEEP_INTERVAL_SECONDS", 60, minimum=5)
+REVIEWS_REMINDER_HOURS = env_int("REVIEWS_REMINDER_HOURS", 48, minimum=1)
+REVIEWS_READ_GROUP_MEMBERS = env_bool("REVIEWS_READ_GROUP_MEMBERS", False)
+CELERY_BEAT_SCHEDULE = {
+    "access reviews": {
+        "task": "portal.reviews.tasks.sweep",
+        "schedule": float(REVIEWS_SWEEP_INTERVAL_SECONDS),
+        "options": {"expires": REVIEWS_SWEEP_INTERVAL_SECONDS},
+    },
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

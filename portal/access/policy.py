@@ -21,6 +21,7 @@ from portal.accounts.selectors import (
     user_groups,
 )
 from portal.core.errors import DomainError, Gone, InvalidTransition, NotAllowed, NotFound
+from portal.reviews.exclusions import excluded_from_role
 
 State = AccessRequest.State
 
@@ -34,6 +35,9 @@ def eligibility(role: AccessRole, user) -> list[str]:
         return []
     groups = [role.group_label(group) for group in role.eligible_groups if group in user_groups(user)]
     app_roles = [f"app role {value}" for value in role.eligible_app_roles if value in user_app_roles(user)]
+    # A person an access review removed from the role stays out, whatever their groups say.
+    if not (groups or app_roles) or excluded_from_role(role, user):
+        return []
     return groups + app_roles
 
 

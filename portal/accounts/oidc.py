@@ -35,10 +35,11 @@ class TokenRequestRejected(Exception):
     adds to `interaction_required` (Conditional Access), if any.
     """
 
-    def __init__(self, error: str, *, claims: str | None = None):
+    def __init__(self, error: str, *, claims: str | None = None, status: int | None = None):
         super().__init__(error)
         self.error = error
         self.claims = claims
+        self.status = status
 
 
 def _get_json(url: str) -> dict:
@@ -150,6 +151,7 @@ def _token_request(grant: dict) -> dict:
         raise TokenRequestRejected(
             error if isinstance(error, str) and error else "invalid_grant",
             claims=claims if isinstance(claims, str) and claims else None,
+            status=response.status_code,
         )
     if not isinstance(answer, dict):
         raise ProviderUnavailable(f"{token_endpoint}: the answer is not a JSON object")
@@ -179,31 +181,9 @@ def exchange_on_behalf_of(*, assertion: str, scope: str) -> str:
     return answer["access_token"]
 
 
-def request_client_credentials(*, scope: str) -> dict:
-    """Ask the token endpoint for an application token with the portal's own client ID and secret.
-
-    Return the HTTP status, the error code (`invalid_client` for a wrong secret, RFC 6749 section 5.2)
-    and whether a token was issued; never the token itself.
-    """
-    token_endpoint = endpoint("token_endpoint")
-    if not token_endpoint:
-        raise ProviderUnavailable("The provider's discovery document has no token_endpoint.")
-    data = {
-        "grant_type": "client_credentials",
-        "scope": scope,
-        "client_id": settings.OIDC_RP_CLIENT_ID,
-        "client_secret": settings.OIDC_RP_CLIENT_SECRET,
-    }
-    try:
-        response = requests.post(token_endpoint, data=data, timeout=TIMEOUT_SECONDS)
-    except requests.RequestException as error:
-        raise ProviderUnavailable(f"{token_endpoint}: {error.__class__.__name__}") from error
-    if response.status_code >= 500:
-        raise ProviderUnavailable(f"{token_endpoint}: HTTP {response.status_code}")
-    try:
-        answer = response.json()
-    except ValueError as error:
-        raise ProviderUnavailable(f"{token_endpoint}: the answer is not JSON") from error
-    if not isinstance(answer, dict):
-        raise ProviderUnavailable(f"{token_endpoint}: the answer is not a JSON object")
-    return {"status": response.status_code, "error": answer.get("error"), "issued": "access_token" in answer}
+def request_client_credentials(*, scope: str) -> str:
+    """Return an access token of the portal itself (no person) for `scope` (OAuth 2.0 client credentials)."""
+    answer = _token_request({"grant_type": "client_credentials", "scope": scope})
+    if not isinstance(answer.get("access_token"), str):
+        raise TokenRequestRejected("invalid_grant")
+    return answer["access_token"]

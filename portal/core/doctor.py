@@ -71,31 +71,32 @@ def check_oidc() -> list[Finding]:
 def _check_client_secret() -> Finding:
     scope = f"{settings.OIDC_RP_CLIENT_ID}/.default"
     try:
-        answer = oidc.request_client_credentials(scope=scope)
+        oidc.request_client_credentials(scope=scope)
     except oidc.ProviderUnavailable as error:
         return Finding("oidc client secret", False, f"the token endpoint failed: {error}", "Try again later.")
-    if answer["issued"]:
-        return Finding("oidc client secret", True, "the token endpoint accepts OIDC_CLIENT_ID and OIDC_CLIENT_SECRET")
-    if answer["error"] in ("invalid_client", "unauthorized_client") and answer["status"] == 401:
+    except oidc.TokenRequestRejected as refusal:
+        error = refusal.error
+        if error in ("invalid_client", "unauthorized_client") and refusal.status == 401:
+            return Finding(
+                "oidc client secret",
+                False,
+                f"the token endpoint refused the client ({error}): OIDC_CLIENT_SECRET is wrong or expired",
+                "In Entra ID (App registrations → the portal → Certificates & secrets) create a new client secret, "
+                "set it as OIDC_CLIENT_SECRET (or in OIDC_CLIENT_SECRET_FILE) and restart web.",
+            )
+        if error == "unsupported_grant_type":
+            return Finding(
+                "oidc client secret",
+                None,
+                "the provider offers no client-credentials grant, so the secret cannot be checked here",
+            )
+        # Any other refusal (a scope Entra will not issue, for one) came after the client was authenticated.
         return Finding(
             "oidc client secret",
-            False,
-            f"the token endpoint refused the client ({answer['error']}): OIDC_CLIENT_SECRET is wrong or expired",
-            "In Entra ID (App registrations → the portal → Certificates & secrets) create a new client secret, "
-            "set it as OIDC_CLIENT_SECRET (or in OIDC_CLIENT_SECRET_FILE) and restart web.",
+            True,
+            f"the token endpoint authenticated the client (and answered {error} for {scope})",
         )
-    if answer["error"] == "unsupported_grant_type":
-        return Finding(
-            "oidc client secret",
-            None,
-            "the provider offers no client-credentials grant, so the secret cannot be checked here",
-        )
-    # Any other refusal (a scope Entra will not issue, for one) came after the client was authenticated.
-    return Finding(
-        "oidc client secret",
-        True,
-        f"the token endpoint authenticated the client (and answered {answer['error']} for {scope})",
-    )
+    return Finding("oidc client secret", True, "the token endpoint accepts OIDC_CLIENT_ID and OIDC_CLIENT_SECRET")
 
 
 # ----- Microsoft Graph -----

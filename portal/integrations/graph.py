@@ -1,4 +1,4 @@
-"""The one module that talks to Microsoft Graph: it reads group memberships.
+"""The one module that talks to Microsoft Graph: it reads group memberships and group members.
 
 Reading a collection with an OData cast (`…/transitiveMemberOf/microsoft.graph.group`)
 is one of Graph's advanced queries on directory objects: Graph answers it only with the
@@ -94,3 +94,30 @@ def reachable() -> None:
         raise GraphUnavailable(f"Microsoft Graph could not be reached ({error.__class__.__name__}).") from error
     if response.status_code >= 500:
         raise GraphUnavailable(f"Microsoft Graph answered HTTP {response.status_code}{_graph_error(response)}.")
+
+
+def group_member_users(*, group_id: str, access_token: str) -> list[dict]:
+    """Return the users in group `group_id`, directly or through nested groups.
+
+    Each user is a dict with `id`, `userPrincipalName`, `displayName` and `mail`. The cast to
+    `microsoft.graph.user` is an advanced query. Needs `GroupMember.Read.All`.
+    """
+    group = requests.utils.quote(group_id, safe="")
+    items = collection(
+        f"/groups/{group}/transitiveMembers/microsoft.graph.user",
+        access_token=access_token,
+        params={"$select": "id,userPrincipalName,displayName,mail"},
+        advanced_query=True,
+    )
+    try:
+        return [
+            {
+                "id": item["id"],
+                "userPrincipalName": item.get("userPrincipalName") or "",
+                "displayName": item.get("displayName") or "",
+                "mail": item.get("mail") or "",
+            }
+            for item in items
+        ]
+    except (KeyError, TypeError, AttributeError) as error:
+        raise GraphUnavailable("Microsoft Graph answered with an unexpected body.") from error

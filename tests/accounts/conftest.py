@@ -213,6 +213,8 @@ class FakeGraph:
     fail_with: int | None = None
     requests: list[str] = field(default_factory=list)
     request_headers: list[dict] = field(default_factory=list)
+    # `/groups/{id}/transitiveMembers/microsoft.graph.user`: users (id, userPrincipalName, ...) by group ID.
+    group_members: dict[str, list[dict]] = field(default_factory=dict)
 
 
 def graph_error(code: str, message: str) -> dict:
@@ -227,48 +229,66 @@ def graph_error(code: str, message: str) -> dict:
 
 
 class _GraphHandler(_JsonHandler):
+    """Answer the two collections the portal reads, with the refusals Graph documents for each."""
+
     def do_GET(self):
         graph = self.server.owner.graph
         graph.requests.append(self.path)
         graph.request_headers.append(dict(self.headers))
         url = urlsplit(self.path)
-        if url.path != "/v1.0/me/transitiveMemberOf/microsoft.graph.group":
+        query = parse_qs(url.query)
+        parts = url.path.split("/")
+        if url.path == "/v1.0/me/transitiveMemberOf/microsoft.graph.group":
+            items, context = [{"@odata.type": "#microsoft.graph.group", **g} for g in graph.groups], "groups"
+            selected = None
+        elif len(parts) == 6 and parts[2] == "groups" and parts[4:] == ["transitiveMembers", "microsoft.graph.user"]:
+            items, context = graph.group_members.get(parts[3]), "users"
+            selected = query.get("$select", ["id,displayName,userPrincipalName,mail"])[0].split(",")
+        else:
             self.send_json(404, graph_error("Request_ResourceNotFound", "Not found."))
             return
+        refusal = self._refusal(graph, query)
+        if refusal is not None:
+            self.send_json(*refusal)
+            return
+        if items is None:
+            self.send_json(404, graph_error("Request_ResourceNotFound", f"Resource '{parts[3]}' does not exist."))
+            return
+        if selected is not None:
+            items = [{name: item.get(name) for name in selected} for item in items]
+        self.send_json(200, self._page(items, url=url, query=query, context=context))
+
+    def _refusal(self, graph, query) -> tuple[int, dict] | None:
         authorization = self.headers.get("Authorization", "")
         expected = f"Bearer {graph.access_token}" if graph.access_token else None
         if not authorization.startswith("Bearer ") or (expected and authorization != expected):
-            self.send_json(401, graph_error("InvalidAuthenticationToken", "Access token invalid."))
-            return
-        query = parse_qs(url.query)
+            return 401, graph_error("InvalidAuthenticationToken", "Access token invalid.")
         # An OData cast on a directory collection is an advanced query: Graph refuses it
         # without `ConsistencyLevel: eventual` and `$count=true`, on every page.
         if self.headers.get("ConsistencyLevel") != "eventual" or query.get("$count") != ["true"]:
-            self.send_json(
-                400,
-                graph_error(
-                    "Request_UnsupportedQuery",
-                    "Request with OData cast only works through MSGraph with a special request header: "
-                    "'ConsistencyLevel: eventual' and the query parameter '$count=true'.",
-                ),
+            return 400, graph_error(
+                "Request_UnsupportedQuery",
+                "Request with OData cast only works through MSGraph with a special request header: "
+                "'ConsistencyLevel: eventual' and the query parameter '$count=true'.",
             )
-            return
         if graph.fail_with:
-            self.send_json(graph.fail_with, graph_error("serviceNotAvailable", "Service unavailable."))
-            return
+            return graph.fail_with, graph_error("serviceNotAvailable", "Service unavailable.")
+        return None
+
+    def _page(self, items: list[dict], *, url, query, context: str) -> dict:
+        graph = self.server.owner.graph
         skip = int(query.get("$skiptoken", ["0"])[0])
-        page = graph.groups[skip : skip + graph.page_size]
         body = {
-            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups(id,displayName)",
-            "@odata.count": len(graph.groups),
-            "value": [{"@odata.type": "#microsoft.graph.group", **group} for group in page],
+            "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#{context}",
+            "@odata.count": len(items),
+            "value": items[skip : skip + graph.page_size],
         }
-        if skip + graph.page_size < len(graph.groups):
+        if skip + graph.page_size < len(items):
+            select = query.get("$select", [""])[0]
             body["@odata.nextLink"] = (
-                f"{self.server.owner.url}{url.path}?$count=true&$select=id,displayName"
-                f"&$skiptoken={skip + graph.page_size}"
+                f"{self.server.owner.url}{url.path}?$count=true&$select={select}&$skiptoken={skip + graph.page_size}"
             )
-        self.send_json(200, body)
+        return body
 
 
 @pytest.fixture

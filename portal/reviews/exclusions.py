@@ -1,0 +1,11 @@
+"""The one rule a review leaves behind: a person removed from a role is not eligible for it in the portal."""
+
+from portal.reviews.models import RoleExclusion
+
+
+def excluded_from_role(role, user) -> bool:
+    """Return whether a review removed `user` from `role` (Entra may still list them in the group)."""
+    profile = getattr(user, "profile", None)
+    if profile is None:
+        return False
+    return RoleExclusion.objects.filter(role_id=role.pk, tid=profile.tid, oid=profile.oid).exists()

@@ -27,5 +27,5 @@ def _schedule(sender, **kwargs):
     # The audit chain's head goes to Vault at least every minute: deleting older events is then seen.
     anchor = settings.AUDIT_ANCHOR_INTERVAL_SECONDS
     sender.add_periodic_task(
-        anchor, sender.signature("portal.core.tasks.audit_anchor", options={"expires": anchor}), name="audit anchor"
+        anchor, sender.signature("portal.access.tasks.audit_anchor", options={"expires": anchor}), name="audit anchor"
     )

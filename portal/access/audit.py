@@ -17,9 +17,11 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
 from portal.access.models import AuditEvent
+from portal.accounts.models import Profile
 from portal.core.clock import now
 from portal.integrations import vault
 
@@ -123,10 +125,6 @@ def person_flags(user, *, profile=None) -> dict:
 
 def stored_person_flags(user_id) -> dict:
     """Return the person's flags as stored, their row locked until the transaction ends (a new person's if none)."""
-    from django.contrib.auth import get_user_model
-
-    from portal.accounts.models import Profile
-
     stored = get_user_model().objects.select_for_update().filter(pk=user_id).first() if user_id else None
     if stored is None:
         return dict(NEW_PERSON_FLAGS)

@@ -11,6 +11,8 @@ from celery.signals import task_postrun, task_prerun
 from django.db import close_old_connections
 
 from portal.access import services
+from portal.access.audit import AuditChainBroken
+from portal.access.audit import audit_anchor as anchor_head
 from portal.access.models import AccessRequest
 from portal.access.notifications import ESCAPES, message_for
 from portal.core.errors import InvalidTransition, NotFound
@@ -121,3 +123,14 @@ def sweep() -> None:
     counts = services.grants_sweep()
     if any(counts.values()):
         logger.info("Sweep: %s", counts)
+
+
+@shared_task
+def audit_anchor() -> None:
+    """Anchor the audit chain's head in Vault; leave the anchor where it is if the history no longer extends it."""
+    try:
+        anchor_head()
+    except AuditChainBroken as error:
+        logger.error("Not anchoring the audit chain: %s Run `manage.py verify_audit`.", error)
+    except vault.VaultConflict:
+        logger.info("Another process anchored the audit chain meanwhile")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from portal.access.models import AccessRole
 from portal.accounts import oidc
 from portal.integrations import graph, vault
 
@@ -248,7 +249,5 @@ def check_catalog_roles() -> list[Finding]:
 
 
 def _catalog_roles() -> list[tuple[str, str]]:
-    from portal.access.models import AccessRole
-
     rows = AccessRole.objects.filter(enabled=True).values_list("vault_mount", "vault_role").order_by("vault_role")
     return [(mount.strip("/"), role) for mount, role in rows]

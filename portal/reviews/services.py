@@ -18,6 +18,7 @@ from portal.access.services import grant_revoke
 from portal.accounts.selectors import is_application, is_portal_admin
 from portal.core.clock import now
 from portal.core.errors import DomainError, InvalidInput, InvalidTransition, NotAllowed, NotFound
+from portal.core.queue import notify_on_commit
 from portal.reviews import selectors
 from portal.reviews.models import (
     ACTION_CAMPAIGN_CLOSED,
@@ -46,10 +47,11 @@ MAX_EVERY_DAYS = 3650
 
 
 def _notify(campaign: Campaign, event: str) -> None:
-    from portal.reviews import tasks
-
-    campaign_id = campaign.pk
-    transaction.on_commit(lambda: tasks.enqueue_notifications(campaign_id=campaign_id, event=event))
+    notify_on_commit(
+        email_task="portal.reviews.tasks.notify_reviewers_email",
+        webhook_task="portal.reviews.tasks.notify_reviewers_webhook",
+        args=(campaign.pk, event),
+    )
 
 
 def _clean_start(*, due_at: datetime | None, when_overdue: str, repeat_every_days: int | None, at: datetime) -> dict:

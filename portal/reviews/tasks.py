@@ -31,13 +31,6 @@ def sweep() -> None:
         logger.info("Access reviews: %(reminded)s reminded, %(closed)s closed, %(started)s started", done)
 
 
-def enqueue_notifications(*, campaign_id: int, event: str) -> None:
-    """Queue the e-mail and webhook tasks for `event` (call it on commit: tasks carry IDs only)."""
-    notify_reviewers_email.delay(campaign_id, event)
-    for channel in notify.webhook_urls():
-        notify_reviewers_webhook.delay(campaign_id, event, channel)
-
-
 @shared_task(**_RETRY)
 def notify_reviewers_email(campaign_id: int, event: str) -> None:
     campaign = Campaign.objects.select_related("role").get(pk=campaign_id)

@@ -195,7 +195,7 @@ def test_the_anchor_holds_the_head_its_hmac_and_the_number_of_events(alice, bob,
 
 
 def test_the_anchor_is_not_moved_over_deleted_rows(alice, bob, catalog, caplog):
-    from portal.core.tasks import audit_anchor as anchor_task
+    from portal.access.tasks import audit_anchor as anchor_task
 
     events = _history(alice, bob)
     anchored = vault.audit_anchor_read()
@@ -206,7 +206,7 @@ def test_the_anchor_is_not_moved_over_deleted_rows(alice, bob, catalog, caplog):
 
     with pytest.raises(AuditChainBroken, match=f"#{events[-1].pk}"):
         audit_anchor()
-    with caplog.at_level(logging.ERROR, logger="portal.core.tasks"):
+    with caplog.at_level(logging.ERROR, logger="portal.access.tasks"):
         anchor_task()
 
     assert vault.audit_anchor_read() == anchored
@@ -231,7 +231,7 @@ def test_beat_anchors_the_head_at_least_every_minute():
 
     schedule = app.conf.beat_schedule["audit anchor"]
 
-    assert schedule["task"] == "portal.core.tasks.audit_anchor"
+    assert schedule["task"] == "portal.access.tasks.audit_anchor"
     assert schedule["schedule"] <= 60
 
 

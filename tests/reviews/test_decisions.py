@@ -6,7 +6,8 @@ import pytest
 
 from portal.access import services as access_services
 from portal.access.models import AccessRequest, AuditEvent
-from portal.access.selectors import role_eligibility, roles_eligible
+from portal.access.policy import eligibility as role_eligibility
+from portal.access.selectors import roles_eligible
 from portal.core.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound
 from portal.reviews import services
 from portal.reviews.models import Campaign, ReviewItem, RoleExclusion

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from portal.access.models import AccessRequest, AuditEvent
-from portal.access.selectors import role_eligibility
+from portal.access.policy import eligibility as role_eligibility
 from portal.reviews import services
 from portal.reviews.models import Campaign, ReviewItem, ReviewSchedule
 from tests.reviews.conftest import active_grant

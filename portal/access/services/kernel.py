@@ -1,8 +1,8 @@
 """The kernel every transition shares: lock a request, move its state, record it, queue work after commit.
 
-This is the only module that hands work to Celery, and only once the transaction commits: a task
-never runs for a state the database has not recorded. Tasks are queued by name, so the services
-never import `portal.access.tasks`, which imports them.
+This is the only module of the workflow that hands work to Celery (through `portal.core.queue`), and
+only once the transaction commits: a task never runs for a state the database has not recorded.
+Tasks are queued by name, so the services never import `portal.access.tasks`, which imports them.
 """
 
 from datetime import datetime
@@ -11,10 +11,10 @@ from django.db import transaction
 
 from portal.access.audit import audit_record
 from portal.access.models import AccessRequest, AuditAction, NotificationEvent
-from portal.celery import app
 from portal.core import clock
 from portal.core.errors import InvalidTransition, NotFound
-from portal.integrations.notify import webhook_urls
+from portal.core.queue import notify_on_commit
+from portal.core.queue import on_commit as queue_after_commit
 
 _TASKS = "portal.access.tasks."
 # The longest text of an error kept on a request's row (never a secret).
@@ -65,7 +65,7 @@ def record(*, actor, action: AuditAction, request: AccessRequest, details: dict 
 
 def queue(task: str, request_id: int, *, eta: datetime | None = None) -> None:
     """Queue the Celery task `task` for the request once the transaction commits (IDs only)."""
-    transaction.on_commit(lambda: _send(task, request_id, eta=eta))
+    queue_after_commit(_TASKS + task, request_id, eta=eta)
 
 
 def queue_now(task: str, request_id: int) -> None:
@@ -76,18 +76,11 @@ def queue_now(task: str, request_id: int) -> None:
 
 def notify(request: AccessRequest, event: NotificationEvent) -> None:
     """Tell the people concerned about `event` once the transaction commits: e-mail and each webhook."""
-    request_id, event = request.pk, NotificationEvent(event).value
-
-    def send() -> None:
-        _send("notify_email", request_id, event)
-        for channel in webhook_urls():
-            _send("notify_webhook", request_id, event, channel)
-
-    transaction.on_commit(send)
-
-
-def _send(task: str, *args, eta: datetime | None = None) -> None:
-    app.signature(_TASKS + task, args=args).apply_async(eta=eta)
+    notify_on_commit(
+        email_task=_TASKS + "notify_email",
+        webhook_task=_TASKS + "notify_webhook",
+        args=(request.pk, NotificationEvent(event).value),
+    )
 
 
 def correlation(request: AccessRequest) -> str:

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal.access import api as access_api
 from portal.accounts.api import MeView
+from portal.breakglass import api as breakglass_api
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -21,4 +22,8 @@ urlpatterns = [
     path("requests/<int:request_id>/credentials", access_api.CredentialsView.as_view(), name="api-request-credentials"),
     path("grants/revoke", access_api.BulkRevokeView.as_view(), name="api-grants-revoke"),
     path("audit", access_api.AuditView.as_view(), name="api-audit"),
+    path("roles/<slug:slug>/break-glass", breakglass_api.ActivateView.as_view(), name="api-break-glass"),
+    path("break-glass/reviews", breakglass_api.ReviewsView.as_view(), name="api-break-glass-reviews"),
+    path("break-glass/<int:use_id>/confirm", breakglass_api.ConfirmView.as_view(), name="api-break-glass-confirm"),
+    path("break-glass/<int:use_id>/flag", breakglass_api.FlagView.as_view(), name="api-break-glass-flag"),
 ]

@@ -24,3 +24,9 @@ def _schedule(sender, **kwargs):
     sender.add_periodic_task(
         30.0, sender.signature("portal.core.tasks.worker_heartbeat", options={"expires": 30}), name="worker heartbeat"
     )
+    escalation = settings.BREAK_GLASS_ESCALATION_INTERVAL_SECONDS
+    sender.add_periodic_task(
+        escalation,
+        sender.signature("portal.breakglass.tasks.escalate_overdue_reviews", options={"expires": escalation}),
+        name="break-glass escalation",
+    )

@@ -7,6 +7,8 @@ from portal.core import views as core_views
 urlpatterns = [
     path("", access_views.my_access, name="home"),
     path("access/", include("portal.access.urls")),
+    path("break-glass/", include("portal.breakglass.urls")),
+    path("slack/", include("portal.chatops.urls")),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("metrics", core_views.prometheus_metrics, name="metrics"),

@@ -75,7 +75,9 @@ def open_request_for(*, user, role: AccessRole) -> AccessRequest | None:
 
 
 def _with_related(queryset: QuerySet) -> QuerySet:
-    return queryset.select_related("role", "requester__profile").prefetch_related("approvals__approver__profile")
+    return queryset.select_related("role", "requester__profile", "break_glass_use").prefetch_related(
+        "approvals__approver__profile"
+    )
 
 
 def requests_visible_to(user) -> QuerySet:

@@ -1,6 +1,8 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from portal.access.models import AccessRequest, AccessRole, Approval, AuditEvent
+from portal.breakglass.serializers import BreakGlassUseSerializer
 
 
 class RoleSerializer(serializers.ModelSerializer):
@@ -32,6 +34,7 @@ class RequestSerializer(serializers.ModelSerializer):
     starts_at = serializers.SerializerMethodField()
     approvals = ApprovalSerializer(many=True, read_only=True)
     waiting_for_vault = serializers.SerializerMethodField()
+    break_glass = serializers.SerializerMethodField()
 
     class Meta:
         model = AccessRequest
@@ -51,7 +54,14 @@ class RequestSerializer(serializers.ModelSerializer):
             "revealed_at",
             "waiting_for_vault",
             "last_error",
+            "break_glass",
         ]
+
+    @extend_schema_field(BreakGlassUseSerializer(allow_null=True))
+    def get_break_glass(self, obj) -> dict | None:
+        """Return the break-glass use that opened this grant (incident, review), or null."""
+        use = getattr(obj, "break_glass_use", None)
+        return BreakGlassUseSerializer(use).data if use is not None else None
 
     def get_waiting_for_vault(self, obj) -> bool:
         """Return whether issuing or revoking is held up by Vault (the worker retries)."""

@@ -176,8 +176,9 @@ def request_create(
     ticket: str = "",
     starts_at: datetime | None = None,
     http_request=None,
+    break_glass: bool = False,
 ) -> AccessRequest:
-    """Ask for `role`; a role that needs no approval is approved at once."""
+    """Ask for `role`; a role that needs no approval (or a break-glass activation) is approved at once."""
     role = _offered_role(role)
     # Eligibility rests on memberships read recently
     _require_fresh_memberships(actor)
@@ -231,9 +232,12 @@ def request_create(
             },
             http_request=http_request,
         )
-        if role.approvals_required == 0 or (application and role.applications_auto_approve):
+        if break_glass or role.approvals_required == 0 or (application and role.applications_auto_approve):
             _transition(request, source=State.PENDING, target=State.APPROVED, decided_at=now())
             details = {"auto": True, "application": True} if application else {"auto": True}
+            if break_glass:
+                # The caller (portal.breakglass) checked the policy and opens the mandatory review.
+                details["break_glass"] = True
             audit_record(actor=None, action="request.approved", request=request, details=details)
             _notify(request, "approved")
             _enqueue_issue(request)

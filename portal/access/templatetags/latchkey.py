@@ -32,6 +32,10 @@ def site_nav(context):
     items = [("My access", reverse("home"), None)]
     if is_approver(user):
         items.append(("To review", reverse("access:review-queue"), selectors.requests_to_review(user).count()))
+    if is_approver(user) or is_portal_admin(user):
+        from portal.breakglass.selectors import uses_to_review
+
+        items.append(("Break-glass reviews", reverse("breakglass:review-queue"), uses_to_review(user).count()))
     if is_portal_admin(user):
         items += [
             ("Active grants", reverse("access:grants-active"), selectors.grants_open().count()),
@@ -97,6 +101,10 @@ ACTION_LABELS = {
     "grant.ended": "Window ended",
     "grant.revoked": "Revoked",
     "grant.expired": "Expired",
+    "breakglass.activated": "Break-glass activated",
+    "breakglass.confirmed": "Break-glass use confirmed",
+    "breakglass.flagged": "Break-glass use flagged as misuse",
+    "breakglass.escalated": "Break-glass review overdue: escalated to admins",
 }
 
 

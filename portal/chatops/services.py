@@ -141,7 +141,8 @@ def slack_interaction_handle(
             )
             interaction.outcome = Outcome.DENIED
     except DomainError as error:
-        interaction.detail = error.detail[:500]
+        texts = [text for texts in getattr(error, "fields", {}).values() for text in texts]
+        interaction.detail = " ".join([error.detail, *texts])[:500]
     except slack.SlackError as error:
         log.warning("Could not read a Slack member's profile: %s", error)
         interaction.detail = "Latchkey could not read your Slack profile; try again, or decide in the portal."

@@ -50,7 +50,7 @@ def message_for(request: AccessRequest, event: str) -> Message:
             subject=f"[Latchkey] {who} asks for {role}",
             body=(
                 f"{who} asks for {role} for {request.duration_minutes} minutes ({kind} #{request.pk}).\n\n"
-                f"Justification:\n{request.justification}\n\nApprove or deny it (sign in first if asked): {link}#decide\n"
+                f"Justification:\n{request.justification}\n\nDecide it (after sign-in): {link}#decide\n"
             ),
         )
     texts = {

@@ -146,3 +146,20 @@ def test_the_limit_is_per_role(dave, catalog, policy):
     services.break_glass_activate(actor=dave, role="analytics-readonly", justification=WHY, incident="anything")
     use = services.break_glass_activate(actor=dave, role="orders-admin", justification=WHY, incident=INCIDENT)
     assert use.role.slug == "orders-admin"
+
+
+def test_the_demo_lets_dave_break_the_glass_of_orders_admin_and_seeding_again_changes_nothing(db):
+    import io
+
+    from django.core.management import call_command
+
+    from portal.breakglass.models import BreakGlassPolicy
+
+    first, second = io.StringIO(), io.StringIO()
+    call_command("seed_demo", stdout=first)
+    call_command("seed_demo", stdout=second)
+
+    policy = BreakGlassPolicy.objects.get()
+    assert (policy.role.slug, policy.max_minutes, policy.uses_allowed) == ("orders-admin", 60, 2)
+    assert "break-glass orders-admin: allowed" in first.getvalue()
+    assert "break-glass" not in second.getvalue()

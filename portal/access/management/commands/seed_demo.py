@@ -14,4 +14,8 @@ class Command(BaseCommand):
         diff = catalog_import(DEMO_CATALOG.read_text(), source=str(DEMO_CATALOG))
         for line in diff.lines:
             self.stdout.write(line)
+        from portal.breakglass.demo import seed_demo_policies
+
+        for line in seed_demo_policies():
+            self.stdout.write(line)
         self.stdout.write("The demo catalog is loaded.")

@@ -279,3 +279,23 @@ def test_without_a_signing_secret_the_endpoint_is_off(client, asked, slack, sett
     body = click_body(slack, who="bob", action="approve", request_id=asked.pk)
 
     assert post_click(client, body, signed_headers(body)).status_code == 404
+
+
+def test_the_slack_secrets_never_reach_a_log_line(slack, settings):
+    import logging
+
+    from portal.logging import RedactSecretsFilter
+
+    record = logging.LogRecord(
+        "x",
+        logging.INFO,
+        "x",
+        0,
+        f"secret {settings.SLACK_SIGNING_SECRET} token {settings.SLACK_BOT_TOKEN}",
+        None,
+        None,
+    )
+    RedactSecretsFilter().filter(record)
+
+    assert settings.SLACK_SIGNING_SECRET not in record.getMessage()
+    assert settings.SLACK_BOT_TOKEN not in record.getMessage()

@@ -39,6 +39,7 @@ def test_dave_breaks_the_glass_from_the_page(client, dave, policy, no_worker, dj
     assert response.status_code == 302 and response["Location"] == f"/access/requests/{use.request_id}/"
     page = client.get(response["Location"]).content.decode()
     assert "Break-glass grant" in page and INCIDENT in page
+    assert "none: break-glass" in page
     assert "Break-glass activated" in page
 
 

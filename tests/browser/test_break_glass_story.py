@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from portal.breakglass.models import BreakGlassPolicy, BreakGlassUse
 from tests.browser.conftest import screenshots, sign_in
+from tests.browser.test_accessibility import UNLABELLED
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -21,6 +22,7 @@ def test_dave_breaks_the_glass_bob_confirms_it_and_carol_finds_it(portal_url, ne
     sign_in(dave, portal_url, "dave")
     expect(dave.get_by_role("heading", name="Break-glass (emergencies only)")).to_be_visible()
     dave.get_by_role("link", name="Break the glass of Orders (admin)").click()
+    assert dave.evaluate(UNLABELLED) == []
     dave.get_by_label("Incident reference").fill("outage")
     dave.get_by_label("Justification").fill(WHY)
     dave.get_by_label("Duration in minutes").fill("20")
@@ -42,6 +44,7 @@ def test_dave_breaks_the_glass_bob_confirms_it_and_carol_finds_it(portal_url, ne
     sign_in(bob, portal_url, "bob")
     bob.get_by_role("link", name=re.compile(r"Break-glass reviews\s*1")).click()
     expect(bob.get_by_text("INC-4711")).to_be_visible()
+    assert bob.evaluate(UNLABELLED) == []
     screenshots(bob, "break-glass-reviews", dark=True)
     bob.get_by_label("Comment", exact=True).fill("Matches the incident channel")
     bob.get_by_role("button", name="Confirm").click()

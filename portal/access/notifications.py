@@ -10,7 +10,7 @@ from portal.access.selectors import approver_emails
 from portal.integrations.notify import webhook_urls
 
 # Events that the requester hears about; "created" goes to the approvers instead.
-EVENTS = ("created", "approved", "denied", "expired", "issued", "ending_soon", "revoked")
+EVENTS = ("created", "approved", "denied", "expired", "issued", "ending_soon", "revoked", "failed", "ended")
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ def message_for(request: AccessRequest, event: str) -> Message:
         "issued": f"Your access to {role} (#{request.pk}) is ready; reveal the credentials in the portal.",
         "ending_soon": f"Your access to {role} (#{request.pk}) ends at {_when(request.ends_at)}.",
         "revoked": f"Your access to {role} (#{request.pk}) was revoked.",
+        "failed": f"Your {kind} #{request.pk} for {role} could not be issued: {request.last_error or 'see the portal'}",
+        "ended": f"Your access to {role} (#{request.pk}) has ended.",
     }
     text = texts[event]
     return Message(to=_requester_email(request), subject=f"[Latchkey] {text}", body=f"{text}\n\nDetails: {link}\n")

@@ -558,6 +558,7 @@ def _close_unissued(request: AccessRequest, *, reason: str, detail: str) -> Acce
     """Move a claimed request to `failed` without issuing anything; the history says why."""
     _transition(request, source=request.state, target=State.FAILED, last_error=detail[:500])
     audit_record(actor=None, action="grant.not_issued", request=request, details={"reason": reason})
+    _notify(request, "failed")
     return request
 
 
@@ -605,6 +606,7 @@ def _issue_retreat(request: AccessRequest, error: Exception) -> None:
                 request=request,
                 details={"attempts": request.issue_attempts, "error": _short(error)},
             )
+            _notify(request, "failed")
 
 
 def _issue_record_accessor(request: AccessRequest, accessor: str) -> datetime:
@@ -751,6 +753,8 @@ def grant_recover(*, request_id: int) -> AccessRequest:
             request=request,
             details={"revoked_token_accessor": accessor or None, "next": target},
         )
+        if target == State.FAILED:
+            _notify(request, "failed")
     request.refresh_from_db()
     if target == State.APPROVED:
         _enqueue_after_commit_now("issue_grant", request.pk)
@@ -890,6 +894,8 @@ def grant_revoke_finish(*, request_id: int) -> AccessRequest:
         )
         if target == State.REVOKED:
             _notify(request, "revoked")
+        else:
+            _notify(request, "ended")
     return request
 
 

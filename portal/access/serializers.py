@@ -2,10 +2,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from portal.access.models import AccessRequest, AccessRole, Approval, AuditEvent
-from portal.breakglass.serializers import BreakGlassUseSerializer
+from portal.breakglass.selectors import policy_for
+from portal.breakglass.serializers import BreakGlassPolicySerializer, BreakGlassUseSerializer
 
 
 class RoleSerializer(serializers.ModelSerializer):
+    break_glass = serializers.SerializerMethodField()
+
     class Meta:
         model = AccessRole
         fields = [
@@ -16,7 +19,14 @@ class RoleSerializer(serializers.ModelSerializer):
             "max_duration_minutes",
             "approvals_required",
             "ticket_required",
+            "break_glass",
         ]
+
+    @extend_schema_field(BreakGlassPolicySerializer(allow_null=True))
+    def get_break_glass(self, obj) -> dict | None:
+        """Return how the role may be activated in an emergency (null: it may not)."""
+        policy = policy_for(obj)
+        return BreakGlassPolicySerializer(policy).data if policy is not None else None
 
 
 class ApprovalSerializer(serializers.ModelSerializer):

@@ -1,6 +1,21 @@
 from rest_framework import serializers
 
-from portal.breakglass.models import BreakGlassUse
+from portal.breakglass.models import BreakGlassPolicy, BreakGlassUse
+from portal.breakglass.selectors import window_minutes
+
+
+class BreakGlassPolicySerializer(serializers.ModelSerializer):
+    """How a role may be activated in an emergency."""
+
+    max_minutes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BreakGlassPolicy
+        fields = ["max_minutes", "incident_pattern", "uses_allowed", "window_days", "review_due_hours"]
+
+    def get_max_minutes(self, obj) -> int:
+        """Return the longest break-glass window: the policy's, never beyond the role's maximum."""
+        return window_minutes(obj)
 
 
 class ActivateSerializer(serializers.Serializer):

@@ -199,7 +199,12 @@ def cmd_roles(portal: Portal, args) -> int:
         approvals = role["approvals_required"]
         approval_text = "auto-approved" if approvals == 0 else f"{approvals} approval{'s' * (approvals > 1)}"
         ticket = ", ticket required" if role["ticket_required"] else ""
-        print(f"{role['slug']:<24} {role['name']} ({approval_text}, up to {role['max_duration_minutes']} min{ticket})")
+        glass = role.get("break_glass")
+        emergency = f"; break-glass up to {glass['max_minutes']} min" if glass else ""
+        print(
+            f"{role['slug']:<24} {role['name']} "
+            f"({approval_text}, up to {role['max_duration_minutes']} min{ticket}{emergency})"
+        )
     return EXIT_OK
 
 

@@ -105,3 +105,21 @@ def test_erin_cannot_see_a_use_at_all(client, dave, erin, policy, no_worker):
     use = BreakGlassUse.objects.get()
 
     assert _post(client, erin, f"break-glass/{use.pk}/confirm", {}).status_code == 404
+
+
+def test_roles_say_which_may_be_broken_into_and_how(client, dave, alice, policy):
+    policy.max_minutes = 90  # beyond the role's maximum of 60: the role's maximum wins
+    policy.save()
+    client.force_login(dave)
+
+    roles = {role["slug"]: role for role in client.get("/api/v1/roles").json()}
+
+    assert roles["orders-admin"]["break_glass"] == {
+        "max_minutes": 60,
+        "incident_pattern": "^INC-[0-9]+$",
+        "uses_allowed": 2,
+        "window_days": 7,
+        "review_due_hours": 24,
+    }
+    client.force_login(alice)
+    assert all(role["break_glass"] is None for role in client.get("/api/v1/roles").json())

@@ -97,6 +97,7 @@ def test_break_glass_gets_the_role_at_once_and_shows_in_the_approvers_review(
     assert "BREAK-GLASS" in activated.stderr and "active until" in activated.stderr
     request_id = int(activated.stdout.strip())
     assert wait_for_state(request_id, "active").duration_minutes == 15
+    assert "break-glass up to 60 min" in latchkey("roles", name="dave").stdout
     queue = latchkey("review", name="bob")
     assert f"BREAK-GLASS {INCIDENT}" in queue.stdout
     assert latchkey("review", name="dave").stdout == ""

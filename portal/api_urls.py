@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal.access import api as access_api
 from portal.accounts.api import MeView
+from portal.breakglass import api as breakglass_api
 from portal.reviews import api as reviews_api
 
 urlpatterns = [
@@ -27,4 +28,8 @@ urlpatterns = [
     path("reviews/items/<int:item_id>/decide", reviews_api.DecideView.as_view(), name="api-reviews-decide"),
     path("reviews/removals", reviews_api.RemovalsView.as_view(), name="api-reviews-removals"),
     path("reviews/rightsizing", reviews_api.RightSizingView.as_view(), name="api-reviews-rightsizing"),
+    path("roles/<slug:slug>/break-glass", breakglass_api.ActivateView.as_view(), name="api-break-glass"),
+    path("break-glass/reviews", breakglass_api.ReviewsView.as_view(), name="api-break-glass-reviews"),
+    path("break-glass/<int:use_id>/confirm", breakglass_api.ConfirmView.as_view(), name="api-break-glass-confirm"),
+    path("break-glass/<int:use_id>/flag", breakglass_api.FlagView.as_view(), name="api-break-glass-flag"),
 ]

@@ -29,3 +29,13 @@ def _schedule(sender, **kwargs):
     sender.add_periodic_task(
         anchor, sender.signature("portal.access.tasks.audit_anchor", options={"expires": anchor}), name="audit anchor"
     )
+    escalation = settings.BREAK_GLASS_ESCALATION_INTERVAL_SECONDS
+    sender.add_periodic_task(
+        escalation,
+        sender.signature("portal.breakglass.tasks.escalate_overdue_reviews", options={"expires": escalation}),
+        name="break-glass escalation",
+    )
+    reviews = settings.REVIEWS_SWEEP_INTERVAL_SECONDS
+    sender.add_periodic_task(
+        reviews, sender.signature("portal.reviews.tasks.sweep", options={"expires": reviews}), name="access reviews"
+    )

@@ -119,6 +119,8 @@ def _known_secrets() -> tuple[str, ...]:
         getattr(settings, "VAULT_TOKEN", ""),
         getattr(settings, "CREDENTIAL_ENCRYPTION_KEY", ""),
         getattr(settings, "METRICS_TOKEN", ""),
+        getattr(settings, "SLACK_SIGNING_SECRET", ""),
+        getattr(settings, "SLACK_BOT_TOKEN", ""),
     ]
     values += [database.get("PASSWORD", "") for database in getattr(settings, "DATABASES", {}).values()]
     return tuple(sorted({v for v in values if len(v) >= _MIN_KNOWN_SECRET}, key=len, reverse=True))

@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "portal.accounts",
     "portal.access",
     "portal.reviews",
+    "portal.breakglass",
+    "portal.chatops",
 ]
 
 MIDDLEWARE = [
@@ -230,6 +232,9 @@ CELERY_TASK_ROUTES = {
     "portal.access.tasks.notify_webhook": {"queue": "notifications"},
     "portal.reviews.tasks.notify_reviewers_email": {"queue": "notifications"},
     "portal.reviews.tasks.notify_reviewers_webhook": {"queue": "notifications"},
+    "portal.breakglass.tasks.notify_email": {"queue": "notifications"},
+    "portal.breakglass.tasks.notify_webhook": {"queue": "notifications"},
+    "portal.chatops.tasks.*": {"queue": "notifications"},
 }
 # Prometheus metrics at /metrics: for holders of the token, or callers from these networks.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
@@ -327,6 +332,14 @@ NOTIFY_SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL", "")
 NOTIFY_TEAMS_WEBHOOK_URL = env_str("TEAMS_WEBHOOK_URL", "")
 NOTIFY_TIMEOUT_SECONDS = env_int("NOTIFY_TIMEOUT_SECONDS", 10, minimum=1)
 NOTIFY_ENDING_SOON_MINUTES = env_int("NOTIFY_ENDING_SOON_MINUTES", 10, minimum=1)
+# Break-glass: how often beat escalates uses that nobody reviewed in time (policies live in the catalog).
+BREAK_GLASS_ESCALATION_INTERVAL_SECONDS = env_int("BREAK_GLASS_ESCALATION_INTERVAL_SECONDS", 60, minimum=1)
+# Slack decisions: the Slack app's signing secret (verifies interactivity requests) and bot token (Web API).
+SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET", "")
+SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN", "")
+SLACK_API_BASE_URL = env_str("SLACK_API_BASE_URL", "https://slack.com/api").rstrip("/")
+# Slack refuses nothing older itself: the portal refuses requests signed longer ago than this.
+SLACK_SIGNATURE_MAX_AGE_SECONDS = env_int("SLACK_SIGNATURE_MAX_AGE_SECONDS", 300, minimum=1)
 
 # Access reviews: the beat's sweep (reminders, due dates, recurring campaigns), the reminder's lead time,
 # and whether campaigns read the members of eligible groups from Microsoft Graph (app permission
@@ -334,13 +347,6 @@ NOTIFY_ENDING_SOON_MINUTES = env_int("NOTIFY_ENDING_SOON_MINUTES", 10, minimum=1
 REVIEWS_SWEEP_INTERVAL_SECONDS = env_int("REVIEWS_SWEEP_INTERVAL_SECONDS", 60, minimum=5)
 REVIEWS_REMINDER_HOURS = env_int("REVIEWS_REMINDER_HOURS", 48, minimum=1)
 REVIEWS_READ_GROUP_MEMBERS = env_bool("REVIEWS_READ_GROUP_MEMBERS", False)
-CELERY_BEAT_SCHEDULE = {
-    "access reviews": {
-        "task": "portal.reviews.tasks.sweep",
-        "schedule": float(REVIEWS_SWEEP_INTERVAL_SECONDS),
-        "options": {"expires": REVIEWS_SWEEP_INTERVAL_SECONDS},
-    },
-}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

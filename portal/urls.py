@@ -8,6 +8,8 @@ urlpatterns = [
     path("", access_views.my_access, name="home"),
     path("access/", include("portal.access.urls")),
     path("reviews/", include("portal.reviews.urls")),
+    path("break-glass/", include("portal.breakglass.urls")),
+    path("slack/", include("portal.chatops.urls")),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("metrics", core_views.prometheus_metrics, name="metrics"),

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from portal.access.models import AuditEvent
+from portal.access.models import AuditAction, AuditEvent
 from portal.accounts.models import Profile
 from portal.core.clock import now
 from portal.integrations import vault
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 # The event that marks where the keyed chain took over from the unkeyed one of earlier releases.
-CHAIN_KEYED = "audit.chain_keyed"
+CHAIN_KEYED = AuditAction.AUDIT_CHAIN_KEYED
 # Key of the PostgreSQL advisory lock that serialises writers of the chain.
 _CHAIN_LOCK = 0x4C41544348  # "LATCH"
 # Person flags whose every change is audited: who may sign in, who is an application, who is admin.
@@ -141,7 +141,7 @@ def audit_person_flags(*, actor, person, before: dict, profile=None, reason: str
         details["reason"] = reason
     return audit_changes(
         actor=actor,
-        action="account.flags_changed",
+        action=AuditAction.ACCOUNT_FLAGS_CHANGED,
         before=before,
         after=person_flags(person, profile=profile),
         details=details,

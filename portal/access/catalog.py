@@ -8,6 +8,7 @@ from django.db import transaction
 
 from portal.access.audit import audit_changes, field_changes
 from portal.access.models import AccessRole
+from portal.breakglass import catalog as break_glass_catalog
 from portal.integrations import vault
 
 # The fields a catalog file holds, in the order an export writes them.
@@ -57,7 +58,10 @@ class CatalogDiff:
 
 def catalog_export() -> str:
     """Return the whole catalog as YAML."""
-    roles = [{name: getattr(role, name) for name in FIELDS} for role in AccessRole.objects.order_by("slug")]
+    roles = [
+        {name: getattr(role, name) for name in FIELDS} | break_glass_catalog.policy_export(role)
+        for role in AccessRole.objects.order_by("slug")
+    ]
     return yaml.safe_dump({"roles": roles}, sort_keys=False, allow_unicode=True)
 
 
@@ -94,7 +98,7 @@ def _validate(entries: list[tuple[dict, object]], source: str) -> tuple[list[Acc
             continue
         lines = _key_lines(node)
         for key in entry:
-            if key not in FIELDS:
+            if key not in FIELDS and key != break_glass_catalog.KEY:
                 problems.append(f"{source}:{lines.get(key, _line(node))}: unknown field `{key}`")
         for key in REQUIRED:
             if not entry.get(key):
@@ -117,6 +121,11 @@ def _validate(entries: list[tuple[dict, object]], source: str) -> tuple[list[Acc
                 line = lines.get(key, _line(node))
                 label = "" if key == "__all__" else f"`{key}`: "
                 problems.extend(f"{source}:{line}: {label}{text}" for text in texts)
+        problems += break_glass_catalog.policy_problems(
+            entry.get(break_glass_catalog.KEY),
+            role=role,
+            where=f"{source}:{lines.get(break_glass_catalog.KEY, _line(node))}",
+        )
         roles.append(role)
     return roles, problems
 
@@ -161,25 +170,28 @@ def catalog_import(text: str, *, source: str = "catalog.yaml", dry_run: bool = F
 
     Roles missing from the file are disabled, not deleted: their requests stay in the history.
     """
-    roles, problems = _validate(_parse(text, source), source)
+    entries = _parse(text, source)
+    roles, problems = _validate(entries, source)
     if problems:
         raise CatalogInvalid(problems)
     diff = CatalogDiff()
     listed = {role.slug for role in roles}
     stored = AccessRole.objects.in_bulk([role.pk for role in roles if role.pk is not None])
     with transaction.atomic():
-        for role in roles:
+        for role, (entry, _) in zip(roles, entries, strict=True):
             changes = field_changes(_values(stored.get(role.pk), FIELDS), _values(role, FIELDS))
-            if not changes:
-                continue
-            created = role.pk is None
-            diff.lines.append(f"{'+' if created else '~'} {role.slug}")
-            if not created:
-                diff.lines.extend(
-                    f"    {name}: {change['before']!r} -> {change['after']!r}" for name, change in changes.items()
-                )
-            if not dry_run:
-                catalog_role_save(role=role, actor=actor, fields=FIELDS, details={"source": source})
+            if changes:
+                created = role.pk is None
+                diff.lines.append(f"{'+' if created else '~'} {role.slug}")
+                if not created:
+                    diff.lines.extend(
+                        f"    {name}: {change['before']!r} -> {change['after']!r}" for name, change in changes.items()
+                    )
+                if not dry_run:
+                    catalog_role_save(role=role, actor=actor, fields=FIELDS, details={"source": source})
+            diff.lines += break_glass_catalog.policy_apply(
+                role, entry.get(break_glass_catalog.KEY), dry_run=dry_run, actor=actor
+            )
         for role in AccessRole.objects.filter(enabled=True).exclude(slug__in=listed):
             diff.lines.append(f"- {role.slug} (disabled: not in the file)")
             if dry_run:

@@ -171,6 +171,20 @@ class AuditAction(models.TextChoices):
     CATALOG_ROLE_DISABLED = "catalog.role_disabled", "Role disabled"
     CATALOG_VAULT_ROLE_MISSING = "catalog.vault_role_missing", "Vault role missing"
     CATALOG_VAULT_ROLE_FOUND = "catalog.vault_role_found", "Vault role found"
+    CATALOG_BREAK_GLASS_UPDATED = "catalog.break_glass_updated", "Break-glass policy changed"
+    ACCOUNT_FLAGS_CHANGED = "account.flags_changed", "Person's flags changed"
+    AUDIT_CHAIN_KEYED = "audit.chain_keyed", "Audit chain keyed"
+    BREAK_GLASS_ACTIVATED = "breakglass.activated", "Break-glass activated"
+    BREAK_GLASS_CONFIRMED = "breakglass.confirmed", "Break-glass use confirmed"
+    BREAK_GLASS_FLAGGED = "breakglass.flagged", "Break-glass use flagged as misuse"
+    BREAK_GLASS_ESCALATED = "breakglass.escalated", "Break-glass review overdue: escalated to admins"
+    REVIEW_CAMPAIGN_STARTED = "review.campaign_started", "Access review started"
+    REVIEW_CAMPAIGN_CLOSED = "review.campaign_closed", "Access review closed"
+    REVIEW_KEPT = "review.kept", "Kept in the role"
+    REVIEW_REMOVED = "review.removed", "Removed from the role"
+    REVIEW_SCHEDULE_SET = "review.schedule_set", "Recurring review set"
+    REVIEW_SCHEDULE_SKIPPED = "review.schedule_skipped", "Recurring review skipped"
+    REVIEW_EXCLUSION_LIFTED = "review.exclusion_lifted", "Removal lifted"
 
     @classmethod
     def label_of(cls, action: str) -> str:
@@ -188,6 +202,10 @@ class NotificationEvent(models.TextChoices):
     ISSUED = "issued"
     ENDING_SOON = "ending_soon"
     REVOKED = "revoked"
+    # Issuing gave up: the requester hears that no credentials are coming.
+    FAILED = "failed"
+    # The grant's window ended (not revoked): the requester hears that access is gone.
+    ENDED = "ended"
     # The wrapping token was used or gone before the holder revealed it: the holder and the portal admins hear.
     COMPROMISED = "compromised"
 

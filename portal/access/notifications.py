@@ -79,7 +79,7 @@ def message_for(request: AccessRequest, event: str, *, escape: Callable[[str], s
             subject=f"[Latchkey] {who} asks for {role}",
             body=(
                 f"{who} asks for {role} for {request.duration_minutes} minutes ({kind} #{request.pk}).\n\n"
-                f"Justification:\n{escape(request.justification)}\n\nReview it: {link}\n"
+                f"Justification:\n{escape(request.justification)}\n\nDecide it (after sign-in): {link}#decide\n"
             ),
         )
     if event == Event.COMPROMISED:
@@ -96,6 +96,10 @@ def message_for(request: AccessRequest, event: str, *, escape: Callable[[str], s
         Event.ISSUED: f"Your access to {role} (#{request.pk}) is ready; reveal the credentials in the portal.",
         Event.ENDING_SOON: f"Your access to {role} (#{request.pk}) ends at {_when(request.ends_at)}.",
         Event.REVOKED: f"Your access to {role} (#{request.pk}) was revoked.",
+        Event.FAILED: (
+            f"Your {kind} #{request.pk} for {role} could not be issued: {request.last_error or 'see the portal'}"
+        ),
+        Event.ENDED: f"Your access to {role} (#{request.pk}) has ended.",
     }
     text = texts[event]
     return Message(to=_requester_email(request), subject=f"[Latchkey] {text}", body=f"{text}\n\nDetails: {link}\n")

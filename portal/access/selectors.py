@@ -65,7 +65,9 @@ def open_request_for(*, user, role: AccessRole) -> AccessRequest | None:
 
 
 def _with_related(queryset: QuerySet) -> QuerySet:
-    return queryset.select_related("role", "requester__profile").prefetch_related("approvals__approver__profile")
+    return queryset.select_related("role", "requester__profile", "break_glass_use").prefetch_related(
+        "approvals__approver__profile"
+    )
 
 
 def requests_visible_to(user) -> QuerySet:
@@ -125,11 +127,13 @@ def approver_emails(role: AccessRole, *, excluding=None) -> list[str]:
 
 
 def portal_admin_emails() -> list[str]:
-    """Return the e-mail addresses of the portal admins (by group, as last read at sign-in)."""
-    groups = list(settings.PORTAL_ADMIN_GROUPS)
-    if not groups:
-        return []
-    return _emails(Profile.objects.filter(groups__has_any_keys=groups))
+    """Return the e-mail addresses of the portal admins (by group or app role, as last read at sign-in)."""
+    wanted = Q(pk__in=[])
+    if settings.PORTAL_ADMIN_GROUPS:
+        wanted |= Q(groups__has_any_keys=list(settings.PORTAL_ADMIN_GROUPS))
+    if settings.PORTAL_ADMIN_APP_ROLES:
+        wanted |= Q(app_roles__has_any_keys=list(settings.PORTAL_ADMIN_APP_ROLES))
+    return _emails(Profile.objects.filter(wanted, is_application=False))
 
 
 def _emails(profiles: QuerySet, *, excluding=None) -> list[str]:

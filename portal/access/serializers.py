@@ -1,7 +1,10 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from portal.access.models import REASON_MAX_CHARS, VAULT_WORK_STATES, AccessRequest, AccessRole, Approval, AuditEvent
 from portal.access.selectors import approver_labels
+from portal.breakglass.selectors import policy_for
+from portal.breakglass.serializers import BreakGlassPolicySerializer, BreakGlassUseSerializer
 
 
 class RoleSerializer(serializers.ModelSerializer):
@@ -9,6 +12,7 @@ class RoleSerializer(serializers.ModelSerializer):
 
     eligible_through = serializers.SerializerMethodField()
     approver_groups = serializers.SerializerMethodField()
+    break_glass = serializers.SerializerMethodField()
 
     class Meta:
         model = AccessRole
@@ -23,6 +27,7 @@ class RoleSerializer(serializers.ModelSerializer):
             "ticket_pattern",
             "eligible_through",
             "approver_groups",
+            "break_glass",
         ]
 
     def get_eligible_through(self, obj) -> list[str]:
@@ -32,6 +37,12 @@ class RoleSerializer(serializers.ModelSerializer):
     def get_approver_groups(self, obj) -> list[str]:
         """Return the names of the groups whose members may approve the role."""
         return approver_labels(obj)
+
+    @extend_schema_field(BreakGlassPolicySerializer(allow_null=True))
+    def get_break_glass(self, obj) -> dict | None:
+        """Return how the role may be activated in an emergency (null: it may not)."""
+        policy = policy_for(obj)
+        return BreakGlassPolicySerializer(policy).data if policy is not None else None
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -49,6 +60,7 @@ class RequestSerializer(serializers.ModelSerializer):
     starts_at = serializers.SerializerMethodField()
     approvals = ApprovalSerializer(many=True, read_only=True)
     waiting_for_vault = serializers.SerializerMethodField()
+    break_glass = serializers.SerializerMethodField()
 
     class Meta:
         model = AccessRequest
@@ -68,7 +80,14 @@ class RequestSerializer(serializers.ModelSerializer):
             "revealed_at",
             "waiting_for_vault",
             "last_error",
+            "break_glass",
         ]
+
+    @extend_schema_field(BreakGlassUseSerializer(allow_null=True))
+    def get_break_glass(self, obj) -> dict | None:
+        """Return the break-glass use that opened this grant (incident, review), or null."""
+        use = getattr(obj, "break_glass_use", None)
+        return BreakGlassUseSerializer(use).data if use is not None else None
 
     def get_waiting_for_vault(self, obj) -> bool:
         """Return whether issuing or revoking is held up by Vault (the worker retries)."""

@@ -15,6 +15,7 @@ from portal.access.audit import AuditChainBroken
 from portal.access.audit import audit_anchor as anchor_head
 from portal.access.models import AccessRequest
 from portal.access.notifications import ESCAPES, message_for
+from portal.chatops.blocks import webhook_blocks
 from portal.core.errors import InvalidTransition, NotFound
 from portal.integrations import notify, vault
 from portal.logging import log_context
@@ -70,8 +71,11 @@ def notify_email(request_id: int, event: str) -> None:
 @shared_task(**_RETRY)
 def notify_webhook(request_id: int, event: str, channel: str) -> None:
     """Post `event` on the request to the Slack or Teams channel."""
-    message = message_for(_request(request_id), event, escape=ESCAPES[channel])
-    notify.post_webhook(channel=channel, text=message.body)
+    request = _request(request_id)
+    message = message_for(request, event, escape=ESCAPES[channel])
+    # Approvers decide from Slack with the buttons of the message, when the Slack app can call back.
+    blocks = webhook_blocks(request, event) if channel == "slack" else None
+    notify.post_webhook(channel=channel, text=message.body, blocks=blocks)
 
 
 @shared_task

@@ -40,6 +40,9 @@ examples:
   latchkey request orders-readwrite --duration 30m --justification "Fix order 1042" --wait
   latchkey credentials 12 --format env
   latchkey run orders-readwrite --duration 15m --justification "Deploy 4.2: migrate" -- ./manage.py migrate
+  latchkey review
+  latchkey deny 12 --comment "Use the read replica"
+  latchkey break-glass orders-admin --incident INC-4711 -j "Orders database down, restoring" --wait
 """
 
 
@@ -196,7 +199,12 @@ def cmd_roles(portal: Portal, args) -> int:
         approvals = role["approvals_required"]
         approval_text = "auto-approved" if approvals == 0 else f"{approvals} approval{'s' * (approvals > 1)}"
         ticket = ", ticket required" if role["ticket_required"] else ""
-        print(f"{role['slug']:<24} {role['name']} ({approval_text}, up to {role['max_duration_minutes']} min{ticket})")
+        glass = role.get("break_glass")
+        emergency = f"; break-glass up to {glass['max_minutes']} min" if glass else ""
+        print(
+            f"{role['slug']:<24} {role['name']} "
+            f"({approval_text}, up to {role['max_duration_minutes']} min{ticket}{emergency})"
+        )
     return EXIT_OK
 
 
@@ -240,6 +248,90 @@ def cmd_status(portal: Portal, args) -> int:
 def cmd_approve(portal: Portal, args) -> int:
     request = portal.post(f"requests/{args.id}/approve", {"comment": args.comment})
     print(f"Approved #{request['id']}; it is now {request['state']}.", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_deny(portal: Portal, args) -> int:
+    request = portal.post(f"requests/{args.id}/deny", {"comment": args.comment})
+    print(f"Denied #{request['id']}; it is now {request['state']}.", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_cancel(portal: Portal, args) -> int:
+    request = portal.post(f"requests/{args.id}/cancel")
+    print(f"Cancelled #{request['id']}; it is now {request['state']}.", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_extend(portal: Portal, args) -> int:
+    body = {"justification": args.justification}
+    if args.duration is not None:
+        body["duration_minutes"] = args.duration
+    extension = portal.post(f"requests/{args.id}/extend", body)
+    print(f"Extension #{extension['id']} of #{args.id} is {extension['state']}.", file=sys.stderr)
+    if args.json:
+        _print_json(extension)
+    else:
+        print(extension["id"])
+    return EXIT_OK
+
+
+def _pages(portal: Portal, path: str, params: dict) -> list[dict]:
+    """Return every item of a paginated list."""
+    items, page = [], 1
+    while True:
+        answer = portal.get(path, {**params, "page": page})
+        items += answer["results"]
+        if not answer.get("next"):
+            return items
+        page += 1
+
+
+def cmd_review(portal: Portal, args) -> int:
+    requests = _pages(portal, "requests", {"scope": "to_review"})
+    uses = portal.get("break-glass/reviews")
+    if args.json:
+        _print_json({"requests": requests, "break_glass": uses})
+        return EXIT_OK
+    if not requests and not uses:
+        print("Nothing is waiting for your review.", file=sys.stderr)
+        return EXIT_OK
+    for request in requests:
+        approvals = sum(1 for item in request.get("approvals", []) if item.get("decision") == "approve")
+        print(
+            f"#{request['id']:<6} {request['role']:<24} {request['requester']:<28} "
+            f"{request['duration_minutes']} min  {approvals} approval{'s' * (approvals != 1)} so far  "
+            f"{request['justification']}"
+        )
+    for use in uses:
+        print(
+            f"#{use['request']:<6} {use['role']:<24} {use['requester']:<28} BREAK-GLASS {use['incident']}  "
+            f"review due {use['review_due_at']}"
+        )
+    return EXIT_OK
+
+
+def cmd_break_glass(portal: Portal, args) -> int:
+    body = {"incident": args.incident, "justification": args.justification}
+    if args.duration is not None:
+        body["duration_minutes"] = args.duration
+    request = portal.post(f"roles/{args.role}/break-glass", body)
+    print(
+        f"BREAK-GLASS: #{request['id']} for {request['role']} is {request['state']}. The portal admins and the "
+        "role's approvers have been told, and will review this use.",
+        file=sys.stderr,
+    )
+    if args.wait:
+        request = wait_for_access(portal, request, timeout_minutes=args.timeout, poll_seconds=args.poll)
+        print(
+            f"Request #{request['id']} is active until {request['ends_at']}: "
+            f"`latchkey credentials {request['id']}` shows the credentials once.",
+            file=sys.stderr,
+        )
+    if args.json:
+        _print_json(request)
+    else:
+        print(request["id"])
     return EXIT_OK
 
 
@@ -370,6 +462,61 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("id", type=_request_id, metavar="ID")
     sub.add_argument("--comment", "-m", default="", help="a comment for the requester and the history")
     sub.set_defaults(handler=cmd_approve)
+
+    sub = command("deny", "deny a request", "Deny someone else's request for a role you approve, saying why.")
+    sub.add_argument("id", type=_request_id, metavar="ID")
+    sub.add_argument("--comment", "-m", required=True, help="why (the requester reads it; required)")
+    sub.set_defaults(handler=cmd_deny)
+
+    sub = command("cancel", "withdraw your pending request", "Withdraw your own request while it is pending.")
+    sub.add_argument("id", type=_request_id, metavar="ID")
+    sub.set_defaults(handler=cmd_cancel)
+
+    sub = command(
+        "extend",
+        "ask for more time on an active grant",
+        "Ask to extend your active grant: a new request with its own justification and the role's approvals. "
+        "Prints the extension's ID on standard output.",
+    )
+    sub.add_argument("id", type=_request_id, metavar="ID")
+    sub.add_argument("--justification", "-j", required=True, help="why you need more time (at least 10 characters)")
+    sub.add_argument(
+        "--duration", "-d", type=parse_duration, default=None, help="90, 30m, 2h or 1h30m (default: the role's)"
+    )
+    sub.add_argument("--json", action="store_true", help="print the extension as JSON")
+    sub.set_defaults(handler=cmd_extend)
+
+    sub = command(
+        "review",
+        "list what waits for your review",
+        "List the requests you may approve or deny now, and the break-glass uses you should review.",
+    )
+    sub.add_argument("--json", action="store_true", help="print JSON")
+    sub.set_defaults(handler=cmd_review)
+
+    sub = command(
+        "break-glass",
+        "get a role at once in an emergency",
+        "Break the glass: get ROLE at once, without approval, for an incident. The portal admins and the "
+        "role's approvers are told at once and review the use afterwards; uses per person are limited. "
+        "Prints the request's ID on standard output.",
+    )
+    sub.add_argument("role", metavar="ROLE", help="the role's slug")
+    sub.add_argument("--incident", "-i", required=True, help="the incident reference (the role says its pattern)")
+    sub.add_argument("--justification", "-j", required=True, help="what is broken and what you will do")
+    sub.add_argument(
+        "--duration", "-d", type=parse_duration, default=None, help="90, 30m or 1h (default: the longest allowed)"
+    )
+    sub.add_argument("--wait", action="store_true", help="wait until the credentials are issued")
+    sub.add_argument(
+        "--timeout",
+        type=parse_duration,
+        default=parse_duration(DEFAULT_TIMEOUT),
+        help=f"how long to wait for issuing (default: {DEFAULT_TIMEOUT})",
+    )
+    sub.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
+    sub.add_argument("--json", action="store_true", help="print the request as JSON")
+    sub.set_defaults(handler=cmd_break_glass)
 
     sub = command(
         "credentials",

@@ -125,4 +125,7 @@ def render() -> bytes:
     """Return the metrics in Prometheus' text format."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(PortalCollector())
+    from portal.breakglass.metrics import BreakGlassCollector
+
+    registry.register(BreakGlassCollector())
     return generate_latest(registry)

@@ -34,9 +34,19 @@ _MEANINGS = {
 }
 
 # Actions that move a request: they answer 409 when it is in the wrong state.
-_TRANSITIONS = ("/approve", "/deny", "/cancel", "/revoke", "/extend", "/credentials")
+_TRANSITIONS = (
+    "/approve",
+    "/deny",
+    "/cancel",
+    "/revoke",
+    "/extend",
+    "/credentials",
+    "/break-glass",
+    "/confirm",
+    "/flag",
+)
 # Actions counted by the rate limits.
-_RATE_LIMITED = ("/approve", "/deny", "/credentials")
+_RATE_LIMITED = ("/approve", "/deny", "/credentials", "/break-glass", "/confirm", "/flag")
 
 
 def _error_statuses(path: str, method: str) -> set[str]:

@@ -34,14 +34,15 @@ def webhook_urls() -> dict[str, str]:
     return {name: url for name, url in channels.items() if url}
 
 
-def post_webhook(*, channel: str, text: str) -> None:
-    """Post `text` to the incoming webhook of `channel` ("slack" or "teams")."""
+def post_webhook(*, channel: str, text: str, blocks: list[dict] | None = None) -> None:
+    """Post `text` to the incoming webhook of `channel` ("slack" or "teams"); Slack also takes Block Kit `blocks`."""
     url = webhook_urls().get(channel)
     if url is None:
         return
     # Slack and Teams incoming webhooks both accept a plain {"text": ...} body.
+    body = {"text": text} if blocks is None else {"text": text, "blocks": blocks}
     try:
-        response = requests.post(url, json={"text": text}, timeout=settings.NOTIFY_TIMEOUT_SECONDS)
+        response = requests.post(url, json=body, timeout=settings.NOTIFY_TIMEOUT_SECONDS)
     except requests.RequestException as error:
         # The URL itself is a credential: name the channel, never the URL.
         raise NotificationFailed(f"The {channel} webhook is unreachable: {error.__class__.__name__}.") from error

@@ -5,17 +5,17 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from portal.access.models import REASON_MAX_CHARS, AccessRequest, AccessRole
+from portal.access.models import REASON_MAX_CHARS, AccessRequest, AccessRole, AuditAction
 from portal.core.clock import now
 
 # Audit actions and notification events of this app, named once.
-ACTION_CAMPAIGN_STARTED = "review.campaign_started"
-ACTION_CAMPAIGN_CLOSED = "review.campaign_closed"
-ACTION_KEPT = "review.kept"
-ACTION_REMOVED = "review.removed"
-ACTION_SCHEDULE_SET = "review.schedule_set"
-ACTION_SCHEDULE_SKIPPED = "review.schedule_skipped"
-ACTION_EXCLUSION_LIFTED = "review.exclusion_lifted"
+ACTION_CAMPAIGN_STARTED = AuditAction.REVIEW_CAMPAIGN_STARTED
+ACTION_CAMPAIGN_CLOSED = AuditAction.REVIEW_CAMPAIGN_CLOSED
+ACTION_KEPT = AuditAction.REVIEW_KEPT
+ACTION_REMOVED = AuditAction.REVIEW_REMOVED
+ACTION_SCHEDULE_SET = AuditAction.REVIEW_SCHEDULE_SET
+ACTION_SCHEDULE_SKIPPED = AuditAction.REVIEW_SCHEDULE_SKIPPED
+ACTION_EXCLUSION_LIFTED = AuditAction.REVIEW_EXCLUSION_LIFTED
 EVENT_STARTED = "review_started"
 EVENT_DUE_SOON = "review_due_soon"
 NOTIFICATION_EVENTS = (EVENT_STARTED, EVENT_DUE_SOON)

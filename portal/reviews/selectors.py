@@ -8,7 +8,7 @@ from django.db.models import Count, Max, Q, QuerySet
 
 from portal.access.models import AccessRequest, AccessRole
 from portal.access.policy import is_role_approver
-from portal.access.selectors import approver_emails
+from portal.access.selectors import approver_emails, portal_admin_emails
 from portal.accounts import oidc
 from portal.accounts.models import Profile
 from portal.accounts.selectors import is_application, is_portal_admin
@@ -266,22 +266,12 @@ def group_label(role: AccessRole, through: str) -> str:
     return through if through.startswith("app role ") else role.group_label(through)
 
 
-def _admin_emails() -> list[str]:
-    wanted = Q(groups__has_any_keys=list(settings.PORTAL_ADMIN_GROUPS)) if settings.PORTAL_ADMIN_GROUPS else Q()
-    if settings.PORTAL_ADMIN_APP_ROLES:
-        wanted |= Q(app_roles__has_any_keys=list(settings.PORTAL_ADMIN_APP_ROLES))
-    if not wanted:
-        return []
-    profiles = Profile.objects.filter(wanted, user__is_active=True, is_application=False)
-    return sorted({profile.email for profile in profiles if profile.email})
-
-
 def reviewer_emails(campaign: Campaign) -> list[str]:
     """Return the e-mail addresses of the reviewers of every role in the campaign."""
     roles = AccessRole.objects.filter(pk__in=campaign.items.values("role_id").distinct())
     emails: list[str] = []
     for role in roles:
-        found = approver_emails(role) if role.approver_groups else _admin_emails()
+        found = approver_emails(role) if role.approver_groups else portal_admin_emails()
         emails += [email for email in found if email not in emails]
     return emails
 

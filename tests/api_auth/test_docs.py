@@ -23,7 +23,7 @@ def test_the_schema_offers_bearer_tokens_and_the_session_on_every_endpoint():
 def test_the_schema_lists_every_api_route():
     schema = yaml.safe_load(Client().get("/api/v1/schema/").content)
     routes = {
-        "/api/v1/" + re.sub(r"<int:(\w+)>", r"{\1}", str(pattern.pattern))
+        "/api/v1/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(pattern.pattern))
         for pattern in get_resolver("portal.api_urls").url_patterns
         if pattern.name not in ("api-schema", "api-docs")
     }

@@ -67,6 +67,7 @@ def _close_unissued(request: AccessRequest, *, reason: str, detail: str) -> Acce
     """Move a claimed request to `failed` without issuing anything; the history says why."""
     transition(request, source=request.state, target=State.FAILED, last_error=detail[:ERROR_MAX_CHARS])
     record(actor=None, action=AuditAction.GRANT_NOT_ISSUED, request=request, details={"reason": reason})
+    notify(request, NotificationEvent.FAILED)
     return request
 
 
@@ -111,6 +112,7 @@ def _issue_retreat(request: AccessRequest, error: Exception) -> None:
                 request=request,
                 details={"attempts": request.issue_attempts, "error": short(error)},
             )
+            notify(request, NotificationEvent.FAILED)
 
 
 def _issue_record_accessor(request: AccessRequest, accessor: str) -> datetime:
@@ -260,6 +262,8 @@ def grant_recover(*, request_id: int) -> AccessRequest:
             request=request,
             details={"revoked_token_accessor": accessor or None, "next": target},
         )
+        if target == State.FAILED:
+            notify(request, NotificationEvent.FAILED)
     request.refresh_from_db()
     if target == State.APPROVED:
         queue_now("issue_grant", request.pk)

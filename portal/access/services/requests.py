@@ -87,8 +87,9 @@ def request_create(
     ticket: str = "",
     starts_at: datetime | None = None,
     http_request=None,
+    break_glass: bool = False,
 ) -> AccessRequest:
-    """Ask for `role`; a role that needs no approval is approved at once."""
+    """Ask for `role`; a role that needs no approval (or a break-glass activation) is approved at once."""
     role = policy.offered_role(role)
     because = policy.check_request(actor, role)
     errors: dict[str, list[str]] = {}
@@ -134,9 +135,12 @@ def request_create(
             },
             http_request=http_request,
         )
-        if role.approvals_required == 0 or (application and role.applications_auto_approve):
+        if break_glass or role.approvals_required == 0 or (application and role.applications_auto_approve):
             transition(request, source=State.PENDING, target=State.APPROVED, decided_at=clock.now())
             details = {"auto": True, "application": True} if application else {"auto": True}
+            if break_glass:
+                # The caller (portal.breakglass) checked the policy and opens the mandatory review.
+                details["break_glass"] = True
             record(actor=None, action=AuditAction.REQUEST_APPROVED, request=request, details=details)
             notify(request, NotificationEvent.APPROVED)
             queue_issue(request)

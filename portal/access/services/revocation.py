@@ -181,6 +181,8 @@ def _finish(request: AccessRequest, extension_ids: list[int], accessors: list[st
     )
     if target == State.REVOKED:
         notify(request, NotificationEvent.REVOKED)
+    else:
+        notify(request, NotificationEvent.ENDED)
     return request
 
 

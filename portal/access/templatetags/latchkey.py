@@ -6,6 +6,7 @@ from django.urls import reverse
 from portal.access import policy, selectors
 from portal.access.models import REASON_MAX_CHARS, STATE_LABELS, AccessRequest, AuditAction
 from portal.accounts.selectors import is_approver
+from portal.breakglass.selectors import uses_to_review
 
 register = template.Library()
 State = AccessRequest.State
@@ -21,6 +22,8 @@ def site_nav(context):
     items = [("My access", reverse("home"), None)]
     if is_approver(user):
         items.append(("To review", reverse("access:review-queue"), selectors.requests_to_review(user).count()))
+    if is_approver(user) or policy.may_admin(user):
+        items.append(("Break-glass reviews", reverse("breakglass:review-queue"), uses_to_review(user).count()))
     if policy.may_admin(user):
         items += [
             ("Active grants", reverse("access:grants-active"), selectors.grants_open().count()),

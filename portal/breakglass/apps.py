@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class BreakGlassConfig(AppConfig):
+    name = "portal.breakglass"
+    label = "breakglass"
+    verbose_name = "Break-glass access"

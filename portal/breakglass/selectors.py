@@ -1,0 +1,129 @@
+"""Reads of break-glass: who may activate what, how many uses are left, which uses await whose review."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Q, QuerySet
+
+from portal.access.models import AccessRole
+from portal.access.policy import eligibility as role_eligibility
+from portal.access.policy import is_role_approver
+from portal.accounts.selectors import is_application, is_portal_admin, memberships_are_fresh, user_groups
+from portal.breakglass.models import BreakGlassPolicy, BreakGlassUse
+from portal.core.clock import now
+
+Review = BreakGlassUse.Review
+
+
+def policy_for(role: AccessRole) -> BreakGlassPolicy | None:
+    """Return the role's break-glass policy if it allows break-glass now, else None."""
+    policy = BreakGlassPolicy.objects.filter(role=role, allowed=True).select_related("role").first()
+    if policy is None or not role.offered:
+        return None
+    return policy
+
+
+@dataclass(frozen=True)
+class BreakGlassOption:
+    policy: BreakGlassPolicy
+    because: list[str]
+    uses_left: int
+
+    @property
+    def role(self) -> AccessRole:
+        return self.policy.role
+
+    @property
+    def max_minutes(self) -> int:
+        return window_minutes(self.policy)
+
+
+def window_minutes(policy: BreakGlassPolicy) -> int:
+    """Return the longest break-glass window: the policy's, never beyond the role's maximum."""
+    return min(policy.max_minutes, policy.role.max_duration_minutes)
+
+
+def uses_in_window(*, user, policy: BreakGlassPolicy, at=None) -> int:
+    """Return how many times `user` broke the glass of the policy's role within its window."""
+    since = (at or now()) - timedelta(days=policy.window_days)
+    return BreakGlassUse.objects.filter(requester=user, role_id=policy.role_id, activated_at__gt=since).count()
+
+
+def break_glass_options(user) -> list[BreakGlassOption]:
+    """Return the roles `user` may break the glass of (people only), each with why and the uses left."""
+    if is_application(user):
+        return []
+    options = []
+    policies = BreakGlassPolicy.objects.filter(allowed=True, role__enabled=True, role__vault_role_missing=False)
+    for policy in policies.select_related("role").order_by("role__name"):
+        because = role_eligibility(policy.role, user)
+        if because:
+            left = max(policy.uses_allowed - uses_in_window(user=user, policy=policy), 0)
+            options.append(BreakGlassOption(policy=policy, because=because, uses_left=left))
+    return options
+
+
+def may_review(user, use: BreakGlassUse) -> bool:
+    """Return whether `user` may review the use: an approver of its role or a portal admin, never its user."""
+    if use.requester_id == user.pk or is_application(user):
+        return False
+    return is_role_approver(use.role, user) or is_portal_admin(user)
+
+
+def uses_to_review(user) -> QuerySet:
+    """Return the uses awaiting the review of `user`, soonest due first."""
+    if not memberships_are_fresh(user) or is_application(user):
+        return BreakGlassUse.objects.none()
+    pending = BreakGlassUse.objects.filter(review_state=Review.PENDING).exclude(requester=user)
+    if not is_portal_admin(user):
+        groups = list(user_groups(user))
+        if not groups:
+            return BreakGlassUse.objects.none()
+        pending = pending.filter(role__approver_groups__has_any_keys=groups)
+    return _with_related(pending).order_by("review_due_at", "id")
+
+
+def uses_visible_to(user) -> QuerySet:
+    """Return the uses `user` may see: their own, those of roles they approve, or all for portal admins."""
+    uses = BreakGlassUse.objects.all()
+    if not is_portal_admin(user):
+        groups = list(user_groups(user))
+        visible = Q(requester=user)
+        if groups:
+            visible |= Q(role__approver_groups__has_any_keys=groups)
+        uses = uses.filter(visible)
+    return _with_related(uses)
+
+
+def uses_due_for_escalation(*, at=None) -> QuerySet:
+    """Return the uses whose review is overdue and not yet escalated."""
+    return BreakGlassUse.objects.filter(
+        review_state=Review.PENDING, escalated_at__isnull=True, review_due_at__lte=at or now()
+    )
+
+
+def _with_related(uses: QuerySet) -> QuerySet:
+    return uses.select_related("request", "role", "requester__profile", "reviewer__profile")
+
+
+@dataclass(frozen=True)
+class Summary:
+    uses_30_days: int
+    awaiting_review: int
+    overdue: int
+    misuse_30_days: int
+    active_now: int
+
+
+def summary(*, at=None) -> Summary:
+    """Return the break-glass figures of the admins' dashboard."""
+    current = at or now()
+    recent = BreakGlassUse.objects.filter(activated_at__gte=current - timedelta(days=30))
+    pending = BreakGlassUse.objects.filter(review_state=Review.PENDING)
+    return Summary(
+        uses_30_days=recent.count(),
+        awaiting_review=pending.count(),
+        overdue=pending.filter(review_due_at__lte=current).count(),
+        misuse_30_days=recent.filter(review_state=Review.MISUSE).count(),
+        active_now=BreakGlassUse.objects.filter(request__state="active").count(),
+    )

@@ -17,6 +17,7 @@ from portal.accounts import oidc
 from portal.devstack import tenant
 from tests.accounts.conftest import FakeProvider, _ProviderHandler, _Server
 
+# The application ID URI `api://<client-id>` of the portal (client ID `latchkey-portal` in the tests).
 API_AUDIENCE = "api://latchkey-portal"
 CLI_CLIENT_ID = "d0000000-0000-4000-8000-0000000000c1"
 # A CI pipeline's app registration: client ID and its service principal's object ID.

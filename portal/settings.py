@@ -155,7 +155,7 @@ OIDC_AUTHENTICATE_CLASS = "portal.accounts.views.AuthenticateView"
 OIDC_CALLBACK_CLASS = "portal.accounts.views.CallbackView"
 OIDC_OP_LOGOUT_URL_METHOD = "portal.accounts.views.provider_logout_url"
 # Bearer access tokens for the API (scripts, CI jobs, the `latchkey` client): the audience is the
-# portal's application ID URI (`api://<client-id>`) or client ID; an empty list means the client ID.
+# portal's application ID URI (`api://<client-id>`) or client ID; an empty list means both.
 # v2.0 tokens come from OIDC_ISSUER, v1.0 tokens from the issuer of Entra's v1.0 metadata of the tenant.
 OIDC_API_AUDIENCE = env_list("OIDC_API_AUDIENCE", [])
 # A person's token must carry this delegated scope (`scp`), an application's this app role (`roles`), and

@@ -25,8 +25,9 @@ class EntraBearerAuthentication(BaseAuthentication):
     """Authenticate an API call by the Entra ID access token it carries, issued for the portal's API.
 
     A request without an `Authorization: Bearer` header is left to the next class (the
-    browser session). Memberships are read from the token at every call; on group
-    overage they come from Microsoft Graph, once per token.
+    browser session). Memberships are read from the token at every call and hold for
+    that call only, as fresh as the token's `iat`; on group overage they come from
+    Microsoft Graph, once per token.
     """
 
     def authenticate(self, request):

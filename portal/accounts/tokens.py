@@ -156,7 +156,8 @@ def verify_access_token(access_token: str) -> dict:
     metadata = _access_token_metadata(_access_token_version(access_token))
     claims = _decode(
         access_token,
-        audience=settings.OIDC_API_AUDIENCE or [settings.OIDC_RP_CLIENT_ID],
+        # v2.0 tokens name the client ID, v1.0 tokens the application ID URI `api://<client-id>`.
+        audience=settings.OIDC_API_AUDIENCE or [settings.OIDC_RP_CLIENT_ID, f"api://{settings.OIDC_RP_CLIENT_ID}"],
         issuer=metadata["issuer"] if metadata else settings.OIDC_ISSUER,
         required=ACCESS_TOKEN_REQUIRED_CLAIMS,
         refuse=_refuse_access,

@@ -415,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="latchkey", description=DESCRIPTION, epilog=f"{EXAMPLES}\n{EXIT_CODES_HELP}", formatter_class=formatter
     )
     parser.add_argument("--url", default=None, help="the portal's address (default: LATCHKEY_URL)")
-    parser.add_argument("--token-cache", default=None, help="keep the device-code sign-in in this file (0600)")
+    parser.add_argument("--token-cache", default=None, help="keep the sign-in in this file (0600)")
     commands = parser.add_subparsers(dest="name", metavar="COMMAND", required=True)
 
     def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:

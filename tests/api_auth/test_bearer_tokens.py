@@ -101,6 +101,15 @@ def test_the_application_id_uri_and_the_client_id_are_both_accepted_as_audience(
     assert get("me", token_issuer.user_token("alice", aud="latchkey-client-id")).status_code == 200
 
 
+def test_by_default_the_client_id_and_api_client_id_are_the_audiences(token_issuer, settings):
+    settings.OIDC_API_AUDIENCE = []
+    client_id = settings.OIDC_RP_CLIENT_ID
+
+    assert get("me", token_issuer.user_token("alice", aud=client_id)).status_code == 200
+    assert get("me", token_issuer.user_token("alice", aud=f"api://{client_id}")).status_code == 200
+    assert_refused(get("me", token_issuer.user_token("alice", aud="api://latchkey-other")))
+
+
 def test_a_v1_token_is_verified_with_the_v1_metadata_of_the_tenant(token_issuer):
     response = get("me", token_issuer.v1_user_token("alice"))
 

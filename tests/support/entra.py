@@ -17,6 +17,7 @@ from portal.accounts import oidc
 from portal.devstack import tenant
 from tests.accounts.conftest import FakeProvider, _ProviderHandler, _Server
 
+# The application ID URI `api://<client-id>` of the portal (client ID `latchkey-portal` in the tests).
 API_AUDIENCE = "api://latchkey-portal"
 CLI_CLIENT_ID = tenant.CLI_CLIENT_ID
 # A CI pipeline's app registration (the demo's): client ID and its service principal's object ID.

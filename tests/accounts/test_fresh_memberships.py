@@ -8,7 +8,7 @@ from django.conf import settings
 from portal.accounts.models import Profile
 from portal.core.clock import now
 from portal.devstack import tenant
-from tests.accounts.conftest import sign_in
+from tests.support.sign_in import sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db, pytest.mark.urls("tests.accounts.urls")]
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from portal.accounts import oidc
 from portal.devstack import tenant
-from tests.accounts.conftest import FakeProvider, _ProviderHandler, _Server
+from tests.support.sign_in import FakeProvider, _ProviderHandler, _Server
 
 API_AUDIENCE = "api://latchkey-portal"
 CLI_CLIENT_ID = tenant.CLI_CLIENT_ID

@@ -45,6 +45,7 @@ def test_the_provider_publishes_the_api_key_besides_its_own(stack):
 
     assert jwt.get_unverified_header(token)["kid"] in kids
     assert len(kids) == 2, "the provider's own ID token key is still there"
+    assert oct((stack.state_dir / "secrets" / "api-signing-key.pem").stat().st_mode & 0o777) == "0o600"
 
 
 def test_a_persons_token_is_a_delegated_entra_v2_access_token_the_portal_accepts(stack, client):

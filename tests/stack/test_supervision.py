@@ -37,7 +37,7 @@ def supervised_until(stack, condition, *, timeout_seconds: float) -> list[str]:
 
 
 @pytest.fixture
-def supervised(stack, portal_env, celery_worker):
+def supervised(stack, portal_env):
     """Start a worker and a beat that the launcher restarts, as `make demo` starts them; stop them afterwards."""
     worker = stack.start_worker(portal_env, name=WORKER, restart=True)
     beat = stack.start_beat(portal_env, name=BEAT, restart=True)

@@ -454,6 +454,8 @@ class Stack:
             "OIDC_CLIENT_ID": OIDC_CLIENT_ID,
             "OIDC_CLIENT_SECRET": self.oidc_client_secret,
             "OIDC_ALLOWED_TENANTS": tenant.TENANT_ID,
+            # The clients of the demo's API tokens (`python -m portal.devstack token`).
+            "OIDC_API_ALLOWED_CLIENTS": ",".join(tenant.API_CLIENTS),
             "PORTAL_ADMIN_GROUPS": tenant.GROUPS["portal-admins"],
             "CREDENTIAL_ENCRYPTION_KEY": self.credential_key,
         }

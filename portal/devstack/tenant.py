@@ -84,7 +84,12 @@ APPLICATIONS = {
             "orders-deploy",
             client_id="e0000000-0000-4000-8000-0000000000a1",
             oid="e0000000-0000-4000-8000-0000000000b1",
-            app_roles=("latchkey.orders-migrate",),
+            # `latchkey.api` lets an application call the portal's API at all (OIDC_API_APP_ROLE); the
+            # other names it in a catalog role's `eligible_app_roles`.
+            app_roles=("latchkey.api", "latchkey.orders-migrate"),
         ),
     )
 }
+
+# The clients that may call the portal's API with a token (OIDC_API_ALLOWED_CLIENTS).
+API_CLIENTS = [CLI_CLIENT_ID, *(app.client_id for app in APPLICATIONS.values())]

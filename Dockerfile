@@ -14,19 +14,6 @@ COPY pyproject.toml README.md /src/
 COPY portal /src/portal
 RUN /opt/venv/bin/pip install /src
 
-# For local evaluation only (`docker compose --profile evaluation up`): the Entra ID stand-in. The demo
-# tenant comes from the build context `devstack` (compose passes `portal/devstack`; by hand:
-# `docker build --build-context devstack=portal/devstack --target entra-standin .`), since the
-# main context leaves the development-only launcher out (.dockerignore).
-FROM ${PYTHON_IMAGE} AS entra-standin
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir oidc-provider-mock
-COPY --from=devstack tenant.py /app/tenant.py
-WORKDIR /app
-USER nobody
-EXPOSE 9400
-# The demo tenant's users, with their Entra-shaped claims, as in `make demo`.
-CMD ["/opt/venv/bin/python", "-c", "import json, os; import tenant; argv = ['oidc-provider-mock', '--host', '0.0.0.0', '--port', '9400', '--require-nonce', 'true']; [argv.extend(['--user-claims', json.dumps({'sub': u.name, **u.claims()})]) for u in tenant.USERS.values()]; os.execv('/opt/venv/bin/oidc-provider-mock', argv)"]
-
 # The portal: the default target, so it stays the last stage.
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

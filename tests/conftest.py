@@ -15,6 +15,9 @@ import pytest
 from portal.devstack.stack import Ports, Stack
 from tests.support.workers import running_test_worker
 
+# The shared fixtures: one home, tests/support, for every folder's tests.
+pytest_plugins = ["tests.support.fixtures", "tests.support.sign_in", "tests.support.entra"]
+
 _STACK = pytest.StashKey[Stack]()
 TEST_DATABASE = "test_latchkey"
 

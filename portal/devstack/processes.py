@@ -151,6 +151,11 @@ class Process:
         if now - self._exited_at < min(_RESTART_DELAY_MAX, _RESTART_DELAY * 2**self._quick_exits):
             return False
         self.restarts += 1
+        # What the exited process left running in its group goes with it, as a container's processes do.
+        try:
+            os.killpg(self._popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         with open(self.log_path, "ab") as log:
             log.write(f"--- exited with code {self.returncode()}; restart {self.restarts} ---\n".encode())
         self.start()

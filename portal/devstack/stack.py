@@ -481,10 +481,9 @@ class Stack:
             "OIDC_CLIENT_ID": OIDC_CLIENT_ID,
             "OIDC_CLIENT_SECRET": self.oidc_client_secret,
             "OIDC_ALLOWED_TENANTS": tenant.TENANT_ID,
-            # The API's callers: the `latchkey` command and the demo CI application.
-            "OIDC_API_ALLOWED_CLIENTS": ",".join(
-                [tenant.CLI_CLIENT_ID, *(app.client_id for app in tenant.APPLICATIONS.values())]
-            ),
+            # The clients of the demo's API tokens (`python -m portal.devstack token`): the `latchkey`
+            # command and the demo CI application.
+            "OIDC_API_ALLOWED_CLIENTS": ",".join(tenant.API_CLIENTS),
             "OIDC_API_SCOPE": tenant.API_SCOPE,
             "OIDC_API_APP_ROLE": tenant.API_APP_ROLE,
             "PORTAL_ADMIN_GROUPS": tenant.GROUPS["portal-admins"],

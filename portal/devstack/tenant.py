@@ -86,7 +86,12 @@ APPLICATIONS = {
             "orders-deploy",
             client_id="e0000000-0000-4000-8000-0000000000a1",
             oid="e0000000-0000-4000-8000-0000000000b1",
+            # API_APP_ROLE lets an application call the portal's API at all (OIDC_API_APP_ROLE); the
+            # other names it in a catalog role's `eligible_app_roles`.
             app_roles=(API_APP_ROLE, "latchkey.orders-migrate"),
         ),
     )
 }
+
+# The clients that may call the portal's API with a token (OIDC_API_ALLOWED_CLIENTS).
+API_CLIENTS = [CLI_CLIENT_ID, *(app.client_id for app in APPLICATIONS.values())]

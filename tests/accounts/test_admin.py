@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.accounts.conftest import sign_in
+from tests.support.sign_in import sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

@@ -10,8 +10,7 @@ from portal.access.models import AccessRequest
 from portal.accounts.models import Profile
 from portal.core.clock import now
 from portal.devstack import tenant
-from tests.access.conftest import alice, catalog  # noqa: F401
-from tests.accounts.conftest import sign_in
+from tests.support.sign_in import sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

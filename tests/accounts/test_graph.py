@@ -4,7 +4,7 @@ import pytest
 import requests
 
 from portal.integrations import graph
-from tests.accounts.conftest import GRAPH_ACCESS_TOKEN
+from tests.support.sign_in import GRAPH_ACCESS_TOKEN
 
 GROUPS = [{"id": f"d0000000-0000-4000-8000-{n:012d}", "displayName": f"team-{n}"} for n in range(1, 6)]
 

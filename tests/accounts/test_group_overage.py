@@ -4,7 +4,7 @@ import pytest
 
 from portal.accounts.models import Profile
 from portal.devstack import tenant
-from tests.accounts.conftest import sign_in, sign_in_with_token, signed_in_user_id
+from tests.support.sign_in import sign_in, sign_in_with_token, signed_in_user_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

@@ -4,7 +4,7 @@ import pytest
 from django.apps import apps
 
 from portal.devstack import tenant
-from tests.accounts.conftest import sign_in
+from tests.support.sign_in import sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

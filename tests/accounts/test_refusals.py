@@ -11,7 +11,7 @@ from django.test import Client
 
 from portal.accounts.models import Profile
 from portal.devstack import tenant
-from tests.accounts.conftest import (
+from tests.support.sign_in import (
     CALLBACK,
     authorize_at_provider,
     sign_in,

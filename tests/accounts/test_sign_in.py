@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 
 from portal.accounts.models import Profile
 from portal.devstack import tenant
-from tests.accounts.conftest import authorize_at_provider, sign_in, signed_in_user_id, start_sign_in
+from tests.support.sign_in import authorize_at_provider, sign_in, signed_in_user_id, start_sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.test import Client
 
 from portal.accounts.models import SignInSession
-from tests.accounts.conftest import sign_in, sign_in_with_token, signed_in_user_id
+from tests.support.sign_in import sign_in, sign_in_with_token, signed_in_user_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

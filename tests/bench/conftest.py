@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.access.conftest import alice, bob, carol, catalog, make_user  # noqa: F401
+from tests.support.personas import make_user
 
 
 @pytest.fixture

@@ -7,9 +7,6 @@ from pathlib import Path
 
 import pytest
 
-# The real worker, the beat sweeper and the demo catalog, as the grant tests run them.
-from tests.grants.conftest import beat, catalog, worker  # noqa: F401
-
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 CHROMIUM_FLAGS = [
     "--no-sandbox",

@@ -7,14 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.grants.conftest import beat, catalog, people, worker  # noqa: F401
-from tests.support.entra import token_issuer  # noqa: F401
-
 LATCHKEY = Path(sys.executable).parent / "latchkey"
 
 
 @pytest.fixture
-def latchkey(live_server, token_issuer):  # noqa: F811
+def latchkey(live_server, token_issuer):
     """Return a function that runs `latchkey ARGS...` as `name` (or with `token`) and returns the finished process."""
 
     def run(*args: str, name: str | None = None, token: str | None = None, timeout: float = 120, **popen):

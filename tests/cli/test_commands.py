@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from portal.access.models import AccessRequest
-from tests.grants.conftest import wait_for_state
+from tests.support.grants import wait_for_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -45,7 +45,7 @@ def test_request_wait_then_credentials_once_as_env_for_eval(latchkey, stack, wor
 
 
 @pytest.mark.parametrize("fmt", ["json", "uri", "pgpass", "text"])
-def test_credentials_formats_carry_a_working_login(latchkey, worker, beat, people, catalog, fmt):
+def test_credentials_formats_carry_a_working_login(latchkey, stack, worker, beat, people, catalog, fmt):
     request_id = latchkey("request", "analytics-readonly", "-j", WHY, "--wait", "--poll", "0.5", name="alice").stdout
 
     shown = latchkey("credentials", request_id.strip(), "--format", fmt, name="alice")
@@ -61,8 +61,12 @@ def test_credentials_formats_carry_a_working_login(latchkey, worker, beat, peopl
         uri = psycopg.conninfo.make_conninfo(host=host, port=port, dbname=database, user=user, password=password)
     else:
         uri = dict(line.split(None, 1) for line in output.splitlines())["uri"]
+    with psycopg.connect(stack.database_url("shop")) as admin:
+        rows = admin.execute("SELECT count(*) FROM analytics").fetchone()[0]
     with psycopg.connect(uri, connect_timeout=5) as conn:
-        assert conn.execute("SELECT count(*) FROM analytics").fetchone()[0] >= 0
+        # The login reads the table the role grants, all of it.
+        assert rows > 0
+        assert conn.execute("SELECT count(*) FROM analytics").fetchone()[0] == rows
 
 
 def test_status_and_approve_and_revoke(latchkey, worker, beat, people, catalog):

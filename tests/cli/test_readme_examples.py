@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from portal.access.models import AccessRequest
-from tests.grants.conftest import wait_for_state
+from tests.support.grants import wait_for_state
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

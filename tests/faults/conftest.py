@@ -18,7 +18,7 @@ from portal.devstack import tenant
 from portal.devstack.stack import POSTGRES_BIN_PATH
 from portal.logging import ContextFilter, JsonFormatter, RedactSecretsFilter
 from tests.conftest import TEST_DATABASE
-from tests.grants.conftest import beat, catalog, people, reveal, worker  # noqa: F401
+from tests.support.grants import reveal
 from tests.support.personas import make_person
 
 ISSUED_PASSWORDS: list[str] = []

@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEV_ONLY = ("portal/devstack/", "bench/", "tests/")
@@ -101,13 +102,15 @@ def test_the_image_copies_no_development_only_code(stage):
     assert not [path for path in copied if "seed_bench" in path or path.startswith("portal/devstack")]
 
 
-def test_the_evaluation_stand_in_gets_the_demo_tenant_from_its_own_build_context():
-    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
-    compose = (REPO_ROOT / "docker-compose.yml").read_text()
+def test_the_evaluation_stand_in_is_built_from_the_launchers_folder_not_the_portals_image():
+    standin = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]["entra-standin"]
+    context = REPO_ROOT / standin["build"]["context"]
+    dockerfile = (context / standin["build"]["dockerfile"]).read_text()
 
-    assert "COPY --from=devstack tenant.py /app/tenant.py" in dockerfile
-    assert "devstack: ./portal/devstack" in compose
-    assert (REPO_ROOT / "portal" / "devstack" / "tenant.py").is_file()
+    assert context.resolve() == (REPO_ROOT / "portal" / "devstack").resolve()
+    assert [line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY")] == ["tenant.py"]
+    assert (context / "tenant.py").is_file()
+    assert "entra-standin" not in (REPO_ROOT / "Dockerfile").read_text()
 
 
 @pytest.mark.timeout(280)

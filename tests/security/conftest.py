@@ -1,11 +1,9 @@
-"""Security tests: personas, the demo catalog and rate-limit counters of their own for each test."""
+"""Security tests: rate-limit counters of their own for each test (personas and catalog: tests/support)."""
 
 import uuid
 
 import pytest
 from django.test import Client
-
-from tests.access.conftest import alice, bob, carol, catalog, dave, eager_tasks, erin  # noqa: F401
 
 WHY = "Investigating the late orders of ticket OPS-12"
 

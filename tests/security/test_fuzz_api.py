@@ -17,8 +17,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from portal.access import services
 from portal.access.models import AccessRequest, Approval
 from portal.celery import app
-from tests.grants.conftest import WHY, catalog, people  # noqa: F401
-from tests.support.entra import token_issuer  # noqa: F401
+from tests.support.grants import WHY
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

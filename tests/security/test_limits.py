@@ -6,8 +6,8 @@ from django.test import Client
 from portal.access import services
 from portal.access.models import AccessRequest
 from portal.core.ratelimit import parse_rate
-from tests.accounts.conftest import CALLBACK, fake_provider, start_sign_in  # noqa: F401
 from tests.security.conftest import WHY, api_post, ask, client_for
+from tests.support.sign_in import CALLBACK, start_sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

@@ -14,16 +14,10 @@ from django.test import Client
 from portal.access.models import AccessRequest
 from portal.accounts.models import Profile
 from portal.devstack import tenant
-from tests.accounts.conftest import (  # noqa: F401
-    CALLBACK,
-    authorize_at_provider,
-    fake_provider,
-    sign_in_with_token,
-    start_sign_in,
-)
 from tests.api_auth.test_bearer_tokens import REFUSED_TOKENS
 from tests.security.conftest import WHY
-from tests.support.entra import bearer, token_issuer  # noqa: F401
+from tests.support.entra import bearer
+from tests.support.sign_in import CALLBACK, authorize_at_provider, sign_in_with_token, start_sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

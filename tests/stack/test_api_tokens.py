@@ -45,6 +45,7 @@ def test_the_provider_publishes_the_api_key_besides_its_own(stack):
 
     assert jwt.get_unverified_header(token)["kid"] in kids
     assert len(kids) == 2, "the provider's own ID token key is still there"
+    assert oct((stack.state_dir / "secrets" / "api-signing-key.pem").stat().st_mode & 0o777) == "0o600"
 
 
 def test_a_persons_token_is_a_delegated_entra_v2_access_token_the_portal_accepts(stack, client):
@@ -71,11 +72,8 @@ def test_the_ci_applications_token_carries_its_app_role_and_is_an_application(st
 
     app = tenant.APPLICATIONS["orders-deploy"]
     assert result.returncode == 0, result.stderr
-    assert (
-        claims["idtyp"] == "app"
-        and claims["roles"] == [tenant.API_APP_ROLE, "latchkey.orders-migrate"]
-        and "scp" not in claims
-    )
+    assert claims["idtyp"] == "app" and "scp" not in claims
+    assert claims["roles"] == ["latchkey.api", "latchkey.orders-migrate"]
     assert claims["azp"] == app.client_id and claims["oid"] == claims["sub"] == app.oid
     assert answer.status_code == 200, answer.content
     assert answer.json()["is_application"] is True

@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from kombu import pools
@@ -22,6 +23,19 @@ def answers(name: str) -> bool:
     return bool(app.control.ping(destination=[f"{name}@{socket.gethostname()}"], timeout=1))
 
 
+def in_process_group(group: int) -> list[int]:
+    """Return the live processes of process group `group` (a zombie is not live)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getpgid(int(entry.name)) == group:
+                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(entry.name))
+        except (ProcessLookupError, FileNotFoundError):
+            continue
+    return found
+
+
 def supervised_until(stack, condition, *, timeout_seconds: float) -> list[str]:
     """Supervise the stack, as `make demo` does, until `condition` holds; return the names restarted meanwhile."""
     restarted = []
@@ -37,7 +51,7 @@ def supervised_until(stack, condition, *, timeout_seconds: float) -> list[str]:
 
 
 @pytest.fixture
-def supervised(stack, portal_env, celery_worker):
+def supervised(stack, portal_env):
     """Start a worker and a beat that the launcher restarts, as `make demo` starts them; stop them afterwards."""
     worker = stack.start_worker(portal_env, name=WORKER, restart=True)
     beat = stack.start_beat(portal_env, name=BEAT, restart=True)
@@ -51,9 +65,14 @@ def test_a_killed_worker_is_started_again_and_answers(stack, supervised):
     worker, _ = supervised
     first = worker.pid
 
+    pool = [pid for pid in in_process_group(first) if pid != first]
     os.kill(first, signal.SIGKILL)
-    restarted = supervised_until(stack, lambda: worker.restarts == 1 and answers(WORKER), timeout_seconds=120)
+    restarted = supervised_until(stack, lambda: worker.restarts == 1, timeout_seconds=30)
+    pool_gone = wait_until(lambda: not [pid for pid in pool if pid in in_process_group(first)], timeout_seconds=10)
+    supervised_until(stack, lambda: answers(WORKER), timeout_seconds=120)
 
+    assert pool, "the worker runs its pool in processes of its group"
+    assert pool_gone, "the killed worker's pool processes went with it"
     assert restarted == [WORKER]
     assert worker.pid != first and not worker.exited()
     assert "restart 1" in worker.log_path.read_text()

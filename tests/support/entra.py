@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from portal.accounts import oidc
 from portal.devstack import tenant
-from tests.accounts.conftest import FakeProvider, _ProviderHandler, _Server
+from tests.support.sign_in import FakeProvider, _ProviderHandler, _Server
 
 # The application ID URI `api://<client-id>` of the portal (client ID `latchkey-portal` in the tests).
 API_AUDIENCE = "api://latchkey-portal"

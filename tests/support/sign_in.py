@@ -1,4 +1,4 @@
-"""Sign-in helpers: the full code flow against the real provider, and small local stand-ins.
+"""Sign-in helpers: the full code flow against the real provider, and small local stand-ins (a pytest plugin).
 
 The stand-ins (an OpenID provider that signs whatever token a test asks for with a
 test RSA key, and a Microsoft Graph that answers as Graph documents) cover what the
@@ -28,6 +28,7 @@ GRAPH_ACCESS_TOKEN = "access-token-for-graph"
 
 @pytest.fixture(autouse=True)
 def _fresh_provider_cache():
+    """Start and end every test with no cached discovery document or key set: the tests change providers."""
     oidc.clear_cache()
     yield
     oidc.clear_cache()

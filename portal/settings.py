@@ -163,8 +163,13 @@ if not DEBUG and not VAULT_TOKEN and not (VAULT_ROLE_ID and VAULT_SECRET_ID):
     )
 VAULT_GRANT_TOKEN_ROLE = env_str("VAULT_GRANT_TOKEN_ROLE", "latchkey-grant")
 VAULT_TIMEOUT_SECONDS = env_int("VAULT_TIMEOUT_SECONDS", 10, minimum=1)
-CREDENTIAL_ENCRYPTION_KEY = env_secret(
-    "CREDENTIAL_ENCRYPTION_KEY", dev_default="dev-only-credential-key-not-secret", debug=DEBUG
+# Keys that seal wrapping tokens at rest: the first seals, every one unseals (rotation). The older
+# single-key setting, CREDENTIAL_ENCRYPTION_KEY, is a list of one when the list is not set.
+CREDENTIAL_ENCRYPTION_KEYS = env_list("CREDENTIAL_ENCRYPTION_KEYS", [])
+CREDENTIAL_ENCRYPTION_KEY = (
+    ""
+    if CREDENTIAL_ENCRYPTION_KEYS
+    else env_secret("CREDENTIAL_ENCRYPTION_KEY", dev_default="dev-only-credential-key-not-secret", debug=DEBUG)
 )
 
 # Celery: the broker carries IDs only; no task stores a result.

@@ -160,6 +160,7 @@ class AuditAction(models.TextChoices):
     GRANT_NOT_ISSUED = "grant.not_issued", "Not issued"
     GRANT_REVEALED = "grant.revealed", "Credentials revealed"
     GRANT_COMPROMISED = "grant.compromised", "Credentials taken by someone else"
+    GRANT_SEALED_VALUE_DROPPED = "grant.sealed_value_dropped", "Unreadable credentials dropped"
     GRANT_EXTENDED = "grant.extended", "Extended"
     GRANT_REVOKE_REQUESTED = "grant.revoke_requested", "Revoke requested"
     GRANT_TOKENS_RETIRED = "grant.tokens_retired", "Earlier credentials retired"

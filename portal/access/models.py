@@ -255,7 +255,7 @@ class AccessRequest(models.Model):
 
     @property
     def requester_label(self) -> str:
-        return _user_label(self.requester)
+        return person_label(self.requester)
 
 
 class Approval(models.Model):
@@ -282,7 +282,7 @@ class Approval(models.Model):
 
     @property
     def approver_label(self) -> str:
-        return _user_label(self.approver)
+        return person_label(self.approver)
 
 
 class AppendOnly(Exception):
@@ -362,6 +362,7 @@ class AuditEvent(models.Model):
         return hashlib.sha256((self.prev_hash + self.canonical()).encode()).hexdigest()
 
 
-def _user_label(user) -> str:
+def person_label(user) -> str:
+    """Return the name people know a person by (their UPN), never the internal username (`<tid>.<oid>`)."""
     profile = getattr(user, "profile", None)
     return (profile.upn if profile and profile.upn else None) or user.get_username()

@@ -77,7 +77,7 @@ def test_bulk_revoke_needs_a_reason_on_the_page_and_in_the_api_alike(alice, caro
     grant = active_grant(alice)
     expected = "Give a reason to revoke grants in bulk: it goes into the history."
 
-    page = client_for(carol).post("/access/grants/revoke/", {"user": alice.pk, "reason": "  "}, follow=True)
+    page = client_for(carol).post("/access/grants/revoke/", {"user": alice.profile.oid, "reason": "  "}, follow=True)
     assert expected in page_text(page)
     api = api_post(carol, "grants/revoke", {"user": alice.profile.upn})
     assert api.status_code == 400

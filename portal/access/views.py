@@ -60,9 +60,7 @@ def _back(request, fallback: str):
     target = request.POST.get("next", "")
     # A local path, never a view name or another site: `redirect()` would take a bare word for a view name.
     local = (
-        target.startswith("/")
-        and target.isprintable()
-        and url_has_allowed_host_and_scheme(target, allowed_hosts=None)
+        target.startswith("/") and target.isprintable() and url_has_allowed_host_and_scheme(target, allowed_hosts=None)
     )
     return HttpResponseRedirect(target if local else fallback)
 

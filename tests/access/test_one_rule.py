@@ -135,7 +135,9 @@ def test_the_roles_api_tells_what_the_page_tells(dave, catalog):
 def test_moving_the_clock_once_moves_every_reader_of_it(alice, bob, catalog):
     # `portal.accounts.selectors` bound its own `now` at import: it follows the one seam all the same.
     request = services.request_create(actor=alice, role="orders-readwrite", justification=WHY)
-    with clock_at(now() + timedelta(days=1)):
+    with clock_at() as clock:
+        assert client_for(bob).get(f"/access/requests/{request.pk}/").context["may_decide"] is True
+        clock.advance(timedelta(days=1))
         detail = client_for(bob).get(f"/access/requests/{request.pk}/")
         assert detail.context["may_decide"] is False
         page = client_for(bob).post(f"/access/requests/{request.pk}/approve/", {"comment": "ok"}, follow=True)

@@ -193,10 +193,13 @@ VAULT_TIMEOUT_SECONDS = env_int("VAULT_TIMEOUT_SECONDS", 10, minimum=1)
 VAULT_SECRET_ID_TTL = env_str("VAULT_SECRET_ID_TTL", "720h")
 VAULT_WEB_BOUND_CIDRS = env_list("VAULT_WEB_BOUND_CIDRS", [])
 VAULT_WORKER_BOUND_CIDRS = env_list("VAULT_WORKER_BOUND_CIDRS", [])
-# The KV version 2 secrets engine that holds the head of the audit chain (outside the database).
-AUDIT_ANCHOR_MOUNT = env_str("AUDIT_ANCHOR_MOUNT", "latchkey-audit").strip("/")
-CREDENTIAL_ENCRYPTION_KEY = env_secret(
-    "CREDENTIAL_ENCRYPTION_KEY", dev_default="dev-only-credential-key-not-secret", debug=DEBUG
+# Keys that seal wrapping tokens at rest: the first seals, every one unseals (rotation). The older
+# single-key setting, CREDENTIAL_ENCRYPTION_KEY, is a list of one when the list is not set.
+CREDENTIAL_ENCRYPTION_KEYS = env_list("CREDENTIAL_ENCRYPTION_KEYS", [])
+CREDENTIAL_ENCRYPTION_KEY = (
+    ""
+    if CREDENTIAL_ENCRYPTION_KEYS
+    else env_secret("CREDENTIAL_ENCRYPTION_KEY", dev_default="dev-only-credential-key-not-secret", debug=DEBUG)
 )
 
 # The audit chain: each event carries an HMAC-SHA256 of the one before and of its own content, with a key that

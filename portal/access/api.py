@@ -23,7 +23,6 @@ from portal.access.serializers import (
     RevokeSerializer,
     RoleSerializer,
 )
-from portal.accounts.models import Profile
 from portal.core.errors import InvalidInput, NotFound
 from portal.core.ratelimit import rate_limited
 
@@ -200,10 +199,7 @@ class BulkRevokeView(APIView):
         data = _valid(BulkRevokeSerializer, request.data)
         scope = {}
         if "user" in data:
-            profile = Profile.objects.select_related("user").filter(upn__iexact=data["user"]).first()
-            if profile is None:
-                raise NotFound(f"There is no user {data['user']!r}.")
-            scope["user"] = profile.user
+            scope["user"] = selectors.person_by_oid_or_upn(data["user"])
         else:
             role = AccessRole.objects.filter(slug=data["role"]).first()
             if role is None:

@@ -160,6 +160,7 @@ class AuditAction(models.TextChoices):
     GRANT_NOT_ISSUED = "grant.not_issued", "Not issued"
     GRANT_REVEALED = "grant.revealed", "Credentials revealed"
     GRANT_COMPROMISED = "grant.compromised", "Credentials taken by someone else"
+    GRANT_SEALED_VALUE_DROPPED = "grant.sealed_value_dropped", "Unreadable credentials dropped"
     GRANT_EXTENDED = "grant.extended", "Extended"
     GRANT_REVOKE_REQUESTED = "grant.revoke_requested", "Revoke requested"
     GRANT_TOKENS_RETIRED = "grant.tokens_retired", "Earlier credentials retired"
@@ -272,7 +273,7 @@ class AccessRequest(models.Model):
 
     @property
     def requester_label(self) -> str:
-        return _user_label(self.requester)
+        return person_label(self.requester)
 
 
 class Approval(models.Model):
@@ -299,7 +300,7 @@ class Approval(models.Model):
 
     @property
     def approver_label(self) -> str:
-        return _user_label(self.approver)
+        return person_label(self.approver)
 
 
 class AppendOnly(Exception):
@@ -379,6 +380,7 @@ class AuditEvent(models.Model):
         return hashlib.sha256((self.prev_hash + self.canonical()).encode()).hexdigest()
 
 
-def _user_label(user) -> str:
+def person_label(user) -> str:
+    """Return the name people know a person by (their UPN), never the internal username (`<tid>.<oid>`)."""
     profile = getattr(user, "profile", None)
     return (profile.upn if profile and profile.upn else None) or user.get_username()

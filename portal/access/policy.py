@@ -151,10 +151,10 @@ def check_revoke(user, request: AccessRequest) -> None:
     if request.extends_id is not None:
         raise InvalidTransition(f"Request #{request.pk} is an extension; revoke grant #{request.extends_id}.")
     # Only the holder, an approver of the role or a portal admin may revoke
-    if request.requester_id != user.pk and not is_portal_admin(user):
-        if not is_role_approver(request.role, user):
+    if request.requester_id != user.pk:
+        if not is_portal_admin(user) and not is_role_approver(request.role, user):
             raise NotAllowed("Only the holder, an approver of the role or a portal admin can revoke a grant.")
-        # An approver's groups are re-checked now, so they must be fresh
+        # An approver's or an admin's groups are re-checked now, so they must be fresh
         check_fresh_memberships(user)
     # Only a grant that is approved, being issued or active has something to revoke
     if request.state not in REVOCABLE_STATES:
@@ -166,6 +166,8 @@ def check_reveal(user, request: AccessRequest) -> None:
     # Only the holder sees the credentials
     if request.requester_id != user.pk:
         raise NotAllowed("Only the holder of a grant can reveal its credentials.")
+    # Credentials go only to someone still in the groups as read recently
+    check_fresh_memberships(user)
     # Only while the grant runs
     if request.state != State.ACTIVE:
         raise InvalidTransition(f"Request #{request.pk} is {request.state}, not active.")
@@ -184,6 +186,8 @@ def check_admin(user, *, doing: str = "do this") -> None:
     # Admin power comes from a group or app role named in the settings
     if not is_portal_admin(user):
         raise NotAllowed(f"Only portal admins can {doing}.")
+    # ... as read recently: a person removed from the admin group loses the power within the hour
+    check_fresh_memberships(user)
 
 
 def may_see(user, request: AccessRequest) -> bool:

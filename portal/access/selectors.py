@@ -31,6 +31,7 @@ from portal.access.models import (
 from portal.accounts.models import Profile
 from portal.accounts.selectors import user_groups
 from portal.core import clock
+from portal.core.errors import InvalidInput, NotFound
 
 State = AccessRequest.State
 # How many of a requester's newest requests an approver sees next to a request.
@@ -75,6 +76,28 @@ def requests_visible_to(user) -> QuerySet:
     visible = policy.visible_filter(user)
     queryset = AccessRequest.objects.all() if visible is None else AccessRequest.objects.filter(visible)
     return _with_related(queryset)
+
+
+def person_by_oid_or_upn(text: str):
+    """Return the person whose Entra object ID (oid) is `text`, or whose UPN it is when exactly one person has it.
+
+    An oid names one person; a UPN may be reused (a person who left, a guest of another tenant), so a UPN that
+    names several people is refused rather than guessed.
+    """
+    text = (text or "").strip()
+    if not text or "\x00" in text:
+        raise NotFound(f"There is no user {text!r}.")
+    by_oid = list(Profile.objects.select_related("user").filter(oid__iexact=text)[:2])
+    by_upn = [] if by_oid else list(Profile.objects.select_related("user").filter(upn__iexact=text)[:2])
+    found = by_oid or by_upn
+    if not found:
+        raise NotFound(f"There is no user {text!r}.")
+    if len(found) > 1:
+        raise InvalidInput(
+            f"{text!r} names more than one person; give the object ID (oid) of the one you mean.",
+            fields={"user": ["Give the person's object ID (oid)."]},
+        )
+    return found[0].user
 
 
 def requests_mine(user) -> QuerySet:

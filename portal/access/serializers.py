@@ -140,7 +140,10 @@ class RevokeSerializer(serializers.Serializer):
 
 
 class BulkRevokeSerializer(serializers.Serializer):
-    user = serializers.CharField(required=False, help_text="UPN of the holder whose grants to revoke")
+    user = serializers.CharField(
+        required=False,
+        help_text="object ID (oid) of the holder whose grants to revoke, or their UPN if it names exactly one person",
+    )
     role = serializers.SlugField(required=False, help_text="slug of the role whose grants to revoke")
     reason = serializers.CharField(required=False, allow_blank=True, default="", help_text=_REASON_HELP + " (required)")
 

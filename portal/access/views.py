@@ -1,7 +1,6 @@
 """Pages of the access workflow: my access, the request form, request detail, the review queue, admin pages."""
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -37,9 +36,11 @@ REVIEW_PAGE_SIZE = 25
 
 
 def _require_admin(user) -> None:
-    # History, every grant and the dashboard are for portal admins only.
-    if not policy.may_admin(user):
-        raise PermissionDenied
+    # History, every grant and the dashboard are for portal admins only (with memberships read recently).
+    try:
+        policy.check_admin(user, doing="open this page")
+    except DomainError as error:
+        raise PermissionDenied(error.detail) from None
 
 
 def _visible_request(user, request_id: int) -> AccessRequest:
@@ -58,7 +59,9 @@ def _back(request, fallback: str):
     """Redirect to the page the form came from (a path of the portal only), else to `fallback`."""
     target = request.POST.get("next", "")
     # A local path, never a view name or another site: `redirect()` would take a bare word for a view name.
-    local = target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts=None)
+    local = (
+        target.startswith("/") and target.isprintable() and url_has_allowed_host_and_scheme(target, allowed_hosts=None)
+    )
     return HttpResponseRedirect(target if local else fallback)
 
 
@@ -261,7 +264,8 @@ def request_revoke(request, request_id):
 def grants_active(request):
     _require_admin(request.user)
     grants = list(selectors.grants_open())
-    holders = {grant.requester_id: grant.requester_label for grant in grants}
+    # People by their object ID: a UPN may name more than one person.
+    holders = {grant.requester.profile.oid: grant.requester_label for grant in grants}
     roles = {grant.role_id: grant.role.name for grant in grants}
     return render(
         request,
@@ -293,13 +297,15 @@ def grants_revoke_bulk(request):
 
 
 def _bulk_scope(data) -> dict | None:
-    """Return the person or the role the bulk form names (exactly one, and one that exists), else None."""
-    user, role = _pk(data.get("user", "")), _pk(data.get("role", ""))
-    if (user is None) == (role is None):
+    """Return the person (by oid) or the role the bulk form names: exactly one, and one that exists; else None."""
+    person, role = data.get("user", ""), _pk(data.get("role", ""))
+    if bool(person) == (role is not None):
         return None
-    if user is not None:
-        found = get_user_model().objects.filter(pk=user).first()
-        return {"user": found} if found else None
+    if person:
+        try:
+            return {"user": selectors.person_by_oid_or_upn(person)}
+        except DomainError:
+            return None
     found = AccessRole.objects.filter(pk=role).first()
     return {"role": found} if found else None
 
@@ -338,8 +344,11 @@ class _UncountedPage:
     One row more than the page tells whether an older page exists.
     """
 
+    # Far past any history; a larger number would overflow the database's offset.
+    MAX_PAGE = 1_000_000
+
     def __init__(self, queryset, number, size: int):
-        self.number = int(number) if str(number).isdigit() and int(number) > 0 else 1
+        self.number = min(_pk(str(number or "")) or 1, self.MAX_PAGE)
         start = (self.number - 1) * size
         rows = list(queryset[start : start + size + 1])
         self.object_list = rows[:size]

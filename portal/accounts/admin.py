@@ -8,16 +8,26 @@ from django.db import transaction
 
 from portal.access.audit import audit_person_flags, stored_person_flags
 from portal.accounts.models import Profile
+from portal.accounts.selectors import memberships_are_fresh
 
 
 def _admin_login(request, extra_context=None):
     """Send people to the Entra sign-in: portal users have no password, and non-admins may not enter."""
     if request.user.is_authenticated:
-        raise PermissionDenied("The admin is open to portal admins only.")
+        raise PermissionDenied(
+            "The admin is open to portal admins only, with memberships read recently: sign in again."
+        )
     return redirect_to_login(request.GET.get("next") or request.path, settings.LOGIN_URL)
 
 
+def _admin_has_permission(request) -> bool:
+    """Open the admin to active staff whose memberships were read recently, as approvals require."""
+    user = request.user
+    return user.is_active and user.is_staff and memberships_are_fresh(user)
+
+
 admin.site.login = _admin_login
+admin.site.has_permission = _admin_has_permission
 
 
 @admin.register(Profile)

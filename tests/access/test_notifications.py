@@ -146,3 +146,56 @@ def test_holder_is_warned_once_shortly_before_the_grant_ends(
         assert services.grants_warn_ending_soon() == 0
 
     assert [m.to for m in mail.outbox if "ends at" in m.subject] == [["alice@contoso.example"]]
+
+
+def test_the_approvers_email_never_goes_to_the_requester(
+    bob, carol, catalog, eager_tasks, django_capture_on_commit_callbacks
+):
+    # bob is an engineer and an approver of orders-readwrite: his own request goes to carol only.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_create(actor=bob, role="orders-readwrite", justification=WHY)
+
+    assert [message.to for message in mail.outbox] == [["carol@contoso.example"]]
+
+
+def test_the_approvers_email_leaves_out_the_requesters_address_on_another_account(
+    bob, carol, catalog, eager_tasks, django_capture_on_commit_callbacks
+):
+    carol.profile.email = "BOB@contoso.example"
+    carol.profile.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_create(actor=bob, role="orders-readwrite", justification=WHY)
+
+    assert mail.outbox == []
+
+
+MISCHIEF = "Fix <!channel> <@U024BE7LH> <http://evil.example|the runbook> [the runbook](http://evil.example) *now* & go"
+
+
+@pytest.fixture
+def teams(settings):
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.NOTIFY_TEAMS_WEBHOOK_URL = f"http://127.0.0.1:{server.server_port}/teams"
+    yield _Hook
+    server.shutdown()
+
+
+def test_slack_and_teams_messages_escape_what_people_typed(
+    alice, bob, catalog, eager_tasks, webhook, teams, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        request = services.request_create(actor=alice, role="orders-readwrite", justification=MISCHIEF)
+
+    texts = [hook["text"] for hook in webhook.received]
+    assert len(texts) == 2
+    slack = next(text for text in texts if "&lt;!channel&gt;" in text)
+    teams_text = next(text for text in texts if text is not slack)
+    for text in texts:
+        assert "<!channel>" not in text and "<@U024BE7LH>" not in text and "<http://evil.example|" not in text
+        assert f"/access/requests/{request.pk}/" in text
+    assert "&lt;http://evil.example|the runbook&gt;" in slack and "&amp; go" in slack
+    assert "](http://evil.example)" not in teams_text
+    assert r"\[the runbook\]\(http://evil.example\)" in teams_text and r"\*now\*" in teams_text
+    # E-mail is plain text: what was typed, as typed.
+    assert MISCHIEF in mail.outbox[0].body

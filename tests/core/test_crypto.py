@@ -1,5 +1,9 @@
 """Sealing small secrets at rest: authenticated encryption with a key from the settings."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
@@ -59,6 +63,54 @@ def test_text_that_was_never_sealed_is_refused(garbage):
 
 
 def test_an_empty_key_is_a_configuration_error():
-    with override_settings(CREDENTIAL_ENCRYPTION_KEY=""):
+    with override_settings(CREDENTIAL_ENCRYPTION_KEYS=[], CREDENTIAL_ENCRYPTION_KEY=""):
         with pytest.raises(ImproperlyConfigured, match="CREDENTIAL_ENCRYPTION_KEY"):
             seal(WRAPPING_TOKEN)
+
+
+def test_several_keys_the_first_seals_and_every_one_unseals():
+    with override_settings(CREDENTIAL_ENCRYPTION_KEYS=["the-old-key"]):
+        sealed_old = seal(WRAPPING_TOKEN)
+
+    # Rotation: the new key goes first, the old one stays while values sealed with it live.
+    with override_settings(CREDENTIAL_ENCRYPTION_KEYS=["the-new-key", "the-old-key"]):
+        assert unseal(sealed_old) == WRAPPING_TOKEN
+        sealed_new = seal(WRAPPING_TOKEN)
+
+    with override_settings(CREDENTIAL_ENCRYPTION_KEYS=["the-new-key"]):
+        assert unseal(sealed_new) == WRAPPING_TOKEN
+        # Once the old key is dropped, what it sealed no longer opens.
+        with pytest.raises(UnsealError):
+            unseal(sealed_old)
+    with override_settings(CREDENTIAL_ENCRYPTION_KEYS=["the-old-key"]):
+        with pytest.raises(UnsealError):
+            unseal(sealed_new)
+
+
+def test_the_single_key_setting_is_a_list_of_one():
+    with override_settings(CREDENTIAL_ENCRYPTION_KEYS=[], CREDENTIAL_ENCRYPTION_KEY="a-single-key"):
+        sealed = seal(WRAPPING_TOKEN)
+    with override_settings(CREDENTIAL_ENCRYPTION_KEYS=["a-single-key"], CREDENTIAL_ENCRYPTION_KEY=""):
+        assert unseal(sealed) == WRAPPING_TOKEN
+    with override_settings(CREDENTIAL_ENCRYPTION_KEYS=["another-key", "a-single-key"], CREDENTIAL_ENCRYPTION_KEY=""):
+        assert unseal(sealed) == WRAPPING_TOKEN
+
+
+def test_the_settings_read_several_keys_or_the_single_one(tmp_path):
+    script = (
+        "from django.conf import settings; "
+        "print(repr((settings.CREDENTIAL_ENCRYPTION_KEYS, settings.CREDENTIAL_ENCRYPTION_KEY)))"
+    )
+
+    def read(**env) -> str:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("CREDENTIAL_ENCRYPTION_KEY")}
+        environment.update(DJANGO_SETTINGS_MODULE="portal.settings", **env)
+        done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert read(CREDENTIAL_ENCRYPTION_KEYS="new-key, old-key") == "(['new-key', 'old-key'], '')"
+    keys_file = tmp_path / "keys"
+    keys_file.write_text("new-key,old-key\n")
+    assert read(CREDENTIAL_ENCRYPTION_KEYS_FILE=str(keys_file)) == "(['new-key', 'old-key'], '')"
+    assert read(CREDENTIAL_ENCRYPTION_KEY="only-key") == "([], 'only-key')"

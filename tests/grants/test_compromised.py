@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 def _steal(stack, grant: AccessRequest) -> dict:
     """Unwrap the grant's wrapping token out of band, as someone who read it somewhere would."""
-    thief = hvac.Client(url=stack.vault_addr, token=grant.wrapped_secret)
+    thief = hvac.Client(url=stack.vault_addr, token=grant.wrapped_secret.unseal())
     data = thief.sys.unwrap()["data"]
     return {
         "username": data["username"],

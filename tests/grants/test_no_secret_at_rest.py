@@ -48,7 +48,7 @@ def test_the_password_and_the_wrapping_token_are_never_at_rest_in_plain_text(
 ):
     caplog.set_level(logging.DEBUG)
     grant = wait_for_state(grant_for(people["alice"], "orders-readwrite", approver=people["bob"]).pk, "active")
-    wrapping_token = AccessRequest.objects.get(pk=grant.pk).wrapped_secret
+    wrapping_token = AccessRequest.objects.get(pk=grant.pk).wrapped_secret.unseal()
     assert wrapping_token
     assert wrapping_token.encode() not in _portal_dump(stack)
 

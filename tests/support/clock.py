@@ -1,10 +1,8 @@
-"""Move the portal's clock in a test: `with clock_at(moment): ...` or the `clock` fixture."""
+"""Move the portal's clock in a test: `with clock_at(moment) as clock: ...; clock.advance(timedelta(...))`."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-
-import pytest
 
 from portal.core import clock as portal_clock
 
@@ -17,9 +15,6 @@ class MovableClock:
 
     def __call__(self) -> datetime:
         return self.at
-
-    def set(self, at: datetime) -> None:
-        self.at = at
 
     def advance(self, by: timedelta) -> datetime:
         self.at += by
@@ -35,10 +30,3 @@ def clock_at(at: datetime | None = None) -> Iterator[MovableClock]:
         yield moved
     finally:
         portal_clock._source = previous
-
-
-@pytest.fixture
-def clock() -> Iterator[MovableClock]:
-    """Stop the portal's clock at the real time now for the test; `clock.advance(timedelta(...))` moves it."""
-    with clock_at() as moved:
-        yield moved

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.db import transaction
 
 from portal.access import policy
-from portal.access.models import AccessRequest, Approval, AuditAction, NotificationEvent
+from portal.access.models import AccessRequest, Approval, AuditAction, NotificationEvent, person_label
 from portal.access.services.kernel import locked, locked_with_grant, notify, queue, record, transition
 from portal.core import clock
 from portal.core.errors import InvalidInput, InvalidTransition, NotAllowed
@@ -41,7 +41,7 @@ def request_approve(
                 actor=None,
                 action=AuditAction.REQUEST_DENIED,
                 request=request,
-                details={"reason": "requester_not_eligible", "noticed_by": actor.pk},
+                details={"reason": "requester_not_eligible", "noticed_by": person_label(actor)},
             )
             notify(request, NotificationEvent.DENIED)
             requester_left = True

@@ -11,6 +11,7 @@ from portal.access import policy
 from portal.access.models import REVOCABLE_STATES, AccessRequest, AccessRole, AuditAction, NotificationEvent
 from portal.access.services.kernel import correlation, locked_with_grant, notify, queue, record, short, transition
 from portal.core import clock
+from portal.core.crypto import UnsealError
 from portal.core.errors import Gone
 from portal.integrations import vault
 
@@ -81,6 +82,17 @@ def grant_reveal(*, actor, request_id: int, http_request=None) -> RevealedCreden
             "These credentials were taken out of Vault before you revealed them, so the grant was revoked "
             "and the portal admins were told. Ask again for a new grant."
         ) from None
+    except UnsealError:
+        _revoke_unrevealed(
+            request_id,
+            action=AuditAction.GRANT_SEALED_VALUE_DROPPED,
+            details={"reason": "no_configured_key_opens_it"},
+            reason="The wrapping token was sealed with a key the portal no longer has.",
+        )
+        raise Gone(
+            "These credentials were sealed with a key the portal no longer has, so the grant was revoked. "
+            "Ask again for a new grant."
+        ) from None
 
 
 def _reveal(*, actor, request_id: int, http_request) -> RevealedCredentials:
@@ -90,11 +102,13 @@ def _reveal(*, actor, request_id: int, http_request) -> RevealedCredentials:
         # Exactly once: a concurrent reveal waits for the lock above, then finds the credentials gone
         policy.check_reveal(actor, request)
         role = request.role
+        # The one place the wrapping token is opened.
+        wrapping_token = request.wrapped_secret.unseal()
         with vault.correlate(correlation(request)):
             connection = _connection(role)
             # A failure here rolls everything back: the wrapping token stays for another try.
             credentials = vault.unwrap_credentials(
-                wrapping_token=request.wrapped_secret,
+                wrapping_token=wrapping_token,
                 expected_path=vault.creds_path(mount=role.vault_mount, role=role.vault_role),
             )
         revealed = AccessRequest.objects.filter(pk=request.pk, state=State.ACTIVE, revealed_at=None).update(
@@ -128,6 +142,19 @@ def _reveal(*, actor, request_id: int, http_request) -> RevealedCredentials:
 
 def grant_compromised(*, request_id: int, error: Exception) -> AccessRequest:
     """Record that the request's wrapping token was used or gone unrevealed, and revoke its grant at once."""
+    return _revoke_unrevealed(
+        request_id,
+        action=AuditAction.GRANT_COMPROMISED,
+        details={"reason": "wrapping_token_used_or_gone", "vault": short(error)},
+        reason="The wrapping token was used or gone before the holder revealed the credentials.",
+        event=NotificationEvent.COMPROMISED,
+    )
+
+
+def _revoke_unrevealed(
+    request_id: int, *, action: AuditAction, details: dict, reason: str, event: NotificationEvent | None = None
+) -> AccessRequest:
+    """Drop the request's wrapping token, record why, and revoke its grant: the credentials are out of reach."""
     with transaction.atomic():
         request, grant = locked_with_grant(request_id)
         grant = grant or request
@@ -135,21 +162,17 @@ def grant_compromised(*, request_id: int, error: Exception) -> AccessRequest:
         if request.revealed_at is not None or not request.wrapped_secret:
             return request
         AccessRequest.objects.filter(pk=request.pk).update(wrapped_secret="", updated_at=clock.now())
-        record(
-            actor=None,
-            action=AuditAction.GRANT_COMPROMISED,
-            request=request,
-            details={"reason": "wrapping_token_used_or_gone", "vault": short(error)},
-        )
+        record(actor=None, action=action, request=request, details=details)
         if grant.state in REVOCABLE_STATES:
             transition(
                 grant,
                 source=grant.state,
                 target=State.REVOKING,
                 revoked_by=None,
-                revoke_reason="The wrapping token was used or gone before the holder revealed the credentials.",
+                revoke_reason=reason,
                 closing_as=State.REVOKED,
             )
             queue("revoke_grant", grant.pk)
-        notify(request, NotificationEvent.COMPROMISED)
+        if event is not None:
+            notify(request, event)
     return request

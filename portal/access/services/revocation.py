@@ -16,6 +16,7 @@ from portal.access.models import (
     AccessRole,
     AuditAction,
     NotificationEvent,
+    person_label,
 )
 from portal.access.services.kernel import correlation, locked, notify, queue, record, short, transition
 from portal.core import clock
@@ -28,6 +29,9 @@ State = AccessRequest.State
 def _clean_reason(reason: str | None, *, required: bool) -> str:
     """Return the reason of a revocation, stripped; refuse a missing one where it is required, or a long one."""
     reason = (reason or "").strip()
+    # PostgreSQL text holds no NUL character
+    if "\x00" in reason:
+        raise InvalidInput("The reason is not valid.", fields={"reason": ["Null characters are not allowed."]})
     if required and not reason:
         raise InvalidInput(
             "Give a reason to revoke grants in bulk: it goes into the history.",
@@ -173,7 +177,7 @@ def _finish(request: AccessRequest, extension_ids: list[int], accessors: list[st
         request=request,
         details={
             "token_accessors": accessors,
-            "revoked_by": request.revoked_by.get_username() if request.revoked_by else None,
+            "revoked_by": person_label(request.revoked_by) if request.revoked_by else None,
             "reason": request.revoke_reason,
         }
         if target == State.REVOKED

@@ -121,7 +121,10 @@ def _known_secrets() -> tuple[str, ...]:
         getattr(settings, "METRICS_TOKEN", ""),
         getattr(settings, "SLACK_SIGNING_SECRET", ""),
         getattr(settings, "SLACK_BOT_TOKEN", ""),
+        getattr(settings, "AUDIT_CHAIN_KEY", ""),
+        getattr(settings, "VAULT_ADMIN_TOKEN", ""),
     ]
+    values += list(getattr(settings, "CREDENTIAL_ENCRYPTION_KEYS", []))
     values += [database.get("PASSWORD", "") for database in getattr(settings, "DATABASES", {}).values()]
     return tuple(sorted({v for v in values if len(v) >= _MIN_KNOWN_SECRET}, key=len, reverse=True))
 

@@ -2,8 +2,6 @@
 
 import pytest
 
-from tests.access.conftest import alice, bob, carol, catalog, dave, eager_tasks, erin  # noqa: F401
-
 INCIDENT = "INC-4711"
 WHY = "Orders database is down, restoring service"
 

@@ -5,7 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.access.conftest import DEMO_CATALOG, make_user
+from tests.support.fixtures import DEMO_CATALOG
+from tests.support.personas import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,9 @@ from portal.access.models import AccessRequest, AuditEvent
 from portal.core.clock import now
 from portal.core.errors import InvalidTransition, NotAllowed
 from portal.integrations import vault
-from tests.access.conftest import DEMO_CATALOG, make_user
 from tests.grants.conftest import WHY
+from tests.support.fixtures import DEMO_CATALOG
+from tests.support.personas import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -4,9 +4,6 @@ from datetime import timedelta
 
 import pytest
 
-from tests.access.conftest import alice, bob, carol, catalog, dave, eager_tasks, erin  # noqa: F401
-from tests.accounts.conftest import fake_graph, fake_provider  # noqa: F401
-
 WHY = "Investigate the late orders of ticket OPS-12"
 
 

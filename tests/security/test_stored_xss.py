@@ -9,8 +9,8 @@ from django.core import mail
 from portal.access import services
 from portal.access.models import AccessRequest
 from portal.accounts.models import Profile
-from tests.access.conftest import make_user
 from tests.security.conftest import client_for
+from tests.support.personas import make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

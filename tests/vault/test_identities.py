@@ -7,8 +7,8 @@ import requests
 from django.test import override_settings
 
 from portal.integrations import vault
-from tests.access.conftest import DEMO_CATALOG
 from tests.grants.conftest import client_for, grant_for, reveal, wait_for_state
+from tests.support.fixtures import DEMO_CATALOG
 from tests.support.personas import make_user
 from tests.support.waiting import wait_until
 from tests.vault.conftest import MOUNT, role_exists, shop_url

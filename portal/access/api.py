@@ -1,4 +1,4 @@
-"""The access workflow's JSON API (DESIGN section 5): roles, requests and their decisions, audit events."""
+"""The access workflow's JSON API (the contract in the README, "Automation"): roles, requests, decisions, audit."""
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime

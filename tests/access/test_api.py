@@ -1,4 +1,4 @@
-"""The workflow through the JSON API: DESIGN section 5's field names and statuses."""
+"""The workflow through the JSON API: the field names and statuses of the API contract (README, "Automation")."""
 
 from datetime import timedelta
 
@@ -49,6 +49,8 @@ def test_roles_lists_what_the_caller_may_request_with_the_contract_fields(alice,
         "ticket_pattern",
         "eligible_through",
         "approver_groups",
+        # And whether (and how) the role may be activated in an emergency.
+        "break_glass",
     }
 
 

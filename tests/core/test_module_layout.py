@@ -14,6 +14,9 @@ ALLOWED_LATE_IMPORTS = {
     # Django's place for it: register tasks and signal handlers once the apps are loaded.
     ("portal/access/apps.py", "ready"),
     ("portal/accounts/apps.py", "ready"),
+    ("portal/breakglass/apps.py", "ready"),
+    ("portal/chatops/apps.py", "ready"),
+    ("portal/reviews/apps.py", "ready"),
     # The Vault client imports the metrics module before Django has loaded the apps (the test harness does).
     ("portal/core/metrics.py", "collect"),
     ("portal/core/metrics.py", "render"),

@@ -6,9 +6,8 @@ from django.test import Client
 
 from portal.accounts.models import Profile
 from portal.devstack import tenant
-from tests.access.conftest import alice, catalog  # noqa: F401
-from tests.accounts.conftest import sign_in, signed_in_user_id
 from tests.support.entra import bearer, token_issuer  # noqa: F401
+from tests.support.sign_in import sign_in, signed_in_user_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

@@ -8,7 +8,7 @@ from portal.access.models import AuditEvent
 from portal.breakglass.models import BreakGlassUse
 from portal.core.clock import now
 from tests.breakglass.conftest import INCIDENT, WHY
-from tests.grants.conftest import can_log_in, catalog, client_for, people, reveal, wait_for_state, worker  # noqa: F401
+from tests.grants.conftest import can_log_in, client_for, reveal, wait_for_state
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -17,7 +17,7 @@ from portal.reviews import services as review_services
 from portal.reviews.models import Campaign, ReviewItem
 from tests.browser.conftest import screenshots, sign_in
 from tests.browser.test_accessibility import UNLABELLED
-from tests.grants.conftest import people, wait_for_state  # noqa: F401
+from tests.grants.conftest import wait_for_state
 from tests.reviews.history import seed_orders_history
 from tests.support.personas import make_person
 

@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.access.conftest import alice, bob, carol, catalog, dave, eager_tasks, erin  # noqa: F401
 from tests.support.slack import BOT_TOKEN, start_fake_slack
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

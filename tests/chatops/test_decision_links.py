@@ -9,7 +9,7 @@ from django.core import mail
 from portal.access import services
 from portal.access.models import AccessRequest
 from portal.accounts import oidc
-from tests.accounts.conftest import authorize_at_provider, start_sign_in
+from tests.support.sign_in import authorize_at_provider, start_sign_in
 
 WHY = "Investigating the late orders of ticket OPS-12"
 

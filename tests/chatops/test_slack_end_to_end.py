@@ -5,7 +5,7 @@ import pytest
 from portal.access import services
 from portal.chatops import services as chatops_services
 from tests.chatops.conftest import click_body, post_click, signed_headers
-from tests.grants.conftest import can_log_in, catalog, people, reveal, wait_for_state, worker  # noqa: F401
+from tests.grants.conftest import can_log_in, reveal, wait_for_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -4,9 +4,6 @@ from datetime import timedelta
 
 import pytest
 
-from tests.access.conftest import alice, bob, carol, catalog, dave, eager_tasks, erin  # noqa: F401
-from tests.accounts.conftest import fake_graph, fake_provider  # noqa: F401
-
 WHY = "Investigate the late orders of ticket OPS-12"
 
 
@@ -35,7 +32,7 @@ def active_grant(user, role, *, minutes: int = 60):
 
 
 @pytest.fixture
-def start_review(carol):  # noqa: F811
+def start_review(carol):
     """Start a review as carol (a portal admin) of a role slug, or of every role with None."""
     from portal.reviews import services
 

@@ -8,7 +8,6 @@ from portal.access.models import AuditEvent
 from portal.core.clock import now
 from portal.reviews import services, tasks
 from portal.reviews.models import Campaign, ReviewItem
-from tests.grants.conftest import catalog, people, worker  # noqa: F401
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -7,9 +7,9 @@ from portal.core.errors import InvalidInput, InvalidTransition, NotAllowed, Serv
 from portal.devstack import tenant
 from portal.reviews import services
 from portal.reviews.models import Campaign, ReviewItem
-from tests.accounts.conftest import GRAPH_ACCESS_TOKEN
 from tests.reviews.conftest import in_days
 from tests.support.personas import make_person
+from tests.support.sign_in import GRAPH_ACCESS_TOKEN
 
 pytestmark = pytest.mark.django_db
 

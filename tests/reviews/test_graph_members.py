@@ -4,7 +4,7 @@ import pytest
 import requests
 
 from portal.integrations import graph
-from tests.accounts.conftest import GRAPH_ACCESS_TOKEN
+from tests.support.sign_in import GRAPH_ACCESS_TOKEN
 
 GROUP = "a0000000-0000-4000-8000-000000000002"
 USERS = [{"id": f"u{n}", "userPrincipalName": f"user{n}@contoso.example", "displayName": f"User {n}"} for n in range(5)]

@@ -15,6 +15,7 @@ from portal.access.audit import audit_record
 from portal.access.models import REASON_MAX_CHARS, AccessRequest, AccessRole
 from portal.access.policy import check_fresh_memberships
 from portal.access.services import grant_revoke
+from portal.access.services.cleaning import clean_note
 from portal.accounts.selectors import is_application, is_portal_admin
 from portal.core.clock import now
 from portal.core.errors import DomainError, InvalidInput, InvalidTransition, NotAllowed, NotFound
@@ -231,7 +232,6 @@ def _locked_item(item_id: int) -> ReviewItem:
 
 def item_decide(*, actor, item_id: int, decision: str, reason: str = "", http_request=None) -> ReviewItem:
     """Keep the person in the role, or remove them (with a reason): excluded at once, open grants revoked."""
-    reason = (reason or "").strip()
     with transaction.atomic():
         item = _locked_item(item_id)
         # Only a reviewer of the role may see and decide it; others learn nothing
@@ -261,12 +261,10 @@ def item_decide(*, actor, item_id: int, decision: str, reason: str = "", http_re
         if item.campaign.state != Campaign.State.OPEN:
             raise InvalidTransition(f"Review #{item.campaign_id} is closed.")
         # A removal says why, briefly
-        if decision == Decision.REMOVE and not reason:
-            raise InvalidInput(
-                "Say why this person should lose the role.", fields={"reason": ["A reason is required."]}
-            )
-        if len(reason) > REASON_MAX_CHARS:
-            raise InvalidInput("Keep the reason short.", fields={"reason": [f"At most {REASON_MAX_CHARS} characters."]})
+        missing = ("Say why this person should lose the role.", "A reason is required.")
+        reason = clean_note(
+            reason, field="reason", max_chars=REASON_MAX_CHARS, missing=missing if decision == Decision.REMOVE else None
+        )
         _apply(item, decision=decision, reason=reason, actor=actor, revoker=actor, http_request=http_request)
         _close_if_done(item.campaign)
     return item

@@ -67,6 +67,19 @@ def test_flagging_needs_a_comment(use, bob):
     assert BreakGlassUse.objects.get(pk=use.pk).review_state == "pending"
 
 
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_comment_with_a_null_character_is_refused_and_changes_nothing(use, bob, flag):
+    review = services.break_glass_flag if flag else services.break_glass_confirm
+    events = AuditEvent.objects.count()
+
+    with pytest.raises(InvalidInput) as refused:
+        review(actor=bob, use_id=use.pk, comment="Used for a report\x00")
+
+    assert refused.value.fields == {"comment": ["Null characters are not allowed."]}
+    assert BreakGlassUse.objects.get(pk=use.pk).review_state == "pending"
+    assert AuditEvent.objects.count() == events
+
+
 def test_flagging_misuse_revokes_the_open_grant_and_tells_the_admins(
     use, bob, carol, eager_tasks, django_capture_on_commit_callbacks, monkeypatch
 ):

@@ -17,6 +17,7 @@ from portal.accounts.selectors import is_application, memberships_are_fresh
 from portal.breakglass import notifications, selectors
 from portal.breakglass.models import BreakGlassUse
 from portal.core.clock import now
+from portal.core.db import lock_row
 from portal.core.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound
 from portal.core.queue import notify_on_commit
 
@@ -137,15 +138,8 @@ def break_glass_activate(
 
 
 def _locked(use_id: int) -> BreakGlassUse:
-    use = (
-        BreakGlassUse.objects.select_for_update(of=("self",))
-        .select_related("request", "role", "requester__profile")
-        .filter(pk=use_id)
-        .first()
-    )
-    if use is None:
-        raise NotFound(f"There is no break-glass use #{use_id}.")
-    return use
+    uses = BreakGlassUse.objects.select_related("request", "role", "requester__profile")
+    return lock_row(uses, use_id, missing=f"There is no break-glass use #{use_id}.")
 
 
 def _guard_review(use: BreakGlassUse, actor) -> None:

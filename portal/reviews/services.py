@@ -18,6 +18,7 @@ from portal.access.services import grant_revoke
 from portal.access.services.cleaning import clean_note
 from portal.accounts.selectors import is_application, is_portal_admin
 from portal.core.clock import now
+from portal.core.db import lock_row
 from portal.core.errors import DomainError, InvalidInput, InvalidTransition, NotAllowed, NotFound
 from portal.core.queue import notify_on_commit
 from portal.reviews import selectors
@@ -219,15 +220,8 @@ def _schedule_set(*, actor, role, every_days, due_in_days, when_overdue, next_ru
 
 
 def _locked_item(item_id: int) -> ReviewItem:
-    found = (
-        ReviewItem.objects.select_for_update(of=("self",))
-        .select_related("campaign", "role", "user__profile")
-        .filter(pk=item_id)
-        .first()
-    )
-    if found is None:
-        raise NotFound(f"There is no review item #{item_id}.")
-    return found
+    items = ReviewItem.objects.select_related("campaign", "role", "user__profile")
+    return lock_row(items, item_id, missing=f"There is no review item #{item_id}.")
 
 
 def item_decide(*, actor, item_id: int, decision: str, reason: str = "", http_request=None) -> ReviewItem:
@@ -351,10 +345,8 @@ def exclusion_lift(*, actor, exclusion_id: int, http_request=None) -> None:
     if not is_portal_admin(actor):
         raise NotAllowed("Only portal admins can lift a removal.")
     with transaction.atomic():
-        exclusion = RoleExclusion.objects.select_for_update().select_related("role", "item").filter(pk=exclusion_id)
-        found = exclusion.first()
-        if found is None:
-            raise NotFound(f"There is no removal #{exclusion_id}.")
+        exclusions = RoleExclusion.objects.select_related("role", "item")
+        found = lock_row(exclusions, exclusion_id, missing=f"There is no removal #{exclusion_id}.")
         audit_record(
             actor=actor,
             action=ACTION_EXCLUSION_LIFTED,

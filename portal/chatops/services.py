@@ -168,7 +168,7 @@ def slack_interaction_answer(*, interaction_id: int) -> None:
     if interaction.outcome == Outcome.REFUSED:
         if interaction.response_url:
             slack.respond(
-                response_url=interaction.response_url,
+                response_url=interaction.response_url.unseal(),
                 text=f"Latchkey did not record your decision: {interaction.detail}",
                 replace=False,
             )
@@ -186,7 +186,9 @@ def slack_interaction_answer(*, interaction_id: int) -> None:
                 # For example a message the bot may not edit: the response URL still can.
                 log.info("chat.update refused (%s); answering through the response URL", error)
         if not updated and interaction.response_url:
-            slack.respond(response_url=interaction.response_url, text=text, blocks=request_blocks, replace=True)
+            slack.respond(
+                response_url=interaction.response_url.unseal(), text=text, blocks=request_blocks, replace=True
+            )
     SlackInteraction.objects.filter(pk=interaction.pk, answered_at__isnull=True).update(
         answered_at=now(), response_url=""
     )

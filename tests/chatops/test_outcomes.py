@@ -20,11 +20,8 @@ def channel(settings):
 
 
 @pytest.fixture
-def approved(alice, catalog, monkeypatch):
-    from portal.access import tasks
-
+def approved(alice, catalog, vault_tasks_held):
     # Issued below by calling the service: the queued task would try again in-process.
-    monkeypatch.setattr(tasks.issue_grant, "delay", lambda request_id: None)
     return services.request_create(actor=alice, role="analytics-readonly", justification=WHY)
 
 

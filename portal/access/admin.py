@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 
 from portal.access.catalog import catalog_check, catalog_role_save
 from portal.access.models import AccessRequest, AccessRole, AuditEvent
+from portal.core.admin import ReadOnlyAdmin
 from portal.integrations.vault import VaultUnavailable
 
 
@@ -41,19 +42,6 @@ class AccessRoleAdmin(admin.ModelAdmin):
             self.message_user(request, f"No Vault role for: {', '.join(result.missing)}.", messages.WARNING)
         else:
             self.message_user(request, "Every catalog role exists in Vault.")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Changes go through the services (and their audit events), never through the admin."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AccessRequest)

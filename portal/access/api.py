@@ -23,6 +23,7 @@ from portal.access.serializers import (
     RevokeSerializer,
     RoleSerializer,
 )
+from portal.core.api import valid_body
 from portal.core.errors import InvalidInput, NotFound
 from portal.core.ratelimit import rate_limited
 
@@ -47,16 +48,6 @@ def _page_of(serializer_class, name: str):
             "results": serializer_class(many=True),
         },
     )
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        raise InvalidInput(
-            "The request body is not valid.",
-            fields={name: [str(text) for text in texts] for name, texts in serializer.errors.items()},
-        )
-    return serializer.validated_data
 
 
 def _visible(user, request_id: int):
@@ -105,7 +96,7 @@ class RequestsView(APIView):
     @extend_schema(request=RequestCreateSerializer, responses={201: RequestSerializer}, summary="Request a role")
     @rate_limited("request_create")
     def post(self, request):
-        data = _valid(RequestCreateSerializer, request.data)
+        data = valid_body(RequestCreateSerializer, request.data)
         created = services.request_create(actor=request.user, http_request=request, **data)
         return Response(_reloaded(created.pk), status=status.HTTP_201_CREATED)
 
@@ -121,7 +112,7 @@ class ApproveView(APIView):
     @rate_limited("approval")
     def post(self, request, request_id: int):
         _visible(request.user, request_id)
-        data = _valid(ApproveSerializer, request.data)
+        data = valid_body(ApproveSerializer, request.data)
         services.request_approve(actor=request.user, request_id=request_id, http_request=request, **data)
         return Response(_reloaded(request_id))
 
@@ -131,7 +122,7 @@ class DenyView(APIView):
     @rate_limited("approval")
     def post(self, request, request_id: int):
         _visible(request.user, request_id)
-        data = _valid(DenySerializer, request.data)
+        data = valid_body(DenySerializer, request.data)
         services.request_deny(actor=request.user, request_id=request_id, http_request=request, **data)
         return Response(_reloaded(request_id))
 
@@ -149,7 +140,7 @@ class ExtendView(APIView):
     @rate_limited("request_create")
     def post(self, request, request_id: int):
         _visible(request.user, request_id)
-        data = _valid(ExtendSerializer, request.data)
+        data = valid_body(ExtendSerializer, request.data)
         extension = services.request_extend(actor=request.user, request_id=request_id, http_request=request, **data)
         return Response(_reloaded(extension.pk), status=status.HTTP_201_CREATED)
 
@@ -158,7 +149,7 @@ class RevokeView(APIView):
     @extend_schema(request=RevokeSerializer, responses=RequestSerializer, summary="Revoke a grant")
     def post(self, request, request_id: int):
         _visible(request.user, request_id)
-        data = _valid(RevokeSerializer, request.data)
+        data = valid_body(RevokeSerializer, request.data)
         services.grant_revoke(actor=request.user, request_id=request_id, http_request=request, **data)
         return Response(_reloaded(request_id))
 
@@ -196,7 +187,7 @@ class BulkRevokeView(APIView):
     )
     def post(self, request):
         policy.check_admin(request.user, doing="revoke grants in bulk")
-        data = _valid(BulkRevokeSerializer, request.data)
+        data = valid_body(BulkRevokeSerializer, request.data)
         scope = {}
         if "user" in data:
             scope["user"] = selectors.person_by_oid_or_upn(data["user"])

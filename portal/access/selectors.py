@@ -29,7 +29,7 @@ from portal.access.models import (
     AuditEvent,
 )
 from portal.accounts.models import Profile
-from portal.accounts.selectors import user_groups
+from portal.accounts.selectors import profiles_with_upn, user_groups
 from portal.core import clock
 from portal.core.errors import InvalidInput, NotFound
 
@@ -88,7 +88,7 @@ def person_by_oid_or_upn(text: str):
     if not text or "\x00" in text:
         raise NotFound(f"There is no user {text!r}.")
     by_oid = list(Profile.objects.select_related("user").filter(oid__iexact=text)[:2])
-    by_upn = [] if by_oid else list(Profile.objects.select_related("user").filter(upn__iexact=text)[:2])
+    by_upn = [] if by_oid else profiles_with_upn(text)
     found = by_oid or by_upn
     if not found:
         raise NotFound(f"There is no user {text!r}.")

@@ -32,13 +32,6 @@ def _close_old_connections(sender=None, **kwargs) -> None:
         close_old_connections()
 
 
-_RETRY = {
-    "autoretry_for": (notify.NotificationFailed,),
-    "retry_backoff": 5,
-    "retry_backoff_max": 600,
-    "retry_jitter": True,
-    "max_retries": 10,
-}
 # Vault down: retry with exponential backoff and jitter. Issuing gives up after the service's own
 # attempt limit (the request is then `failed`); revoking never gives up.
 _VAULT_RETRY = {
@@ -61,14 +54,14 @@ def _run(service, request_id: int) -> None:
             logger.info("Nothing to do for request #%s: %s", request_id, error.detail)
 
 
-@shared_task(**_RETRY)
+@shared_task(**notify.TASK_RETRY)
 def notify_email(request_id: int, event: str) -> None:
     """E-mail the people concerned by `event` on the request."""
     message = message_for(_request(request_id), event)
     notify.send_email(to=message.to, subject=message.subject, body=message.body)
 
 
-@shared_task(**_RETRY)
+@shared_task(**notify.TASK_RETRY)
 def notify_webhook(request_id: int, event: str, channel: str) -> None:
     """Post `event` on the request to the Slack or Teams channel."""
     request = _request(request_id)

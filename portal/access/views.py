@@ -27,7 +27,8 @@ from portal.access.models import (
     AccessRequest,
     AccessRole,
 )
-from portal.core.errors import DomainError, Gone, InvalidInput
+from portal.core.errors import DomainError, Gone
+from portal.core.forms import add_refusal
 from portal.core.ratelimit import rate_limited
 
 State = AccessRequest.State
@@ -45,14 +46,6 @@ def _require_admin(user) -> None:
 
 def _visible_request(user, request_id: int) -> AccessRequest:
     return get_object_or_404(selectors.requests_visible_to(user), pk=request_id)
-
-
-def _form_errors(form, error: InvalidInput) -> None:
-    for name, texts in error.fields.items():
-        for text in texts:
-            form.add_error(name if name in form.fields else None, text)
-    if not error.fields:
-        form.add_error(None, error.detail)
 
 
 def _back(request, fallback: str):
@@ -93,10 +86,8 @@ def request_new(request, slug):
             created = services.request_create(
                 actor=request.user, role=role, http_request=request, **form.request_fields()
             )
-        except InvalidInput as error:
-            _form_errors(form, error)
         except DomainError as error:
-            form.add_error(None, error.detail)
+            add_refusal(form, error)
         else:
             messages.success(request, f"Request #{created.pk} sent.")
             return redirect("access:request-detail", request_id=created.pk)
@@ -212,10 +203,8 @@ def request_extend(request, request_id):
             extension = services.request_extend(
                 actor=request.user, request_id=grant.pk, http_request=request, **form.cleaned_data
             )
-        except InvalidInput as error:
-            _form_errors(form, error)
         except DomainError as error:
-            form.add_error(None, error.detail)
+            add_refusal(form, error)
         else:
             messages.success(request, f"Extension #{extension.pk} is {extension.state}.")
             return redirect("access:request-detail", request_id=extension.pk)

@@ -30,8 +30,29 @@ admin.site.login = _admin_login
 admin.site.has_permission = _admin_has_permission
 
 
+class AuditedPersonAdmin(admin.ModelAdmin):
+    """Write every change of who may sign in (or is admin, or an application) to the audit trail."""
+
+    def has_delete_permission(self, request, obj=None):
+        # People are deactivated, never deleted: their requests and history name them.
+        return False
+
+    def person_of(self, obj):
+        """Return the person `obj` is about, and their profile when `obj` is one (else None)."""
+        raise NotImplementedError
+
+    def save_model(self, request, obj, form, change):
+        person, profile = self.person_of(obj)
+        with transaction.atomic():
+            before = stored_person_flags(person.pk)
+            super().save_model(request, obj, form, change)
+            audit_person_flags(
+                actor=request.user, person=person, profile=profile, before=before, reason="admin", http_request=request
+            )
+
+
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(AuditedPersonAdmin):
     list_display = ["upn", "display_name", "tid", "oid", "groups_read_at"]
     search_fields = ["upn", "display_name", "oid"]
     # Memberships come from Entra ID at sign-in; editing them here would grant powers by hand.
@@ -50,33 +71,17 @@ class ProfileAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        with transaction.atomic():
-            before = stored_person_flags(obj.user_id)
-            super().save_model(request, obj, form, change)
-            audit_person_flags(
-                actor=request.user, person=obj.user, profile=obj, before=before, reason="admin", http_request=request
-            )
+    def person_of(self, obj):
+        return obj.user, obj
 
 
 admin.site.unregister(get_user_model())
 
 
 @admin.register(get_user_model())
-class PortalUserAdmin(UserAdmin):
+class PortalUserAdmin(AuditedPersonAdmin, UserAdmin):
     # Admin power follows the portal admin groups at every sign-in, never a hand-set flag.
     readonly_fields = ["is_staff", "is_superuser", "groups", "user_permissions", "last_login", "date_joined"]
 
-    def has_delete_permission(self, request, obj=None):
-        # People are deactivated, never deleted: their requests and history name them.
-        return False
-
-    def save_model(self, request, obj, form, change):
-        # Every change of who may sign in (or is admin, or an application) is in the audit trail.
-        with transaction.atomic():
-            before = stored_person_flags(obj.pk)
-            super().save_model(request, obj, form, change)
-            audit_person_flags(actor=request.user, person=obj, before=before, reason="admin", http_request=request)
+    def person_of(self, obj):
+        return obj, None

@@ -63,3 +63,13 @@ def is_approver(user) -> bool:
     for group in groups:
         in_any_group |= Q(approver_groups__contains=[group])
     return access_role.objects.filter(in_any_group).exists()
+
+
+def profiles_with_upn(upn: str, **narrower) -> list:
+    """Return at most two profiles whose UPN is `upn` (in any case): enough to tell one person from several.
+
+    A UPN may be reused (a person who left, a guest of another tenant), so it names a person only when
+    exactly one profile has it; `narrower` filters further (e.g. active people only).
+    """
+    profiles = apps.get_model("accounts", "Profile").objects.select_related("user")
+    return list(profiles.filter(upn__iexact=upn, **narrower)[:2])

@@ -34,6 +34,15 @@ def _refuse_access(
     return TokenRefused(detail, status=status, reason=reason, code=code)
 
 
+def _keys_unavailable(refuse, what: str, error: Exception) -> Exception:
+    """Return the refusal of a token whose keys the identity provider could not give now (503: try again)."""
+    return refuse(
+        f"{what} unavailable: {error}",
+        detail="The identity provider's signing keys could not be read. Try again in a minute.",
+        status=503,
+    )
+
+
 def _decode(
     token: str, *, audience, issuer, required: list[str], refuse, expired_detail: str, metadata: dict | None = None
 ) -> dict:
@@ -51,11 +60,7 @@ def _decode(
     try:
         key = oidc.signing_key(header.get("kid"), metadata=metadata)
     except oidc.ProviderUnavailable as error:
-        raise refuse(
-            f"signing keys unavailable: {error}",
-            detail="The identity provider's signing keys could not be read. Try again in a minute.",
-            status=503,
-        ) from error
+        raise _keys_unavailable(refuse, "signing keys", error) from error
     if key is None:
         raise refuse(f"no RS256 signing key with kid {header.get('kid')!r}")
     try:
@@ -139,11 +144,7 @@ def _access_token_metadata(version: str) -> dict | None:
     try:
         return oidc.v1_metadata()
     except oidc.ProviderUnavailable as error:
-        raise _refuse_access(
-            f"v1.0 metadata unavailable: {error}",
-            detail="The identity provider's signing keys could not be read. Try again in a minute.",
-            status=503,
-        ) from error
+        raise _keys_unavailable(_refuse_access, "v1.0 metadata", error) from error
 
 
 def verify_access_token(access_token: str) -> dict:

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from portal.access.admin import ReadOnlyAdmin
 from portal.breakglass.models import BreakGlassPolicy, BreakGlassUse
+from portal.core.admin import ReadOnlyAdmin
 
 
 @admin.register(BreakGlassPolicy)

@@ -13,18 +13,9 @@ from portal.breakglass.serializers import (
     BreakGlassUseListSerializer,
     ReviewSerializer,
 )
-from portal.core.errors import InvalidInput, NotFound
+from portal.core.api import valid_body
+from portal.core.errors import NotFound
 from portal.core.ratelimit import rate_limited
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        raise InvalidInput(
-            "The request body is not valid.",
-            fields={name: [str(text) for text in texts] for name, texts in serializer.errors.items()},
-        )
-    return serializer.validated_data
 
 
 class ActivateView(APIView):
@@ -35,7 +26,7 @@ class ActivateView(APIView):
     )
     @rate_limited("request_create")
     def post(self, request, slug: str):
-        data = _valid(ActivateSerializer, request.data)
+        data = valid_body(ActivateSerializer, request.data)
         use = services.break_glass_activate(actor=request.user, role=slug, http_request=request, **data)
         return Response(RequestSerializer(requests_all().get(pk=use.request_id)).data, status=status.HTTP_201_CREATED)
 
@@ -50,7 +41,7 @@ def _reviewed(request, use_id: int, service) -> Response:
     if not selectors.uses_visible_to(request.user).filter(pk=use_id).exists():
         # The same answer for "unknown" and "not yours to see".
         raise NotFound(f"There is no break-glass use #{use_id}.")
-    data = _valid(ReviewSerializer, request.data)
+    data = valid_body(ReviewSerializer, request.data)
     service(actor=request.user, use_id=use_id, http_request=request, **data)
     return Response(BreakGlassUseListSerializer(selectors.uses_visible_to(request.user).get(pk=use_id)).data)
 

@@ -4,7 +4,6 @@ The grant itself goes through the access workflow (`request_create` approves it 
 its issuing), so break-glass adds no transition of its own to the request's state machine.
 """
 
-import re
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -13,15 +12,18 @@ from django.db import transaction
 from portal.access import services as access_services
 from portal.access.audit import audit_record
 from portal.access.models import REVOCABLE_STATES, AccessRole, AuditAction
+from portal.access.services.cleaning import REFERENCE_MAX_CHARS, clean_note, clean_reference
 from portal.accounts.selectors import is_application, memberships_are_fresh
 from portal.breakglass import notifications, selectors
 from portal.breakglass.models import BreakGlassUse
 from portal.core.clock import now
+from portal.core.db import lock_row
 from portal.core.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound
 from portal.core.queue import notify_on_commit
 
 Review = BreakGlassUse.Review
-INCIDENT_MAX_CHARS = 100
+# The incident reference doubles as the request's ticket, so it is held to the same length.
+INCIDENT_MAX_CHARS = REFERENCE_MAX_CHARS
 COMMENT_MAX_CHARS = 2000
 
 
@@ -39,17 +41,6 @@ def _notify(use_id: int, event: str) -> None:
         webhook_task="portal.breakglass.tasks.notify_webhook",
         args=(use_id, event),
     )
-
-
-def _clean_incident(policy, incident: str | None, errors: dict) -> str:
-    incident = (incident or "").strip()
-    if not incident:
-        errors["incident"] = ["Give the incident reference."]
-    elif len(incident) > INCIDENT_MAX_CHARS:
-        errors["incident"] = [f"An incident reference has at most {INCIDENT_MAX_CHARS} characters."]
-    elif policy.incident_pattern and not re.fullmatch(policy.incident_pattern, incident):
-        errors["incident"] = [f"The incident reference must match {policy.incident_pattern}."]
-    return incident
 
 
 def break_glass_activate(
@@ -75,7 +66,14 @@ def break_glass_activate(
     if not memberships_are_fresh(actor):
         raise NotAllowed("Your group memberships are too old to break the glass; sign in again to refresh them.")
     errors: dict[str, list[str]] = {}
-    incident = _clean_incident(policy, incident, errors)
+    incident = clean_reference(
+        incident,
+        errors,
+        field="incident",
+        noun="incident reference",
+        pattern=policy.incident_pattern,
+        missing="Give the incident reference.",
+    )
     longest = selectors.window_minutes(policy)
     if duration_minutes is None:
         duration_minutes = longest
@@ -140,15 +138,8 @@ def break_glass_activate(
 
 
 def _locked(use_id: int) -> BreakGlassUse:
-    use = (
-        BreakGlassUse.objects.select_for_update(of=("self",))
-        .select_related("request", "role", "requester__profile")
-        .filter(pk=use_id)
-        .first()
-    )
-    if use is None:
-        raise NotFound(f"There is no break-glass use #{use_id}.")
-    return use
+    uses = BreakGlassUse.objects.select_related("request", "role", "requester__profile")
+    return lock_row(uses, use_id, missing=f"There is no break-glass use #{use_id}.")
 
 
 def _guard_review(use: BreakGlassUse, actor) -> None:
@@ -178,18 +169,9 @@ def _decide(use: BreakGlassUse, *, actor, state: str, comment: str) -> None:
     use.refresh_from_db()
 
 
-def _clean_comment(comment: str | None, *, required: bool) -> str:
-    comment = (comment or "").strip()
-    if required and not comment:
-        raise InvalidInput("Say what was wrong.", fields={"comment": ["A comment is required to flag misuse."]})
-    if len(comment) > COMMENT_MAX_CHARS:
-        raise InvalidInput("Keep the comment short.", fields={"comment": [f"At most {COMMENT_MAX_CHARS} characters."]})
-    return comment
-
-
 def break_glass_confirm(*, actor, use_id: int, comment: str = "", http_request=None) -> BreakGlassUse:
     """Record that the break-glass use was justified."""
-    comment = _clean_comment(comment, required=False)
+    comment = clean_note(comment, field="comment", max_chars=COMMENT_MAX_CHARS)
     with transaction.atomic():
         use = _locked(use_id)
         _guard_review(use, actor)
@@ -206,7 +188,12 @@ def break_glass_confirm(*, actor, use_id: int, comment: str = "", http_request=N
 
 def break_glass_flag(*, actor, use_id: int, comment: str, http_request=None) -> BreakGlassUse:
     """Flag the break-glass use as misuse: revoke its grant if it is still open, and tell the admins."""
-    comment = _clean_comment(comment, required=True)
+    comment = clean_note(
+        comment,
+        field="comment",
+        max_chars=COMMENT_MAX_CHARS,
+        missing=("Say what was wrong.", "A comment is required to flag misuse."),
+    )
     with transaction.atomic():
         use = _locked(use_id)
         _guard_review(use, actor)

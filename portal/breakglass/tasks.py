@@ -11,14 +11,6 @@ from portal.integrations import notify
 
 logger = logging.getLogger(__name__)
 
-_RETRY = {
-    "autoretry_for": (notify.NotificationFailed,),
-    "retry_backoff": 5,
-    "retry_backoff_max": 600,
-    "retry_jitter": True,
-    "max_retries": 10,
-}
-
 
 def _use(use_id: int) -> BreakGlassUse:
     return BreakGlassUse.objects.select_related("request__requester__profile", "role", "reviewer__profile").get(
@@ -26,14 +18,14 @@ def _use(use_id: int) -> BreakGlassUse:
     )
 
 
-@shared_task(**_RETRY)
+@shared_task(**notify.TASK_RETRY)
 def notify_email(use_id: int, event: str) -> None:
     """E-mail the admins (and approvers) about a break-glass event."""
     message = message_for(_use(use_id), event)
     notify.send_email(to=message.to, subject=message.subject, body=message.body)
 
 
-@shared_task(**_RETRY)
+@shared_task(**notify.TASK_RETRY)
 def notify_webhook(use_id: int, event: str, channel: str) -> None:
     """Post a break-glass event to the Slack or Teams channel."""
     message = message_for(_use(use_id), event)

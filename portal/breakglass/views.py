@@ -8,18 +8,11 @@ from django.views.decorators.http import require_POST
 
 from portal.breakglass import selectors, services
 from portal.breakglass.forms import ActivateForm, ConfirmForm, FlagForm
-from portal.core.errors import DomainError, InvalidInput
+from portal.core.errors import DomainError
+from portal.core.forms import add_refusal
 from portal.core.ratelimit import rate_limited
 
 REVIEWED_SHOWN = 20
-
-
-def _form_errors(form, error: InvalidInput) -> None:
-    for name, texts in error.fields.items():
-        for text in texts:
-            form.add_error(name if name in form.fields else None, text)
-    if not error.fields:
-        form.add_error(None, error.detail)
 
 
 @login_required
@@ -35,10 +28,8 @@ def activate(request, slug):
             use = services.break_glass_activate(
                 actor=request.user, role=option.role, http_request=request, **form.cleaned_data
             )
-        except InvalidInput as error:
-            _form_errors(form, error)
         except DomainError as error:
-            form.add_error(None, error.detail)
+            add_refusal(form, error)
         else:
             messages.warning(
                 request,

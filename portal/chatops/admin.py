@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from portal.access.admin import ReadOnlyAdmin
 from portal.chatops.models import SlackInteraction
+from portal.core.admin import ReadOnlyAdmin
 
 
 @admin.register(SlackInteraction)

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 
 from portal.access import services as access_services
 from portal.access.models import AccessRequest
-from portal.accounts.models import Profile
+from portal.accounts.selectors import profiles_with_upn
 from portal.chatops import blocks
 from portal.chatops.models import SlackInteraction
 from portal.core import queue
@@ -99,9 +99,7 @@ def _person(slack_user_id: str):
     email = slack.user_email(slack_user_id) if slack_user_id else ""
     if not email:
         raise NotFound("Slack has no e-mail address for you, so Latchkey cannot tell who you are.")
-    matches = list(
-        Profile.objects.filter(upn__iexact=email, is_application=False, user__is_active=True).select_related("user")[:2]
-    )
+    matches = profiles_with_upn(email, is_application=False, user__is_active=True)
     if len(matches) != 1:
         raise NotFound(f"No single Latchkey person has the UPN {email}; decide in the portal instead.")
     return matches[0].user
@@ -170,7 +168,7 @@ def slack_interaction_answer(*, interaction_id: int) -> None:
     if interaction.outcome == Outcome.REFUSED:
         if interaction.response_url:
             slack.respond(
-                response_url=interaction.response_url,
+                response_url=interaction.response_url.unseal(),
                 text=f"Latchkey did not record your decision: {interaction.detail}",
                 replace=False,
             )
@@ -188,7 +186,9 @@ def slack_interaction_answer(*, interaction_id: int) -> None:
                 # For example a message the bot may not edit: the response URL still can.
                 log.info("chat.update refused (%s); answering through the response URL", error)
         if not updated and interaction.response_url:
-            slack.respond(response_url=interaction.response_url, text=text, blocks=request_blocks, replace=True)
+            slack.respond(
+                response_url=interaction.response_url.unseal(), text=text, blocks=request_blocks, replace=True
+            )
     SlackInteraction.objects.filter(pk=interaction.pk, answered_at__isnull=True).update(
         answered_at=now(), response_url=""
     )

@@ -208,10 +208,44 @@ def cmd_roles(portal: Portal, args) -> int:
     return EXIT_OK
 
 
-def _create(portal: Portal, args) -> dict:
-    body = {"role": args.role, "justification": args.justification}
+def _with_duration(body: dict, args) -> dict:
+    """Add the asked duration to `body`, when one was given (else the role's default applies)."""
     if args.duration is not None:
         body["duration_minutes"] = args.duration
+    return body
+
+
+def _wait_if_asked(portal: Portal, request: dict, args) -> dict:
+    """With --wait, return the request once it is active (saying how to see the credentials), else as it is."""
+    if not args.wait:
+        return request
+    request = wait_for_access(portal, request, timeout_minutes=args.timeout, poll_seconds=args.poll)
+    print(
+        f"Request #{request['id']} is active until {request['ends_at']}: "
+        f"`latchkey credentials {request['id']}` shows the credentials once.",
+        file=sys.stderr,
+    )
+    return request
+
+
+def _show_created(item: dict, args) -> int:
+    """Print what a command created: all of it with --json, else only its ID (for scripts)."""
+    if args.json:
+        _print_json(item)
+    else:
+        print(item["id"])
+    return EXIT_OK
+
+
+def _change(portal: Portal, args, action: str, done: str, body: dict | None = None) -> int:
+    """POST `action` on request `args.id` and say `done` with the state it is in now."""
+    request = portal.post(f"requests/{args.id}/{action}", body)
+    print(f"{done} #{request['id']}; it is now {request['state']}.", file=sys.stderr)
+    return EXIT_OK
+
+
+def _create(portal: Portal, args) -> dict:
+    body = _with_duration({"role": args.role, "justification": args.justification}, args)
     if args.ticket:
         body["ticket"] = args.ticket
     if getattr(args, "starts_at", None):
@@ -222,18 +256,7 @@ def _create(portal: Portal, args) -> dict:
 def cmd_request(portal: Portal, args) -> int:
     request = _create(portal, args)
     print(f"Request #{request['id']} for {request['role']} is {request['state']}.", file=sys.stderr)
-    if args.wait:
-        request = wait_for_access(portal, request, timeout_minutes=args.timeout, poll_seconds=args.poll)
-        print(
-            f"Request #{request['id']} is active until {request['ends_at']}: "
-            f"`latchkey credentials {request['id']}` shows the credentials once.",
-            file=sys.stderr,
-        )
-    if args.json:
-        _print_json(request)
-    else:
-        print(request["id"])
-    return EXIT_OK
+    return _show_created(_wait_if_asked(portal, request, args), args)
 
 
 def cmd_status(portal: Portal, args) -> int:
@@ -246,34 +269,22 @@ def cmd_status(portal: Portal, args) -> int:
 
 
 def cmd_approve(portal: Portal, args) -> int:
-    request = portal.post(f"requests/{args.id}/approve", {"comment": args.comment})
-    print(f"Approved #{request['id']}; it is now {request['state']}.", file=sys.stderr)
-    return EXIT_OK
+    return _change(portal, args, "approve", "Approved", {"comment": args.comment})
 
 
 def cmd_deny(portal: Portal, args) -> int:
-    request = portal.post(f"requests/{args.id}/deny", {"comment": args.comment})
-    print(f"Denied #{request['id']}; it is now {request['state']}.", file=sys.stderr)
-    return EXIT_OK
+    return _change(portal, args, "deny", "Denied", {"comment": args.comment})
 
 
 def cmd_cancel(portal: Portal, args) -> int:
-    request = portal.post(f"requests/{args.id}/cancel")
-    print(f"Cancelled #{request['id']}; it is now {request['state']}.", file=sys.stderr)
-    return EXIT_OK
+    return _change(portal, args, "cancel", "Cancelled")
 
 
 def cmd_extend(portal: Portal, args) -> int:
-    body = {"justification": args.justification}
-    if args.duration is not None:
-        body["duration_minutes"] = args.duration
+    body = _with_duration({"justification": args.justification}, args)
     extension = portal.post(f"requests/{args.id}/extend", body)
     print(f"Extension #{extension['id']} of #{args.id} is {extension['state']}.", file=sys.stderr)
-    if args.json:
-        _print_json(extension)
-    else:
-        print(extension["id"])
-    return EXIT_OK
+    return _show_created(extension, args)
 
 
 def _pages(portal: Portal, path: str, params: dict) -> list[dict]:
@@ -312,27 +323,14 @@ def cmd_review(portal: Portal, args) -> int:
 
 
 def cmd_break_glass(portal: Portal, args) -> int:
-    body = {"incident": args.incident, "justification": args.justification}
-    if args.duration is not None:
-        body["duration_minutes"] = args.duration
+    body = _with_duration({"incident": args.incident, "justification": args.justification}, args)
     request = portal.post(f"roles/{args.role}/break-glass", body)
     print(
         f"BREAK-GLASS: #{request['id']} for {request['role']} is {request['state']}. The portal admins and the "
         "role's approvers have been told, and will review this use.",
         file=sys.stderr,
     )
-    if args.wait:
-        request = wait_for_access(portal, request, timeout_minutes=args.timeout, poll_seconds=args.poll)
-        print(
-            f"Request #{request['id']} is active until {request['ends_at']}: "
-            f"`latchkey credentials {request['id']}` shows the credentials once.",
-            file=sys.stderr,
-        )
-    if args.json:
-        _print_json(request)
-    else:
-        print(request["id"])
-    return EXIT_OK
+    return _show_created(_wait_if_asked(portal, request, args), args)
 
 
 def cmd_credentials(portal: Portal, args) -> int:
@@ -344,9 +342,7 @@ def cmd_credentials(portal: Portal, args) -> int:
 
 
 def cmd_revoke(portal: Portal, args) -> int:
-    request = portal.post(f"requests/{args.id}/revoke", {"reason": args.reason})
-    print(f"Revoking #{request['id']}; it is now {request['state']}.", file=sys.stderr)
-    return EXIT_OK
+    return _change(portal, args, "revoke", "Revoking", {"reason": args.reason})
 
 
 def cmd_run(portal: Portal, args) -> int:

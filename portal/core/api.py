@@ -28,6 +28,17 @@ def error_response(code: str, detail: str, status_code: int, **extra) -> Respons
     return Response({"error": code, "detail": detail, **extra}, status=status_code)
 
 
+def valid_body(serializer_class, data) -> dict:
+    """Return the request body as `serializer_class` validates it, or raise InvalidInput naming each bad field."""
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise InvalidInput(
+            "The request body is not valid.",
+            fields={name: [str(text) for text in texts] for name, texts in serializer.errors.items()},
+        )
+    return serializer.validated_data
+
+
 def _flatten(detail) -> str:
     if isinstance(detail, dict):
         return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())

@@ -18,6 +18,16 @@ class NotificationFailed(Exception):
     """A mail server or webhook did not take the message; try again later."""
 
 
+# How a Celery task that sends a notification retries while the mail server or webhook is down.
+TASK_RETRY = {
+    "autoretry_for": (NotificationFailed,),
+    "retry_backoff": 5,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 10,
+}
+
+
 def send_email(*, to: list[str], subject: str, body: str) -> None:
     """Send one plain-text e-mail to `to` (nothing to do for an empty list)."""
     if not to:

@@ -2,20 +2,10 @@
 
 from django.contrib import admin, messages
 
+from portal.core.admin import ReadOnlyAdmin
 from portal.core.errors import DomainError
 from portal.reviews import services
 from portal.reviews.models import Campaign, ReviewItem, ReviewSchedule, RoleExclusion
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Campaign)

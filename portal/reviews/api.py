@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from portal.access.models import REASON_MAX_CHARS
 from portal.accounts.selectors import is_portal_admin
+from portal.core.api import valid_body
 from portal.core.errors import InvalidInput, NotAllowed, NotFound
 from portal.reviews import exports, rightsizing, selectors, services
 from portal.reviews.models import Campaign, ReviewItem, WhenOverdue
@@ -140,16 +141,6 @@ class CampaignDetailSerializer(CampaignSerializer):
         return ItemSerializer(items, many=True).data
 
 
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        raise InvalidInput(
-            "The request body is not valid.",
-            fields={name: [str(text) for text in texts] for name, texts in serializer.errors.items()},
-        )
-    return serializer.validated_data
-
-
 def _visible_campaign(user, campaign_id: int) -> Campaign:
     campaign = selectors.campaigns_all().filter(pk=campaign_id).first()
     if campaign is None or not selectors.may_see_campaign(user, campaign):
@@ -171,7 +162,7 @@ class CampaignsView(APIView):
     def post(self, request):
         if not is_portal_admin(request.user):
             raise NotAllowed("Only portal admins can start an access review.")
-        data = _valid(CampaignStartSerializer, request.data)
+        data = valid_body(CampaignStartSerializer, request.data)
         campaign = services.campaign_start(
             actor=request.user,
             role=data.get("role") or None,
@@ -194,7 +185,7 @@ class DecideView(APIView):
         request=DecisionSerializer, responses={200: ItemSerializer, 409: ERROR}, summary="Keep or remove one person"
     )
     def post(self, request, item_id: int):
-        data = _valid(DecisionSerializer, request.data)
+        data = valid_body(DecisionSerializer, request.data)
         item = services.item_decide(
             actor=request.user,
             item_id=item_id,

@@ -15,8 +15,10 @@ from portal.access.audit import audit_record
 from portal.access.models import REASON_MAX_CHARS, AccessRequest, AccessRole
 from portal.access.policy import check_fresh_memberships
 from portal.access.services import grant_revoke
+from portal.access.services.cleaning import clean_note
 from portal.accounts.selectors import is_application, is_portal_admin
 from portal.core.clock import now
+from portal.core.db import lock_row
 from portal.core.errors import DomainError, InvalidInput, InvalidTransition, NotAllowed, NotFound
 from portal.core.queue import notify_on_commit
 from portal.reviews import selectors
@@ -218,20 +220,12 @@ def _schedule_set(*, actor, role, every_days, due_in_days, when_overdue, next_ru
 
 
 def _locked_item(item_id: int) -> ReviewItem:
-    found = (
-        ReviewItem.objects.select_for_update(of=("self",))
-        .select_related("campaign", "role", "user__profile")
-        .filter(pk=item_id)
-        .first()
-    )
-    if found is None:
-        raise NotFound(f"There is no review item #{item_id}.")
-    return found
+    items = ReviewItem.objects.select_related("campaign", "role", "user__profile")
+    return lock_row(items, item_id, missing=f"There is no review item #{item_id}.")
 
 
 def item_decide(*, actor, item_id: int, decision: str, reason: str = "", http_request=None) -> ReviewItem:
     """Keep the person in the role, or remove them (with a reason): excluded at once, open grants revoked."""
-    reason = (reason or "").strip()
     with transaction.atomic():
         item = _locked_item(item_id)
         # Only a reviewer of the role may see and decide it; others learn nothing
@@ -261,12 +255,10 @@ def item_decide(*, actor, item_id: int, decision: str, reason: str = "", http_re
         if item.campaign.state != Campaign.State.OPEN:
             raise InvalidTransition(f"Review #{item.campaign_id} is closed.")
         # A removal says why, briefly
-        if decision == Decision.REMOVE and not reason:
-            raise InvalidInput(
-                "Say why this person should lose the role.", fields={"reason": ["A reason is required."]}
-            )
-        if len(reason) > REASON_MAX_CHARS:
-            raise InvalidInput("Keep the reason short.", fields={"reason": [f"At most {REASON_MAX_CHARS} characters."]})
+        missing = ("Say why this person should lose the role.", "A reason is required.")
+        reason = clean_note(
+            reason, field="reason", max_chars=REASON_MAX_CHARS, missing=missing if decision == Decision.REMOVE else None
+        )
         _apply(item, decision=decision, reason=reason, actor=actor, revoker=actor, http_request=http_request)
         _close_if_done(item.campaign)
     return item
@@ -353,10 +345,8 @@ def exclusion_lift(*, actor, exclusion_id: int, http_request=None) -> None:
     if not is_portal_admin(actor):
         raise NotAllowed("Only portal admins can lift a removal.")
     with transaction.atomic():
-        exclusion = RoleExclusion.objects.select_for_update().select_related("role", "item").filter(pk=exclusion_id)
-        found = exclusion.first()
-        if found is None:
-            raise NotFound(f"There is no removal #{exclusion_id}.")
+        exclusions = RoleExclusion.objects.select_related("role", "item")
+        found = lock_row(exclusions, exclusion_id, missing=f"There is no removal #{exclusion_id}.")
         audit_record(
             actor=actor,
             action=ACTION_EXCLUSION_LIFTED,

@@ -14,14 +14,6 @@ from portal.reviews.notifications import message_for
 
 logger = logging.getLogger(__name__)
 
-_RETRY = {
-    "autoretry_for": (notify.NotificationFailed,),
-    "retry_backoff": 5,
-    "retry_backoff_max": 600,
-    "retry_jitter": True,
-    "max_retries": 10,
-}
-
 
 @shared_task
 def sweep() -> None:
@@ -31,14 +23,14 @@ def sweep() -> None:
         logger.info("Access reviews: %(reminded)s reminded, %(closed)s closed, %(started)s started", done)
 
 
-@shared_task(**_RETRY)
+@shared_task(**notify.TASK_RETRY)
 def notify_reviewers_email(campaign_id: int, event: str) -> None:
     campaign = Campaign.objects.select_related("role").get(pk=campaign_id)
     message = message_for(campaign, event)
     notify.send_email(to=message.to, subject=message.subject, body=message.body)
 
 
-@shared_task(**_RETRY)
+@shared_task(**notify.TASK_RETRY)
 def notify_reviewers_webhook(campaign_id: int, event: str, channel: str) -> None:
     campaign = Campaign.objects.select_related("role").get(pk=campaign_id)
     message = message_for(campaign, event)

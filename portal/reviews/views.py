@@ -10,7 +10,8 @@ from django.views.decorators.http import require_POST
 
 from portal.access.models import REASON_MAX_CHARS
 from portal.accounts.selectors import is_approver, is_portal_admin
-from portal.core.errors import DomainError, InvalidInput
+from portal.core.errors import DomainError
+from portal.core.forms import add_refusal
 from portal.reviews import exports, selectors, services
 from portal.reviews import rightsizing as sizing
 from portal.reviews.forms import CampaignStartForm, DecisionForm
@@ -23,14 +24,8 @@ def _require_admin(user) -> None:
         raise PermissionDenied
 
 
-def _form_errors(form, error: InvalidInput) -> None:
-    fields = {"due_at": "due_on"}
-    for name, texts in error.fields.items():
-        name = fields.get(name, name)
-        for text in texts:
-            form.add_error(name if name in form.fields else None, text)
-    if not error.fields:
-        form.add_error(None, error.detail)
+# The start form asks for a due day where the service takes a due time.
+_RENAMES = {"due_at": "due_on"}
 
 
 @login_required
@@ -52,10 +47,8 @@ def campaigns(request):
                     repeat_every_days=form.cleaned_data["repeat_every_days"],
                     http_request=request,
                 )
-            except InvalidInput as error:
-                _form_errors(form, error)
             except DomainError as error:
-                form.add_error(None, error.detail)
+                add_refusal(form, error, renames=_RENAMES)
             else:
                 messages.success(request, f"Review #{campaign.pk} of {campaign.scope_label} has started.")
                 return redirect("reviews:campaign-detail", campaign_id=campaign.pk)

@@ -4,22 +4,16 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
 
 from portal.access import policy, services
 from portal.access.models import AccessRequest, AuditEvent
 from portal.accounts.models import Profile
 from portal.core.clock import now
 from portal.core.errors import NotAllowed
+from tests.support.grants import client_for
 
 State = AccessRequest.State
 WHY = "Investigating the late orders of ticket OPS-12"
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def make_stale(user) -> None:

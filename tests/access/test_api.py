@@ -7,15 +7,10 @@ from django.test import Client
 
 from portal.access.models import AccessRequest
 from portal.core.clock import now
+from tests.support.grants import client_for
 
 State = AccessRequest.State
 WHY = "Investigating the late orders of ticket OPS-12"
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def post(client, path, body=None):

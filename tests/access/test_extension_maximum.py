@@ -2,20 +2,13 @@
 
 from datetime import timedelta
 
-from django.test import Client
-
 from portal.access import policy, services
 from portal.access.models import AccessRequest
 from portal.core.clock import now
+from tests.support.grants import client_for
 
 State = AccessRequest.State
 WHY = "Investigating the late orders of ticket OPS-12"
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def active(user, role: str, minutes: int) -> AccessRequest:

@@ -3,21 +3,14 @@
 import html
 from datetime import timedelta
 
-from django.test import Client
-
 from portal.access import policy, services
 from portal.access.models import REASON_MAX_CHARS, AccessRequest
 from portal.core.clock import now
 from tests.support.clock import clock_at
+from tests.support.grants import client_for
 
 State = AccessRequest.State
 WHY = "Investigating the late orders of ticket OPS-12"
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def api_post(user, path, body=None):

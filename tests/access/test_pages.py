@@ -4,14 +4,9 @@ from django.test import Client
 
 from portal.access import services
 from portal.access.models import AccessRequest
+from tests.support.grants import client_for
 
 WHY = "Investigating the late orders of ticket OPS-12"
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_my_access_shows_eligible_roles_with_the_group_that_grants_them(alice, catalog):

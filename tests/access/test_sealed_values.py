@@ -3,22 +3,17 @@
 from datetime import timedelta
 from unittest import mock
 
-from django.test import Client, override_settings
+from django.test import override_settings
 
 from portal.access import services
 from portal.access.fields import Sealed
 from portal.access.models import AccessRequest, AuditEvent
 from portal.core.clock import now
+from tests.support.grants import client_for
 
 State = AccessRequest.State
 WHY = "Investigating the late orders of ticket OPS-12"
 OLD, NEW = "the-key-before-rotation", "the-key-after-rotation"
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def sealed_grant(user, *, key: str) -> AccessRequest:

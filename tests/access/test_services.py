@@ -230,6 +230,17 @@ def test_one_denial_ends_the_request_and_needs_a_comment(dave, bob, carol, catal
         services.request_approve(actor=carol, request_id=request.pk)
 
 
+def test_a_denial_comment_with_a_null_character_is_refused_and_changes_nothing(dave, carol, catalog):
+    request = create(dave, role="orders-admin", ticket="OPS-1")
+
+    with pytest.raises(InvalidInput) as refused:
+        services.request_deny(actor=carol, request_id=request.pk, comment="Not now\x00")
+
+    assert refused.value.fields == {"comment": ["Null characters are not allowed."]}
+    assert AccessRequest.objects.get(pk=request.pk).state == State.PENDING
+    assert not Approval.objects.filter(request=request).exists()
+
+
 def test_requester_may_cancel_while_pending_and_nobody_else_may(alice, bob, catalog):
     request = create(alice)
 

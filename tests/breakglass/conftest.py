@@ -13,6 +13,6 @@ def allow_break_glass(role, **policy):
 
 
 @pytest.fixture
-def policy(catalog):  # noqa: F811
+def policy(catalog):
     """Let orders-admin be broken into: at most 60 minutes, INC-n incidents, 2 uses in 7 days, review in 24 h."""
     return allow_break_glass(catalog["orders-admin"], incident_pattern=r"^INC-[0-9]+$")

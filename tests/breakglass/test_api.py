@@ -6,20 +6,12 @@ from portal.breakglass.models import BreakGlassUse
 from tests.breakglass.conftest import INCIDENT, WHY
 
 
-@pytest.fixture
-def no_worker(monkeypatch):
-    from portal.access import tasks
-
-    monkeypatch.setattr(tasks.issue_grant, "delay", lambda request_id: None)
-    monkeypatch.setattr(tasks.revoke_grant, "delay", lambda request_id: None)
-
-
 def _post(client, user, path, body):
     client.force_login(user)
     return client.post(f"/api/v1/{path}", body, content_type="application/json")
 
 
-def test_dave_breaks_the_glass_and_the_request_says_so(client, dave, policy, no_worker):
+def test_dave_breaks_the_glass_and_the_request_says_so(client, dave, policy, vault_tasks_held):
     response = _post(client, dave, "roles/orders-admin/break-glass", {"incident": INCIDENT, "justification": WHY})
 
     assert response.status_code == 201, response.content
@@ -31,7 +23,7 @@ def test_dave_breaks_the_glass_and_the_request_says_so(client, dave, policy, no_
     assert listed[0]["break_glass"]["incident"] == INCIDENT
 
 
-def test_an_ordinary_request_has_no_break_glass(client, alice, catalog, no_worker):
+def test_an_ordinary_request_has_no_break_glass(client, alice, catalog, vault_tasks_held):
     response = _post(client, alice, "requests", {"role": "analytics-readonly", "justification": WHY})
 
     assert response.json()["break_glass"] is None
@@ -61,7 +53,7 @@ def test_a_role_without_break_glass_is_404(client, alice, catalog):
     assert response.status_code == 404 and response.json()["error"] == "not_found"
 
 
-def test_the_limit_is_a_403_with_its_own_code(client, dave, policy, no_worker):
+def test_the_limit_is_a_403_with_its_own_code(client, dave, policy, vault_tasks_held):
     policy.uses_allowed = 1
     policy.save()
     first = _post(client, dave, "roles/orders-admin/break-glass", {"incident": INCIDENT, "justification": WHY})
@@ -75,7 +67,7 @@ def test_the_limit_is_a_403_with_its_own_code(client, dave, policy, no_worker):
     assert response.json()["error"] == "break_glass_limit" and response.json()["limit"] == 1
 
 
-def test_bob_lists_and_flags_dave_s_use(client, dave, bob, policy, no_worker):
+def test_bob_lists_and_flags_dave_s_use(client, dave, bob, policy, vault_tasks_held):
     _post(client, dave, "roles/orders-admin/break-glass", {"incident": INCIDENT, "justification": WHY})
     use = BreakGlassUse.objects.get()
 
@@ -91,7 +83,7 @@ def test_bob_lists_and_flags_dave_s_use(client, dave, bob, policy, no_worker):
     assert client.get(f"/api/v1/requests/{use.request_id}").json()["state"] == "revoking"
 
 
-def test_dave_cannot_confirm_his_own_use(client, dave, policy, no_worker):
+def test_dave_cannot_confirm_his_own_use(client, dave, policy, vault_tasks_held):
     _post(client, dave, "roles/orders-admin/break-glass", {"incident": INCIDENT, "justification": WHY})
     use = BreakGlassUse.objects.get()
 
@@ -100,7 +92,7 @@ def test_dave_cannot_confirm_his_own_use(client, dave, policy, no_worker):
     assert response.status_code == 403
 
 
-def test_erin_cannot_see_a_use_at_all(client, dave, erin, policy, no_worker):
+def test_erin_cannot_see_a_use_at_all(client, dave, erin, policy, vault_tasks_held):
     _post(client, dave, "roles/orders-admin/break-glass", {"incident": INCIDENT, "justification": WHY})
     use = BreakGlassUse.objects.get()
 

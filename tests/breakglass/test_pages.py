@@ -1,20 +1,9 @@
 """The break-glass pages: offered where allowed, activated with a form, marked everywhere, reviewed in a queue."""
 
-import pytest
-
 from portal.access.models import AccessRequest
 from portal.breakglass import services
 from portal.breakglass.models import BreakGlassUse
 from tests.breakglass.conftest import INCIDENT, WHY
-
-
-@pytest.fixture
-def no_worker(monkeypatch):
-    """Keep issuing and revoking queued: the Vault side is tested on the real stack."""
-    from portal.access import tasks
-
-    monkeypatch.setattr(tasks.issue_grant, "delay", lambda request_id: None)
-    monkeypatch.setattr(tasks.revoke_grant, "delay", lambda request_id: None)
 
 
 def test_my_access_offers_break_glass_to_dave_only(client, dave, alice, policy):
@@ -27,7 +16,9 @@ def test_my_access_offers_break_glass_to_dave_only(client, dave, alice, policy):
     assert client.get("/break-glass/activate/orders-admin/").status_code == 404
 
 
-def test_dave_breaks_the_glass_from_the_page(client, dave, policy, no_worker, django_capture_on_commit_callbacks):
+def test_dave_breaks_the_glass_from_the_page(
+    client, dave, policy, vault_tasks_held, django_capture_on_commit_callbacks
+):
     client.force_login(dave)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
@@ -64,7 +55,7 @@ def test_a_window_beyond_the_maximum_is_a_form_error(client, dave, policy):
     assert not AccessRequest.objects.exists()
 
 
-def test_the_grant_is_marked_on_my_access_active_grants_and_dashboard(client, dave, carol, policy, no_worker):
+def test_the_grant_is_marked_on_my_access_active_grants_and_dashboard(client, dave, carol, policy, vault_tasks_held):
     services.break_glass_activate(actor=dave, role="orders-admin", justification=WHY, incident=INCIDENT)
 
     client.force_login(dave)
@@ -75,7 +66,7 @@ def test_the_grant_is_marked_on_my_access_active_grants_and_dashboard(client, da
     assert "Break-glass" in dashboard and "Awaiting review</dt><dd>1</dd>" in dashboard
 
 
-def test_bob_confirms_from_the_review_queue(client, dave, bob, policy, no_worker):
+def test_bob_confirms_from_the_review_queue(client, dave, bob, policy, vault_tasks_held):
     use = services.break_glass_activate(actor=dave, role="orders-admin", justification=WHY, incident=INCIDENT)
     client.force_login(bob)
     queue = client.get("/break-glass/reviews/").content.decode()
@@ -88,7 +79,7 @@ def test_bob_confirms_from_the_review_queue(client, dave, bob, policy, no_worker
     assert BreakGlassUse.objects.get(pk=use.pk).review_state == "confirmed"
 
 
-def test_dave_sees_no_review_task_for_his_own_use_and_cannot_post_one(client, dave, policy, no_worker):
+def test_dave_sees_no_review_task_for_his_own_use_and_cannot_post_one(client, dave, policy, vault_tasks_held):
     use = services.break_glass_activate(actor=dave, role="orders-admin", justification=WHY, incident=INCIDENT)
     client.force_login(dave)
     assert f"/break-glass/uses/{use.pk}/confirm/" not in client.get("/break-glass/reviews/").content.decode()
@@ -98,7 +89,7 @@ def test_dave_sees_no_review_task_for_his_own_use_and_cannot_post_one(client, da
     assert BreakGlassUse.objects.get(pk=use.pk).review_state == "pending"
 
 
-def test_flagging_without_a_comment_changes_nothing(client, dave, bob, policy, no_worker):
+def test_flagging_without_a_comment_changes_nothing(client, dave, bob, policy, vault_tasks_held):
     use = services.break_glass_activate(actor=dave, role="orders-admin", justification=WHY, incident=INCIDENT)
     client.force_login(bob)
 
@@ -108,7 +99,7 @@ def test_flagging_without_a_comment_changes_nothing(client, dave, bob, policy, n
     assert BreakGlassUse.objects.get(pk=use.pk).review_state == "pending"
 
 
-def test_a_get_never_reviews(client, dave, bob, policy, no_worker):
+def test_a_get_never_reviews(client, dave, bob, policy, vault_tasks_held):
     use = services.break_glass_activate(actor=dave, role="orders-admin", justification=WHY, incident=INCIDENT)
     client.force_login(bob)
 

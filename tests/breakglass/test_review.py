@@ -67,14 +67,23 @@ def test_flagging_needs_a_comment(use, bob):
     assert BreakGlassUse.objects.get(pk=use.pk).review_state == "pending"
 
 
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_comment_with_a_null_character_is_refused_and_changes_nothing(use, bob, flag):
+    review = services.break_glass_flag if flag else services.break_glass_confirm
+    events = AuditEvent.objects.count()
+
+    with pytest.raises(InvalidInput) as refused:
+        review(actor=bob, use_id=use.pk, comment="Used for a report\x00")
+
+    assert refused.value.fields == {"comment": ["Null characters are not allowed."]}
+    assert BreakGlassUse.objects.get(pk=use.pk).review_state == "pending"
+    assert AuditEvent.objects.count() == events
+
+
 def test_flagging_misuse_revokes_the_open_grant_and_tells_the_admins(
-    use, bob, carol, eager_tasks, django_capture_on_commit_callbacks, monkeypatch
+    use, bob, carol, eager_tasks, vault_tasks_held, django_capture_on_commit_callbacks
 ):
     # The revocation's Vault side is tested on the real stack; here the worker's part stays queued.
-    from portal.access import tasks
-
-    monkeypatch.setattr(tasks.revoke_grant, "delay", lambda request_id: None)
-    monkeypatch.setattr(tasks.issue_grant, "delay", lambda request_id: None)
     with django_capture_on_commit_callbacks(execute=True):
         services.break_glass_flag(actor=bob, use_id=use.pk, comment="No incident INC-4711 exists")
 

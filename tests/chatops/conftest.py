@@ -27,6 +27,16 @@ def slack(settings):
     server.shutdown()
 
 
+@pytest.fixture
+def teams(settings):
+    """Run a local Teams channel (an incoming webhook) and point the portal's Teams webhook at it."""
+    # Teams incoming webhooks take the same {"text": ...} body as Slack's; the local server records it.
+    fake, server = start_fake_slack()
+    settings.NOTIFY_TEAMS_WEBHOOK_URL = f"{fake.base_url}/hook"
+    yield fake
+    server.shutdown()
+
+
 def click_body(slack, *, who: str, action: str, request_id: int, comment: str | None = None) -> bytes:
     """Return the form body Slack posts when `who` presses Approve or Deny on the request's message."""
     payload = {

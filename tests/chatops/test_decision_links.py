@@ -15,17 +15,6 @@ WHY = "Investigating the late orders of ticket OPS-12"
 
 
 @pytest.fixture
-def teams(settings):
-    from tests.support.slack import start_fake_slack
-
-    # Teams incoming webhooks take the same {"text": ...} body; the local server records it.
-    fake, server = start_fake_slack()
-    settings.NOTIFY_TEAMS_WEBHOOK_URL = f"{fake.base_url}/hook"
-    yield fake
-    server.shutdown()
-
-
-@pytest.fixture
 def asked(alice, bob, carol, catalog, eager_tasks, teams, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         return services.request_create(actor=alice, role="orders-readwrite", justification=WHY)

@@ -10,26 +10,13 @@ WHY = "Check the analytics totals for the board"
 
 
 @pytest.fixture
-def channel(settings):
-    from tests.support.slack import start_fake_slack
-
-    fake, server = start_fake_slack()
-    settings.NOTIFY_TEAMS_WEBHOOK_URL = f"{fake.base_url}/hook"
-    yield fake
-    server.shutdown()
-
-
-@pytest.fixture
-def approved(alice, catalog, monkeypatch):
-    from portal.access import tasks
-
+def approved(alice, catalog, vault_tasks_held):
     # Issued below by calling the service: the queued task would try again in-process.
-    monkeypatch.setattr(tasks.issue_grant, "delay", lambda request_id: None)
     return services.request_create(actor=alice, role="analytics-readonly", justification=WHY)
 
 
 def test_alice_hears_that_her_grant_could_not_be_issued(
-    alice, approved, channel, eager_tasks, django_capture_on_commit_callbacks
+    alice, approved, teams, eager_tasks, django_capture_on_commit_callbacks
 ):
     alice.profile.groups = []
     alice.profile.save()
@@ -41,10 +28,10 @@ def test_alice_hears_that_her_grant_could_not_be_issued(
     told = [message for message in mail.outbox if "could not be issued" in message.subject]
     assert [message.to for message in told] == [["alice@contoso.example"]]
     assert "no longer eligible" in told[0].subject
-    assert [hook["text"] for hook in channel.webhook if "could not be issued" in hook["text"]]
+    assert [hook["text"] for hook in teams.webhook if "could not be issued" in hook["text"]]
 
 
-def test_alice_hears_that_her_access_has_ended(approved, channel, eager_tasks, django_capture_on_commit_callbacks):
+def test_alice_hears_that_her_access_has_ended(approved, teams, eager_tasks, django_capture_on_commit_callbacks):
     # The window passed and Vault has nothing left to revoke (no token was recorded).
     AccessRequest.objects.filter(pk=approved.pk).update(state="revoking", closing_as="expired")
 
@@ -53,4 +40,4 @@ def test_alice_hears_that_her_access_has_ended(approved, channel, eager_tasks, d
 
     assert AccessRequest.objects.get(pk=approved.pk).state == AccessRequest.State.EXPIRED
     assert [message.to for message in mail.outbox if "has ended" in message.subject] == [["alice@contoso.example"]]
-    assert any("has ended" in hook["text"] for hook in channel.webhook)
+    assert any("has ended" in hook["text"] for hook in teams.webhook)

@@ -12,15 +12,7 @@ from portal.core.clock import now
 from tests.chatops.conftest import click_body, post_click, signed_headers
 
 WHY = "Investigating the late orders of ticket OPS-12"
-pytestmark = pytest.mark.usefixtures("eager_tasks", "no_issuing")
-
-
-@pytest.fixture
-def no_issuing(monkeypatch):
-    """Keep issuing queued: the Vault side is tested on the real stack."""
-    from portal.access import tasks
-
-    monkeypatch.setattr(tasks.issue_grant, "delay", lambda request_id: None)
+pytestmark = pytest.mark.usefixtures("eager_tasks", "vault_tasks_held")
 
 
 @pytest.fixture

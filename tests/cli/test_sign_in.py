@@ -10,13 +10,12 @@ import datetime
 import hashlib
 import html
 import ipaddress
-import json
 import re
 import ssl
 import threading
 import time
 import webbrowser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
@@ -29,6 +28,7 @@ from cryptography.x509.oid import NameOID
 
 from portal.cli import auth
 from portal.cli.errors import CliError
+from tests.support.sign_in import JsonHandler
 
 TENANT = "c0000000-0000-4000-8000-00000000000c"
 CLIENT_ID = "d0000000-0000-4000-8000-0000000000c1"
@@ -105,24 +105,13 @@ def _certificate(directory):
     return cert_path, key_path
 
 
-class _EntraHandler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def _json(self, status: int, body: dict):
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
+class _EntraHandler(JsonHandler):
     def do_GET(self):
         entra = self.server.entra
         url = urlsplit(self.path)
         base = entra.base
         if url.path == f"/{TENANT}/v2.0/.well-known/openid-configuration":
-            self._json(
+            self.send_json(
                 200,
                 {
                     "issuer": entra.issuer,
@@ -157,7 +146,7 @@ class _EntraHandler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
         else:
-            self._json(404, {"error": "not_found"})
+            self.send_json(404, {"error": "not_found"})
 
     def do_POST(self):
         entra = self.server.entra
@@ -166,7 +155,9 @@ class _EntraHandler(BaseHTTPRequestHandler):
         entra.token_requests.append(form)
         if urlsplit(self.path).path.endswith("/devicecode"):
             entra.device_code_requests += 1
-            self._json(400, {"error": "invalid_request", "error_description": "AADSTS50199: device code flow blocked"})
+            self.send_json(
+                400, {"error": "invalid_request", "error_description": "AADSTS50199: device code flow blocked"}
+            )
             return
         authorization = entra.authorizations[-1]
         challenge = base64.urlsafe_b64encode(hashlib.sha256(form.get("code_verifier", "").encode()).digest())
@@ -176,7 +167,7 @@ class _EntraHandler(BaseHTTPRequestHandler):
             or form.get("redirect_uri") != authorization["redirect_uri"]
             or challenge.rstrip(b"=").decode() != authorization.get("code_challenge")
         ):
-            self._json(400, {"error": "invalid_grant", "error_description": "AADSTS70000: the code does not match"})
+            self.send_json(400, {"error": "invalid_grant", "error_description": "AADSTS70000: the code does not match"})
             return
         now = int(time.time())
         id_token = jwt.encode(
@@ -195,7 +186,7 @@ class _EntraHandler(BaseHTTPRequestHandler):
             "not-checked-by-the-client-only-decoded-here",
             algorithm="HS256",
         )
-        self._json(
+        self.send_json(
             200,
             {
                 "token_type": "Bearer",

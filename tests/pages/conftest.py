@@ -1,14 +1,8 @@
 """Page tests with Django's test client; the personas and the demo catalog are the shared fixtures (tests/support)."""
 
-from django.test import Client
+from tests.support.grants import client_for  # noqa: F401 (the folder's tests import it from here)
 
 WHY = "Investigate the late orders of ticket OPS-12"
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def ask(user, role: str = "orders-readwrite", justification: str = WHY, **fields):

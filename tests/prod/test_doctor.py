@@ -2,12 +2,11 @@
 a wrong secret (Vault's or the client's), a role missing in Vault, an over-broad or too narrow policy, Vault down."""
 
 import io
-import json
 import subprocess
 import sys
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -20,6 +19,7 @@ from django.test import override_settings
 from portal.accounts import oidc
 from portal.devstack.processes import free_port
 from portal.integrations import vault
+from tests.support.sign_in import JsonHandler
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -165,44 +165,33 @@ def test_an_unreachable_sign_in_provider_is_named(stack, catalog):
     assert "fix: Set OIDC_ISSUER" in printed
 
 
-class _EntraHandler(BaseHTTPRequestHandler):
+class _EntraHandler(JsonHandler):
     """Discovery, keys and a token endpoint that answers client credentials as Entra ID documents it."""
-
-    def log_message(self, *args):
-        pass
-
-    def _json(self, status: int, body: dict):
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
 
     def do_GET(self):
         entra = self.server.entra
         if self.path == "/.well-known/openid-configuration":
-            self._json(
+            self.send_json(
                 200, {"issuer": entra.url, "jwks_uri": f"{entra.url}/keys", "token_endpoint": f"{entra.url}/token"}
             )
         elif self.path == "/keys":
             public = jwt.algorithms.RSAAlgorithm.to_jwk(entra.key.public_key(), as_dict=True)
-            self._json(200, {"keys": [{**public, "kid": "k1", "use": "sig", "alg": "RS256"}]})
+            self.send_json(200, {"keys": [{**public, "kid": "k1", "use": "sig", "alg": "RS256"}]})
         else:
-            self._json(404, {})
+            self.send_json(404, {})
 
     def do_POST(self):
         entra = self.server.entra
         form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
         if form.get("grant_type") != ["client_credentials"]:
-            self._json(400, {"error": "unsupported_grant_type"})
+            self.send_json(400, {"error": "unsupported_grant_type"})
         elif form.get("client_secret") != [entra.secret]:
             # https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#error-response
-            self._json(
+            self.send_json(
                 401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."}
             )
         else:
-            self._json(200, {"token_type": "Bearer", "expires_in": 3599, "access_token": "eyJ.app.token"})
+            self.send_json(200, {"token_type": "Bearer", "expires_in": 3599, "access_token": "eyJ.app.token"})
 
 
 class _Entra:

@@ -32,7 +32,7 @@ def active_grant(user, role, *, minutes: int = 60):
 
 
 @pytest.fixture
-def start_review(carol):  # noqa: F811
+def start_review(carol):
     """Start a review as carol (a portal admin) of a role slug, or of every role with None."""
     from portal.reviews import services
 

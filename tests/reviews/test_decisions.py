@@ -88,7 +88,13 @@ def test_a_stale_reviewer_must_sign_in_again(review, alice, carol):
 
 @pytest.mark.parametrize(
     ("decision", "reason", "field"),
-    [("remove", "  ", "reason"), ("remove", "x" * 501, "reason"), ("maybe", "", "decision")],
+    [
+        ("remove", "  ", "reason"),
+        ("remove", "x" * 501, "reason"),
+        ("remove", "Left the team\x00", "reason"),
+        ("keep", "Still on call\x00", "reason"),
+        ("maybe", "", "decision"),
+    ],
 )
 def test_bad_decisions_are_refused_and_change_nothing(review, alice, carol, decision, reason, field):
     item_id = item_of(review, alice).pk

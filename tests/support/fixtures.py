@@ -5,6 +5,7 @@ elsewhere), Celery in-process or as real processes on the stack. Each test folde
 conftest keeps only what that folder alone uses.
 """
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -59,16 +60,60 @@ def catalog(db):
     return {role.slug: role for role in AccessRole.objects.all()}
 
 
+class _TaskRouting:
+    """Stand in for `portal.core.queue.send`: hold some tasks back, run the rest in-process or send them on."""
+
+    def __init__(self, send):
+        self.send_to_broker = send
+        self.in_process = False
+        self.held_names: set[str] = set()
+        self.held: list[tuple[str, tuple]] = []
+
+    def __call__(self, task: str, *args, eta=None) -> None:
+        if task in self.held_names:
+            self.held.append((task, args))
+        elif self.in_process:
+            from portal.celery import app
+
+            # Tasks are queued by name, and Celery sends a task named only by its name to the broker even
+            # when eager: run the registered task itself (its module imported, as a worker would).
+            importlib.import_module(task.rpartition(".")[0])
+            app.tasks[task].apply_async(args=args, eta=eta)
+        else:
+            self.send_to_broker(task, *args, eta=eta)
+
+
 @pytest.fixture
-def eager_tasks(settings):
+def task_routing(monkeypatch):
+    """Route what the portal queues through one `_TaskRouting`, which `eager_tasks` and `vault_tasks_held` set."""
+    from portal.core import queue
+
+    routing = _TaskRouting(queue.send)
+    monkeypatch.setattr(queue, "send", routing)
+    return routing
+
+
+@pytest.fixture
+def eager_tasks(settings, task_routing):
     """Run Celery tasks in-process and send e-mail to Django's locmem outbox."""
     from portal.celery import app
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     previous = app.conf.task_always_eager, app.conf.task_eager_propagates
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    task_routing.in_process = True
     yield
     app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def vault_tasks_held(task_routing):
+    """Keep issuing and revoking queued, even with `eager_tasks`: their Vault side is tested on the real stack.
+
+    Return the (task, args) held back, in order.
+    """
+    task_routing.held_names |= {"portal.access.tasks.issue_grant", "portal.access.tasks.revoke_grant"}
+    return task_routing.held
 
 
 @pytest.fixture

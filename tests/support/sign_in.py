@@ -98,7 +98,9 @@ class _Server:
         self.httpd.server_close()
 
 
-class _JsonHandler(BaseHTTPRequestHandler):
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet local HTTP handler that answers JSON (the fakes of the outside systems build on it)."""
+
     def log_message(self, *args):
         pass
 
@@ -155,7 +157,7 @@ class FakeProvider:
         self.answer = {"id_token": id_token, "access_token": access_token, "token_type": "Bearer", "expires_in": 600}
 
 
-class _ProviderHandler(_JsonHandler):
+class _ProviderHandler(JsonHandler):
     def do_GET(self):
         provider = self.server.owner.provider
         if self.path == "/.well-known/openid-configuration":
@@ -229,7 +231,7 @@ def graph_error(code: str, message: str) -> dict:
     }
 
 
-class _GraphHandler(_JsonHandler):
+class _GraphHandler(JsonHandler):
     """Answer the two collections the portal reads, with the refusals Graph documents for each."""
 
     def do_GET(self):

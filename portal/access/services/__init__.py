@@ -13,7 +13,8 @@ One module per stage, each read in one sitting:
 - `revocation`: revoking (one grant or in bulk), ending at the window's end, then Vault's side;
 - `sweeper`: what is due by the clock, and re-driving work that stalled;
 - `kernel`: what every transition shares: the lock, the conditional state change, the audit
-  record, and queueing tasks and notifications after commit (the only caller of Celery).
+  record, and queueing tasks and notifications after commit (the only caller of Celery);
+- `cleaning`: the free-text inputs every stage (and break-glass and reviews) checks alike: references, notes.
 The rules of who may do what are in `portal.access.policy`.
 """
 

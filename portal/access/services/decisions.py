@@ -6,6 +6,7 @@ from django.db import transaction
 
 from portal.access import policy
 from portal.access.models import AccessRequest, Approval, AuditAction, NotificationEvent, person_label
+from portal.access.services.cleaning import clean_note
 from portal.access.services.kernel import locked, locked_with_grant, notify, queue, record, transition
 from portal.core import clock
 from portal.core.errors import InvalidInput, InvalidTransition, NotAllowed
@@ -89,13 +90,13 @@ def _record_approval(request: AccessRequest, *, actor, comment: str, duration_mi
 
 def request_deny(*, actor, request_id: int, comment: str, http_request=None) -> AccessRequest:
     """Deny a pending request: one denial ends it."""
-    comment = (comment or "").strip()
     with transaction.atomic():
         request = locked(request_id)
         policy.check_decide(actor, request, verb="deny")
         # The requester deserves a reason
-        if not comment:
-            raise InvalidInput("Say why you deny the request.", fields={"comment": ["A comment is required to deny."]})
+        comment = clean_note(
+            comment, field="comment", missing=("Say why you deny the request.", "A comment is required to deny.")
+        )
         Approval.objects.create(
             request=request, approver=actor, decision=Approval.Decision.DENY, comment=comment, created_at=clock.now()
         )

@@ -12,7 +12,8 @@ from django.db import transaction
 from portal.access.audit import audit_record
 from portal.access.models import AccessRequest, AuditAction, NotificationEvent
 from portal.core import clock
-from portal.core.errors import InvalidTransition, NotFound
+from portal.core.db import lock_row
+from portal.core.errors import InvalidTransition
 from portal.core.queue import notify_on_commit
 from portal.core.queue import on_commit as queue_after_commit
 
@@ -23,16 +24,9 @@ ERROR_MAX_CHARS = 500
 
 def locked(request_id: int) -> AccessRequest:
     """Return the request, locked for the rest of the transaction."""
-    found = (
-        AccessRequest.objects.select_for_update(of=("self",))
-        # The requester's profile too: most transitions check their groups (eligibility, token metadata).
-        .select_related("role", "requester__profile")
-        .filter(pk=request_id)
-        .first()
-    )
-    if found is None:
-        raise NotFound(f"There is no request #{request_id}.")
-    return found
+    # The requester's profile too: most transitions check their groups (eligibility, token metadata).
+    requests = AccessRequest.objects.select_related("role", "requester__profile")
+    return lock_row(requests, request_id, missing=f"There is no request #{request_id}.")
 
 
 def locked_with_grant(request_id: int) -> tuple[AccessRequest, AccessRequest | None]:

@@ -1,7 +1,6 @@
 """Asking for access: a new request (approved at once when its role needs no approval), an extension,
 cancelling one's own, and expiring the requests nobody reviewed in time."""
 
-import re
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -9,6 +8,7 @@ from django.db import IntegrityError, transaction
 from portal.access import policy
 from portal.access.models import AccessRequest, AccessRole, AuditAction, NotificationEvent, state_phrase
 from portal.access.selectors import open_request_for, stale_pending_request_ids
+from portal.access.services.cleaning import REFERENCE_MAX_CHARS, clean_reference
 from portal.access.services.decisions import extension_apply, queue_issue
 from portal.access.services.kernel import locked, notify, record, transition
 from portal.accounts.selectors import is_application
@@ -19,7 +19,7 @@ State = AccessRequest.State
 
 JUSTIFICATION_MIN_CHARS = 10
 JUSTIFICATION_MAX_CHARS = 2000
-TICKET_MAX_CHARS = 100
+TICKET_MAX_CHARS = REFERENCE_MAX_CHARS
 MAX_START_AHEAD = timedelta(days=14)
 # A start time a little in the past is "now" (the form took a while to submit), not an error.
 START_TOLERANCE = timedelta(minutes=1)
@@ -45,16 +45,10 @@ def _clean_duration(role: AccessRole, duration: int | None, errors: dict) -> int
 
 
 def _clean_ticket(role: AccessRole, ticket: str | None, errors: dict) -> str:
-    ticket = (ticket or "").strip()
-    if not ticket:
-        if role.ticket_required:
-            errors["ticket"] = ["This role requires a ticket reference."]
-        return ""
-    if len(ticket) > TICKET_MAX_CHARS:
-        errors["ticket"] = [f"A ticket reference has at most {TICKET_MAX_CHARS} characters."]
-    elif role.ticket_pattern and not re.fullmatch(role.ticket_pattern, ticket):
-        errors["ticket"] = [f"The ticket reference must match {role.ticket_pattern}."]
-    return ticket
+    missing = "This role requires a ticket reference." if role.ticket_required else ""
+    return clean_reference(
+        ticket, errors, field="ticket", noun="ticket reference", pattern=role.ticket_pattern, missing=missing
+    )
 
 
 def _clean_start(starts_at: datetime | None, errors: dict) -> datetime | None:

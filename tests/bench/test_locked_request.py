@@ -4,6 +4,7 @@ import pytest
 from django.db import transaction
 
 from portal.access import services
+from portal.access.services import kernel
 
 pytestmark = pytest.mark.django_db
 
@@ -12,6 +13,6 @@ def test_the_locked_request_brings_its_role_and_the_requesters_groups(alice, cat
     request = services.request_create(actor=alice, role="orders-readwrite", justification="Fix order 1042 today")
 
     with transaction.atomic(), django_assert_num_queries(1):
-        locked = services._locked(request.pk)
+        locked = kernel.locked(request.pk)
         assert locked.role.slug == "orders-readwrite"
         assert locked.requester.profile.groups == alice.profile.groups

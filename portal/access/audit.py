@@ -80,7 +80,9 @@ def audit_record(*, actor, action, request=None, role=None, details=None, http_r
         user_agent=user_agent,
         details=details or {},
     )
-    with transaction.atomic():
+    # No savepoint: its release would be one more round trip under the lock, and an error here must undo
+    # the caller's whole transaction anyway (a state change is never committed without its event).
+    with transaction.atomic(savepoint=False):
         _lock_chain()
         last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
         event.at = now()

@@ -105,8 +105,21 @@ def revoke_grant(request_id: int) -> None:
 
 @shared_task
 def expire_grant(request_id: int) -> None:
-    """End a grant whose window has passed."""
-    _run(services.grant_expire, request_id)
+    """End a grant whose window has passed, and revoke its Vault tokens in the same task."""
+    with log_context(access_request=request_id):
+        try:
+            services.grant_expire(request_id=request_id, queue_revocation=False)
+        except (InvalidTransition, NotFound) as error:
+            logger.info("Nothing to do for request #%s: %s", request_id, error.detail)
+            return
+        try:
+            services.grant_revoke_finish(request_id=request_id)
+        except vault.VaultError as error:
+            # The task that retries until Vault confirms takes over (the sweeper too, should this fail).
+            logger.warning("Revoking ended grant #%s failed, handing it over: %s", request_id, error)
+            revoke_grant.delay(request_id)
+        except (InvalidTransition, NotFound) as error:
+            logger.info("Nothing to do for request #%s: %s", request_id, error.detail)
 
 
 @shared_task(**_VAULT_RETRY, max_retries=None)

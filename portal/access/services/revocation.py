@@ -87,8 +87,12 @@ def grants_revoke_bulk(*, actor, user=None, role: AccessRole | None = None, reas
     return revoked
 
 
-def grant_expire(*, request_id: int) -> AccessRequest:
-    """Close a grant whose window has passed (→ revoking); a worker revokes its token, then it is `expired`."""
+def grant_expire(*, request_id: int, queue_revocation: bool = True) -> AccessRequest:
+    """Close a grant whose window has passed (→ revoking); a worker revokes its token, then it is `expired`.
+
+    A caller that revokes it at once itself passes `queue_revocation=False`; should it die first, the
+    sweeper hands the `revoking` grant to a worker again.
+    """
     with transaction.atomic():
         request = locked(request_id)
         # Extensions end with their grant
@@ -107,7 +111,8 @@ def grant_expire(*, request_id: int) -> AccessRequest:
             request=request,
             details={"ends_at": request.ends_at.isoformat()},
         )
-        queue("revoke_grant", request.pk)
+        if queue_revocation:
+            queue("revoke_grant", request.pk)
     return request
 
 

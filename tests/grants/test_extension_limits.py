@@ -7,7 +7,8 @@ import pytest
 
 from portal.access import services
 from portal.access.models import AccessRequest
-from portal.access.services import issuing, kernel, revocation
+from portal.access.services import issuing, revocation
+from portal.core import queue
 from portal.core.clock import now
 from portal.core.errors import InvalidTransition
 from portal.integrations import vault
@@ -22,7 +23,7 @@ State = AccessRequest.State
 def nothing_queued(monkeypatch):
     """Keep work from the Celery queue, so that this test alone moves the requests (and in its own order)."""
     queued = []
-    monkeypatch.setattr(kernel, "_send", lambda task, *args, eta=None: queued.append((task, args)))
+    monkeypatch.setattr(queue, "send", lambda task, *args, eta=None: queued.append((task, args)))
     return queued
 
 

@@ -35,7 +35,7 @@ from bench.stats import Results, table
 from portal.devstack import tenant
 from portal.devstack.personas import Person, make_people, make_user
 from portal.devstack.processes import wait_for
-from portal.devstack.stack import TARGET_DATABASE, Ports, Stack
+from portal.devstack.stack import TARGET_DATABASE, WORKER_QUEUES, Ports, Stack
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
@@ -165,20 +165,29 @@ class Bench:
         self.stack.start_beat(self.env | {"DJANGO_DEBUG": "0"}, name="beat")
         wait_until(lambda: app.control.ping(timeout=1), timeout=120, interval=0.5, what="the worker to answer")
 
-    def seed(self) -> None:
+    def small_history(self) -> tuple[int, int]:
+        """Return the requests and events of the first, small seeding: 1% of the history, every pending request."""
+        s = self.sizes
+        requests = max(s.seed_requests // 100, s.seed_pending)
+        return requests, max(s.seed_events // 100, requests)
+
+    def seed(self, *, small: bool) -> None:
+        """Seed the small history (pages are measured on it first), or the rest of the full one."""
         from bench.seed import seed_history
 
         s = self.sizes
-        log(f"Seeding {s.seed_requests} requests and {s.seed_events} audit events")
+        requests, events = self.small_history()
+        pending = s.seed_pending
+        if not small:
+            requests, events, pending = s.seed_requests - requests, s.seed_events - events, 0
+        log(f"Seeding {requests} requests and {events} audit events")
         started = time.monotonic()
-        seed_history(
-            requests=s.seed_requests,
-            events=s.seed_events,
-            users=s.seed_users,
-            pending=s.seed_pending,
-            say=lambda line: None,
-        )
-        self.results.figure("seeding (requests + audit events, COPY)", time.monotonic() - started, "s")
+        seed_history(requests=requests, events=events, users=s.seed_users, pending=pending, say=lambda line: None)
+        seconds = time.monotonic() - started
+        if small:
+            self.seeding_seconds = seconds
+        else:
+            self.results.figure("seeding (requests + audit events, COPY)", self.seeding_seconds + seconds, "s")
 
     def stop(self) -> None:
         self.stack.stop()
@@ -194,7 +203,12 @@ class Bench:
         import redis
 
         broker = redis.Redis.from_url(self.stack.redis_url)
-        wait_until(lambda: broker.llen("celery") == 0, timeout=300, interval=0.1, what="the task queue to drain")
+        wait_until(
+            lambda: not any(broker.llen(queue) for queue in WORKER_QUEUES.split(",")),
+            timeout=300,
+            interval=0.1,
+            what="the task queues to drain",
+        )
         # The last tasks taken may still be running.
         time.sleep(1)
 
@@ -281,7 +295,7 @@ class Bench:
         self.results.figure("1. approval -> active median / raw median", median_ratio, "x")
         self.results.figure("1. approval -> active p99 / raw median", p99_ratio, "x")
         self.results.target("1. approval -> active p99", "<= 250 ms", f"{portal['p99']:.1f} ms", portal["p99"] <= 250)
-        self.results.target("1. approval -> active p99 vs raw median", "<= 5x", f"{p99_ratio:.2f}x", p99_ratio <= 5)
+        self.results.target("1. approval -> active p99 vs raw median", "<= 4x", f"{p99_ratio:.2f}x", p99_ratio <= 4)
         self.revoke_role_grants(APPROVED_ROLE, ids)
 
     # ----- 2. revocation punctuality -----
@@ -366,7 +380,7 @@ class Bench:
         self.results.distribution("2. same second: lateness of each", lateness)
         all_gone = max(lateness) / 1000
         self.results.figure(f"2. same second: all {n} roles gone after ends_at", all_gone, "s")
-        self.results.target(f"2. {n} ending at once: all gone", "<= 10 s", f"{all_gone:.1f} s", all_gone <= 10)
+        self.results.target(f"2. {n} ending at once: all gone", "<= 5 s", f"{all_gone:.1f} s", all_gone <= 5)
         self.wait_all(ids, "expired", timeout=120, what="the grants to be expired")
 
     # ----- 3. throughput -----
@@ -465,7 +479,8 @@ class Bench:
 
     # ----- 4. pages and API under data -----
 
-    def pages(self) -> None:
+    def pages(self, *, small: bool = False) -> None:
+        """Time each page and API call; on the small history first, then on the full one against it."""
         from django.db import connection
 
         n = self.sizes.page_calls
@@ -489,7 +504,9 @@ class Bench:
                 f"/api/v1/audit?action=grant.revealed&role=orders-admin&since={since}",
             ),
         ]
-        log(f"4. pages and API under data: {len(endpoints)} endpoints x {n} calls")
+        events = self.small_history()[1] if small else self.sizes.seed_events
+        log(f"4. pages and API with {events} seeded events: {len(endpoints)} endpoints x {n} calls")
+        self.small_p95 = getattr(self, "small_p95", {})
         clients = {user.pk: self.client(user) for user in (alice, bob, carol)}
         for name, user, path in endpoints:
             client = clients[user.pk]
@@ -510,8 +527,22 @@ class Bench:
                 started = time.perf_counter()
                 client.get(path)
                 timings.append((time.perf_counter() - started) * 1000)
+            if small:
+                entry = self.results.distribution(
+                    f"{name}, {_count(events)} events", timings, queries=len(queries), note=f"{len(queries)} queries"
+                )
+                self.small_p95[name] = entry["p95"]
+                continue
             entry = self.results.distribution(name, timings, queries=len(queries), note=f"{len(queries)} queries")
             self.results.target(f"{name} p95", "<= 50 ms", f"{entry['p95']:.1f} ms", entry["p95"] <= 50)
+            growth = entry["p95"] / self.small_p95[name]
+            small_events = _count(self.small_history()[1])
+            self.results.figure(f"{name}: p95 {_count(events)} / {small_events} events", growth, "x")
+            self.results.target(
+                f"{name} p95 growth", f"<= 1.3x ({_count(events)} / {small_events})", f"{growth:.2f}x", growth <= 1.3
+            )
+        if small:
+            return
         sessions = {pk: client.cookies["sessionid"].value for pk, client in clients.items()}
         self.memory_of_web(endpoints, sessions)
 
@@ -572,6 +603,15 @@ class Bench:
         return document
 
 
+def _count(events: int) -> str:
+    """Return a number of events the way the tables say it: 10k, 1M."""
+    if events >= 1_000_000 and events % 1_000_000 == 0:
+        return f"{events // 1_000_000}M"
+    if events >= 1000 and events % 1000 == 0:
+        return f"{events // 1000}k"
+    return str(events)
+
+
 def _http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=2) as response:
         return response.status == 200
@@ -594,7 +634,10 @@ def main(argv: list[str] | None = None) -> int:
         bench.start()
         bench.start_workers()
         if "4" in only:
-            bench.seed()
+            # The pages are timed on 1% of the history first, so that their growth to the whole is known.
+            bench.seed(small=True)
+            bench.pages(small=True)
+            bench.seed(small=False)
         if "1" in only:
             bench.approval_to_active()
         if "2" in only:

@@ -58,6 +58,7 @@ class Results:
             "distributions": self.distributions,
             "figures": self.figures,
             "targets": [vars(target) for target in self.targets],
+            "targets_met": sum(target.met for target in self.targets),
         }
 
 
@@ -81,8 +82,10 @@ def table(results: Results) -> str:
     lines += ["", f"{'figure':<60} {'value':>10}  unit", "-" * 78]
     for name, entry in results.figures.items():
         lines.append(f"{name:<60} {_number(entry['value']):>10}  {entry['unit']}")
-    lines += ["", f"{'target':<44} {'wanted':<28} {'measured':<28} result", "-" * 110]
+    lines += ["", f"{'target':<58} {'wanted':<28} {'measured':<28} result", "-" * 124]
     for target in results.targets:
         verdict = "met" if target.met else "NOT MET"
-        lines.append(f"{target.name:<44} {target.wanted:<28} {target.measured:<28} {verdict}")
+        lines.append(f"{target.name:<58} {target.wanted:<28} {target.measured:<28} {verdict}")
+    met = sum(target.met for target in results.targets)
+    lines.append(f"{met} of {len(results.targets)} targets met")
     return "\n".join(lines)

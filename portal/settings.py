@@ -223,14 +223,24 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Workers log through LOGGING below (JSON, redacted), not through Celery's own handlers.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=60)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=60),
+    # A worker takes from its queues in the order of `-Q` (WORKER_QUEUES), not in turn: a waiting revocation
+    # goes before any waiting issue, and both before any waiting e-mail.
+    "queue_order_strategy": "priority",
+}
 # Celery would close the database connection around every task, so each task paid a new connection and
 # SCRAM login (most of a notification's cost); `portal.access.tasks` closes it by CONN_MAX_AGE instead.
 CELERY_DB_REUSE_MAX = 1_000_000
-# Notifications have a queue of their own, so that a burst of e-mails never waits in front of an issue or a
-# revocation where a worker serves each queue. A worker serves both unless told otherwise (`-Q`).
-CELERY_TASK_QUEUES = [Queue("celery"), Queue("notifications")]
+# Ending access, issuing it and telling people have a queue each, served in that order (`-Q` lists them so):
+# a burst of e-mails or of issues never waits in front of a revocation. Every worker serves all three.
+WORKER_QUEUES = "revocations,celery,notifications"
+CELERY_TASK_QUEUES = [Queue(name) for name in WORKER_QUEUES.split(",")]
 CELERY_TASK_ROUTES = {
+    "portal.access.tasks.revoke_grant": {"queue": "revocations"},
+    "portal.access.tasks.expire_grant": {"queue": "revocations"},
+    "portal.access.tasks.retire_tokens": {"queue": "revocations"},
+    "portal.access.tasks.sweep": {"queue": "revocations"},
     "portal.access.tasks.notify_email": {"queue": "notifications"},
     "portal.access.tasks.notify_webhook": {"queue": "notifications"},
     "portal.reviews.tasks.notify_reviewers_email": {"queue": "notifications"},

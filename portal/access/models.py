@@ -315,7 +315,7 @@ class AuditEventQuerySet(models.QuerySet):
         raise AppendOnly("Audit events cannot be deleted.")
 
     def bulk_create(self, *args, **kwargs):
-        raise AppendOnly("Write audit events one by one with audit_record(), which keeps the hash chain.")
+        raise AppendOnly("Write audit events with audit_record() or audit_record_many(), which keep the hash chain.")
 
     def bulk_update(self, *args, **kwargs):
         raise AppendOnly("Audit events cannot be updated.")

@@ -5,10 +5,11 @@ moved on raises `InvalidTransition`: another worker or sweeper got there first, 
 """
 
 import logging
+import time
 
 from celery import shared_task
 from celery.signals import task_postrun, task_prerun
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from portal.access import services
 from portal.access.audit import AuditChainBroken
@@ -23,13 +24,31 @@ from portal.logging import log_context
 logger = logging.getLogger(__name__)
 
 
+# A connection that served a task without error this recently is not health-checked again before the next
+# (CONN_HEALTH_CHECKS costs a round trip per task: three per grant with its two e-mails). Should the database
+# have gone in between, the task fails on its first query, the connection is dropped, and the sweeper hands
+# the work to a worker again.
+HEALTHY_FOR_SECONDS = 1.0
+_last_clean_end = {"at": float("-inf")}
+
+
 @task_prerun.connect
 @task_postrun.connect
-def _close_old_connections(sender=None, **kwargs) -> None:
+def _close_old_connections(sender=None, signal=None, **kwargs) -> None:
     """Treat each task as Django treats a web request: keep the connection, unless broken or past CONN_MAX_AGE."""
     # A task run in-process (eager) is inside its caller's transaction: the caller owns the connection.
-    if sender is not None and not getattr(sender.request, "is_eager", False):
+    if sender is None or getattr(sender.request, "is_eager", False):
+        return
+    if signal is task_postrun:
+        clean = not any(db.errors_occurred for db in connections.all(initialized_only=True))
         close_old_connections()
+        _last_clean_end["at"] = time.monotonic() if clean else float("-inf")
+        return
+    close_old_connections()
+    if time.monotonic() - _last_clean_end["at"] < HEALTHY_FOR_SECONDS:
+        for db in connections.all(initialized_only=True):
+            if db.connection is not None:
+                db.health_check_done = True
 
 
 # Vault down: retry with exponential backoff and jitter. Issuing gives up after the service's own
@@ -98,8 +117,21 @@ def revoke_grant(request_id: int) -> None:
 
 @shared_task
 def expire_grant(request_id: int) -> None:
-    """End a grant whose window has passed."""
-    _run(services.grant_expire, request_id)
+    """End a grant whose window has passed, and revoke its Vault tokens in the same task."""
+    with log_context(access_request=request_id):
+        try:
+            services.grant_expire(request_id=request_id, queue_revocation=False)
+        except (InvalidTransition, NotFound) as error:
+            logger.info("Nothing to do for request #%s: %s", request_id, error.detail)
+            return
+        try:
+            services.grant_revoke_finish(request_id=request_id)
+        except vault.VaultError as error:
+            # The task that retries until Vault confirms takes over (the sweeper too, should this fail).
+            logger.warning("Revoking ended grant #%s failed, handing it over: %s", request_id, error)
+            revoke_grant.delay(request_id)
+        except (InvalidTransition, NotFound) as error:
+            logger.info("Nothing to do for request #%s: %s", request_id, error.detail)
 
 
 @shared_task(**_VAULT_RETRY, max_retries=None)

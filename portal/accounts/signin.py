@@ -28,7 +28,8 @@ class EntraSignInBackend(OIDCAuthenticationBackend):
 
     def get_user(self, user_id):
         """Return the active user `user_id` of a session, or None: a deactivated person's sessions end at once."""
-        return self.UserModel._default_manager.filter(pk=user_id, is_active=True).first()
+        # With the profile: nearly every request reads it (the log context's oid, groups, admin power).
+        return self.UserModel._default_manager.select_related("profile").filter(pk=user_id, is_active=True).first()
 
     def authenticate(self, request, nonce=None, code_verifier=None, **kwargs):
         """Return the user of the authorization code in `request`, or None if it carries none."""

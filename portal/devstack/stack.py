@@ -43,6 +43,8 @@ GRANT_TOKEN_ROLE = "latchkey-grant"
 # Each portal process signs in to Vault as its own AppRole: web as the web identity, worker and beat
 # as the worker identity. In-process callers (the test suite, the benchmarks, `manage.py` commands)
 # play web and worker in one process: the stack's "harness" AppRole holds both policies, nothing more.
+# The queues a worker serves, in the order it takes from them (as settings.WORKER_QUEUES and the compose file).
+WORKER_QUEUES = "revocations,celery,notifications"
 VAULT_APPROLES = {"web": "latchkey-web", "worker": "latchkey-worker", "harness": "latchkey-devstack"}
 DATABASE_MOUNT = "database"
 TARGET_CONNECTION = "shop"
@@ -522,7 +524,7 @@ class Stack:
                 "--hostname",
                 f"{name}@%h",
                 "-Q",
-                "celery,notifications",
+                WORKER_QUEUES,
                 "--without-gossip",
                 "--without-mingle",
             ],

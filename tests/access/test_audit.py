@@ -18,9 +18,10 @@ from portal.access.audit import (
     audit_anchor,
     audit_chain_take_over,
     audit_record,
+    audit_record_many,
     audit_verify,
 )
-from portal.access.models import AccessRequest, AppendOnly, AuditEvent
+from portal.access.models import AccessRequest, AppendOnly, AuditAction, AuditEvent
 from portal.core.clock import now
 from portal.integrations import vault
 from tests.support.audit_tamper import tamper, trigger_off
@@ -67,6 +68,39 @@ def test_events_are_chained_by_an_hmac_with_the_chain_key(alice, bob, catalog):
     with override_settings(AUDIT_CHAIN_KEY="another-key-of-at-least-32-characters!"):
         broken = audit_verify()
     assert broken is not None and broken.event_id == events[0].pk
+
+
+def test_events_written_together_are_chained_in_the_order_of_their_ids(alice, bob, catalog):
+    before = _three_events(alice, bob)
+    request = AccessRequest.objects.get()
+
+    written = audit_record_many(
+        [
+            {"actor": bob, "action": AuditAction.GRANT_REVOKE_REQUESTED, "request": request, "details": {"n": n}}
+            for n in range(4)
+        ]
+    )
+
+    events = list(AuditEvent.objects.order_by("id"))
+    assert [event.pk for event in events[len(before) :]] == [event.pk for event in written]
+    assert [event.details["n"] for event in events[len(before) :]] == [0, 1, 2, 3]
+    for earlier, later in zip(events, events[1:], strict=False):
+        assert later.prev_hash == earlier.hash
+    assert audit_verify() is None
+    with override_settings(AUDIT_CHAIN_KEY="another-key-of-at-least-32-characters!"):
+        assert audit_verify().event_id == events[0].pk
+
+
+def test_an_edited_event_among_those_written_together_is_named(alice, bob, catalog):
+    _three_events(alice, bob)
+    request = AccessRequest.objects.get()
+    written = audit_record_many(
+        [{"actor": bob, "action": AuditAction.GRANT_REVOKE_REQUESTED, "request": request} for _ in range(3)]
+    )
+
+    tamper("UPDATE access_auditevent SET actor_label = 'someone else' WHERE id = %s", [written[1].pk])
+
+    assert audit_verify().event_id == written[1].pk
 
 
 def test_the_orm_refuses_to_update_or_delete_an_event(alice, bob, catalog):

@@ -148,6 +148,20 @@ def test_holder_is_warned_once_shortly_before_the_grant_ends(
     assert [m.to for m in mail.outbox if "ends at" in m.subject] == [["alice@contoso.example"]]
 
 
+def test_a_grant_already_past_its_end_is_not_warned_that_it_ends_soon(
+    alice, catalog, eager_tasks, django_capture_on_commit_callbacks
+):
+    request = services.request_create(actor=alice, role="analytics-readonly", justification=WHY)
+    AccessRequest.objects.filter(pk=request.pk).update(
+        state=AccessRequest.State.ACTIVE, starts_at=now() - timedelta(minutes=30), ends_at=now() - timedelta(seconds=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.grants_warn_ending_soon() == 0
+
+    assert AccessRequest.objects.get(pk=request.pk).ending_notice_sent_at is None
+    assert not [m for m in mail.outbox if "ends at" in m.subject]
+
+
 def test_the_approvers_email_never_goes_to_the_requester(
     bob, carol, catalog, eager_tasks, django_capture_on_commit_callbacks
 ):

@@ -1,4 +1,5 @@
-"""Notifications have a queue of their own, which every worker also serves, so they never delay a revocation."""
+"""Revocations, issuing and notifications have a queue each, which every worker serves in that order, so
+neither a burst of e-mails nor one of issues delays a revocation."""
 
 import pytest
 
@@ -15,14 +16,27 @@ def test_notifications_go_to_their_own_queue(task):
     assert queue_of(f"portal.access.tasks.{task}") == "notifications"
 
 
-@pytest.mark.parametrize("task", ["issue_grant", "revoke_grant", "expire_grant", "sweep", "retire_tokens"])
-def test_issuing_and_revocation_stay_on_the_default_queue(task):
+@pytest.mark.parametrize("task", ["revoke_grant", "expire_grant", "sweep", "retire_tokens"])
+def test_revocation_and_the_sweeper_go_to_the_revocations_queue(task):
+    assert queue_of(f"portal.access.tasks.{task}") == "revocations"
+
+
+@pytest.mark.parametrize("task", ["issue_grant", "recover_grant"])
+def test_issuing_stays_on_the_default_queue(task):
     assert queue_of(f"portal.access.tasks.{task}") == "celery"
+
+
+def test_workers_take_revocations_first_and_notifications_last():
+    from django.conf import settings
+
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["queue_order_strategy"] == "priority"
+    assert [queue.name for queue in settings.CELERY_TASK_QUEUES] == ["revocations", "celery", "notifications"]
+    assert settings.WORKER_QUEUES == "revocations,celery,notifications"
 
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("queue", ["celery", "notifications"])
+@pytest.mark.parametrize("queue", ["revocations", "celery", "notifications"])
 def test_the_stacks_worker_runs_tasks_of_both_queues(celery_worker, queue):
     from portal.core.models import Heartbeat
     from portal.core.tasks import worker_heartbeat

@@ -1,15 +1,16 @@
-"""The sweeper ends many grants at once in small transactions, so that revoking starts before it is done."""
+"""The sweeper ends a few grants itself, each committed apart; many it hands to tasks that end them in parallel."""
 
 from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from portal.access.models import AccessRequest
 from portal.access.services import sweeper
+from portal.core import queue
 from portal.core.clock import now
 from portal.core.errors import InvalidTransition
+from tests.support.clock import clock_at
 
 pytestmark = pytest.mark.django_db
 
@@ -27,46 +28,70 @@ def ended_grants(users, role) -> list[int]:
             duration_minutes=1,
             starts_at=past - timedelta(minutes=1),
             ends_at=past,
+            updated_at=past - timedelta(minutes=1),
         ).pk
         for user in users
     ]
 
 
-def test_one_sweep_ends_more_grants_than_a_batch_each_batch_committed_apart(
-    catalog, engineers, monkeypatch, django_capture_on_commit_callbacks
-):
-    monkeypatch.setattr(sweeper, "SWEEP_ENDED_BATCH", 3)
-    ids = ended_grants(engineers(8), catalog["analytics-readonly"])
+@pytest.fixture
+def sent(monkeypatch):
+    """The tasks queued once the transaction commits, as (task name, arguments)."""
+    tasks = []
+    monkeypatch.setattr(queue, "send", lambda task, *args, eta=None: tasks.append((task.rsplit(".", 1)[1], args)))
+    return tasks
 
-    with django_capture_on_commit_callbacks() as queued, CaptureQueriesContext(connection) as queries:
+
+def test_a_few_grants_past_their_end_are_ended_by_the_sweeper_each_committed_apart(
+    catalog, engineers, monkeypatch, sent, django_capture_on_commit_callbacks
+):
+    ids = ended_grants(engineers(8), catalog["analytics-readonly"])
+    original = sweeper.grant_expire
+    depths = []
+
+    def expire(*, request_id):
+        # The transactions open around each ending: the test's own, and none of the sweeper's.
+        depths.append(len(connection.atomic_blocks))
+        return original(request_id=request_id)
+
+    monkeypatch.setattr(sweeper, "grant_expire", expire)
+    outside = len(connection.atomic_blocks)
+
+    with django_capture_on_commit_callbacks(execute=True):
         ended = sweeper._sweep_ended()
 
-    assert ended == 8
-    claims = [query for query in queries if "SKIP LOCKED" in query["sql"]]
-    assert len(claims) == 3
+    assert ended == (8, 0)
+    assert depths == [outside] * 8
     assert set(AccessRequest.objects.filter(pk__in=ids).values_list("state", flat=True)) == {State.REVOKING}
-    assert len(queued) == 8
+    assert sorted(sent) == sorted(("revoke_grant", (pk,)) for pk in ids)
 
 
-def test_a_sweep_stops_after_its_batch_limit_and_leaves_the_rest_to_the_next(
-    catalog, engineers, monkeypatch, django_capture_on_commit_callbacks
+def test_many_grants_past_their_end_are_handed_to_expire_tasks_once(
+    catalog, engineers, monkeypatch, sent, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(sweeper, "SWEEP_ENDED_BATCH", 2)
-    monkeypatch.setattr(sweeper, "SWEEP_ENDED_MAX_BATCHES", 2)
+    monkeypatch.setattr(sweeper, "SWEEP_ENDED_INLINE", 3)
     ids = ended_grants(engineers(7), catalog["analytics-readonly"])
 
-    with django_capture_on_commit_callbacks():
+    with django_capture_on_commit_callbacks(execute=True):
         first = sweeper._sweep_ended()
         second = sweeper._sweep_ended()
 
-    assert (first, second) == (4, 3)
-    assert AccessRequest.objects.filter(pk__in=ids, state=State.ACTIVE).count() == 0
+    assert (first, second) == ((0, 7), (0, 0))
+    assert sorted(sent) == sorted(("expire_grant", (pk,)) for pk in ids)
+    # Handed over, not ended here: the tasks end them.
+    assert AccessRequest.objects.filter(pk__in=ids, state=State.ACTIVE).count() == 7
+
+    # Still active a while later (a task lost): handed over again.
+    sent.clear()
+    with clock_at(now() + sweeper.EXPIRE_REDRIVE_AFTER + timedelta(seconds=1)):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert sweeper._sweep_ended() == (0, 7)
+    assert len(sent) == 7
 
 
 def test_a_grant_whose_end_moved_does_not_stop_the_sweep(
     catalog, engineers, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(sweeper, "SWEEP_ENDED_BATCH", 2)
     ids = ended_grants(engineers(5), catalog["analytics-readonly"])
     original = sweeper.grant_expire
 
@@ -80,5 +105,5 @@ def test_a_grant_whose_end_moved_does_not_stop_the_sweep(
     with django_capture_on_commit_callbacks():
         ended = sweeper._sweep_ended()
 
-    assert ended == 4
+    assert ended == (4, 0)
     assert AccessRequest.objects.get(pk=ids[0]).state == State.ACTIVE

@@ -6,10 +6,12 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from portal.access import services
+from portal.access import services, tasks
 from portal.access.models import AccessRequest, AuditEvent
+from portal.core import queue
 from portal.core.clock import now
 from portal.core.models import Heartbeat
+from portal.integrations import vault
 from tests.grants.conftest import WHY, grant_for, wait_for_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -39,6 +41,27 @@ def test_two_sweepers_at_once_end_each_grant_once(worker, people, catalog):
         wait_for_state(request.pk, "expired")
         assert AuditEvent.objects.filter(request_id=request.pk, action="grant.ended").count() == 1
         assert AuditEvent.objects.filter(request_id=request.pk, action="grant.expired").count() == 1
+
+
+def test_an_expire_task_ends_the_grant_and_revokes_its_token_itself(people, catalog, monkeypatch):
+    sent = []
+    monkeypatch.setattr(queue, "send", lambda task, *args, eta=None: sent.append(task.rsplit(".", 1)[1]))
+    request = services.request_create(
+        actor=people["alice"], role="analytics-readonly", justification=WHY, duration_minutes=5
+    )
+    services.grant_issue(request_id=request.pk)
+    AccessRequest.objects.filter(pk=request.pk).update(ends_at=now())
+    sent.clear()
+
+    tasks.expire_grant(request.pk)
+
+    request.refresh_from_db()
+    assert request.state == "expired"
+    assert not vault.grant_token_alive(accessor=request.vault_token_accessor)
+    # No second task for the revocation: only the holder's e-mail.
+    assert sent == ["notify_email"]
+    assert AuditEvent.objects.filter(request_id=request.pk, action="grant.ended").count() == 1
+    assert AuditEvent.objects.filter(request_id=request.pk, action="grant.expired").count() == 1
 
 
 def test_beat_runs_the_sweeper_which_issues_a_request_whose_start_has_come(worker, beat, people, catalog):

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from django.conf import settings
 
+from portal.devstack import stack as devstack
 from tests.prod.compose import (
     COMPOSE_FILE,
     PORTAL_SERVICES,
@@ -75,10 +77,11 @@ def test_workers_scale_and_beat_runs_exactly_once(compose):
     assert compose["services"]["web"]["command"] == ["gunicorn", "--config", "gunicorn.conf.py"]
 
 
-def test_the_worker_serves_the_task_queue_and_the_notifications_queue(compose):
+def test_the_worker_serves_every_queue_revocations_first_and_notifications_last(compose):
     command = compose["services"]["worker"]["command"]
 
-    assert command[command.index("-Q") + 1] == "celery,notifications"
+    assert command[command.index("-Q") + 1] == "revocations,celery,notifications" == settings.WORKER_QUEUES
+    assert devstack.WORKER_QUEUES == settings.WORKER_QUEUES
 
 
 def test_the_entra_stand_in_runs_only_in_the_evaluation_profile(compose):

@@ -69,6 +69,10 @@ def _record_approval(request: AccessRequest, *, actor, comment: str, duration_mi
         AccessRequest.objects.filter(pk=request.pk).update(duration_minutes=duration_minutes, updated_at=clock.now())
         request.duration_minutes = duration_minutes
     approvals = request.approvals.filter(decision=Approval.Decision.APPROVE).count()
+    approved = approvals >= request.role.approvals_required
+    if approved:
+        # Before the events: the audit chain's lock, taken by the first event, is held until the commit.
+        transition(request, source=State.PENDING, target=State.APPROVED, decided_at=clock.now())
     record(
         actor=actor,
         action=AuditAction.REQUEST_APPROVAL,
@@ -77,9 +81,8 @@ def _record_approval(request: AccessRequest, *, actor, comment: str, duration_mi
         | changes,
         http_request=http,
     )
-    if approvals < request.role.approvals_required:
+    if not approved:
         return
-    transition(request, source=State.PENDING, target=State.APPROVED, decided_at=clock.now())
     record(actor=actor, action=AuditAction.REQUEST_APPROVED, request=request, details={"approvals": approvals})
     if request.extends_id is not None:
         extension_apply(request)

@@ -197,9 +197,12 @@ def _issue_complete(
         if request.extends_id:
             # An extension comes to life only while its grant runs: one being revoked takes it along.
             claimed = claimed.filter(extends__state=State.ACTIVE)
-        done = claimed.update(state=State.ACTIVE, updated_at=clock.now(), **fields)
+        fields |= {"state": State.ACTIVE, "updated_at": clock.now(), "vault_token_accessor": accessor}
+        done = claimed.update(**fields)
         if done:
-            request.refresh_from_db()
+            # The conditional update matched the row as this attempt left it: it now holds these values.
+            for name, value in fields.items():
+                setattr(request, name, value)
             record(
                 actor=None,
                 action=AuditAction.GRANT_ISSUED,

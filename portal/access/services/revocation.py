@@ -8,6 +8,7 @@ revealed extension replaced.
 from django.db import transaction
 
 from portal.access import policy
+from portal.access.audit import audit_record_many
 from portal.access.models import (
     HOLDING_STATES,
     REASON_MAX_CHARS,
@@ -67,6 +68,12 @@ def grant_revoke(*, actor, request_id: int, reason: str = "", http_request=None)
     return request
 
 
+# Grants revoked in bulk are moved and recorded this many to a transaction: one conditional update, one
+# insert of their events (one turn of the audit chain's lock), then their revocations are queued. One
+# transaction per grant made the admin's call, not Vault, the limit of how fast they were revoked.
+BULK_REVOKE_BATCH = 50
+
+
 def grants_revoke_bulk(*, actor, user=None, role: AccessRole | None = None, reason: str = "", http_request=None):
     """Revoke every open grant of a user or of a role (portal admins only); return the revoked requests."""
     policy.check_admin(actor, doing="revoke grants in bulk")
@@ -77,18 +84,68 @@ def grants_revoke_bulk(*, actor, user=None, role: AccessRole | None = None, reas
     reason = _clean_reason(reason, required=True)
     scope = AccessRequest.objects.filter(state__in=REVOCABLE_STATES, extends=None)
     scope = scope.filter(requester=user) if user is not None else scope.filter(role=role)
+    ids = list(scope.order_by("pk").values_list("pk", flat=True))
     revoked = []
-    for request_id in scope.values_list("pk", flat=True):
-        try:
-            revoked.append(grant_revoke(actor=actor, request_id=request_id, reason=reason, http_request=http_request))
-        except InvalidTransition:
-            # Ended or revoked by someone else in the meantime.
-            continue
+    for start in range(0, len(ids), BULK_REVOKE_BATCH):
+        revoked += _revoke_batch(actor, ids[start : start + BULK_REVOKE_BATCH], reason, http_request)
     return revoked
 
 
-def grant_expire(*, request_id: int) -> AccessRequest:
-    """Close a grant whose window has passed (→ revoking); a worker revokes its token, then it is `expired`."""
+def _revoke_batch(actor, ids: list[int], reason: str, http_request) -> list[AccessRequest]:
+    """Revoke the grants `ids` still revocable (→ revoking), as `grant_revoke` does each, in one transaction."""
+    with transaction.atomic():
+        # Locked in the order of their IDs, as every bulk revocation takes them.
+        rows = (
+            AccessRequest.objects.select_for_update(of=("self",))
+            .select_related("role", "requester__profile")
+            .filter(pk__in=ids)
+            .order_by("pk")
+        )
+        chosen = []
+        for request in rows:
+            try:
+                policy.check_revoke(actor, request)
+            except InvalidTransition:
+                # Ended or revoked by someone else in the meantime.
+                continue
+            chosen.append(request)
+        fields = {
+            "state": State.REVOKING,
+            "updated_at": clock.now(),
+            "revoked_by": actor,
+            "revoke_reason": reason,
+            "closing_as": State.REVOKED,
+        }
+        # Conditional, although the rows are locked and were just checked: revocable, not yet revoking.
+        moved = AccessRequest.objects.filter(pk__in=[request.pk for request in chosen], state__in=REVOCABLE_STATES)
+        if moved.update(**fields) != len(chosen):
+            raise InvalidTransition("Grants changed while they were being revoked; nothing was revoked.")
+        for request in chosen:
+            for name, value in fields.items():
+                setattr(request, name, value)
+        audit_record_many(
+            [
+                {
+                    "actor": actor,
+                    "action": AuditAction.GRANT_REVOKE_REQUESTED,
+                    "request": request,
+                    "details": {"reason": reason},
+                    "http_request": http_request,
+                }
+                for request in chosen
+            ]
+        )
+        for request in chosen:
+            queue("revoke_grant", request.pk)
+    return chosen
+
+
+def grant_expire(*, request_id: int, queue_revocation: bool = True) -> AccessRequest:
+    """Close a grant whose window has passed (→ revoking); a worker revokes its token, then it is `expired`.
+
+    A caller that revokes it at once itself passes `queue_revocation=False`; should it die first, the
+    sweeper hands the `revoking` grant to a worker again.
+    """
     with transaction.atomic():
         request = locked(request_id)
         # Extensions end with their grant
@@ -107,7 +164,8 @@ def grant_expire(*, request_id: int) -> AccessRequest:
             request=request,
             details={"ends_at": request.ends_at.isoformat()},
         )
-        queue("revoke_grant", request.pk)
+        if queue_revocation:
+            queue("revoke_grant", request.pk)
     return request
 
 
@@ -121,7 +179,9 @@ def grant_revoke_finish(*, request_id: int) -> AccessRequest:
     An extension that records a token while this runs is revoked too: the last step locks the grant's
     extensions and starts over if one holds a token not yet revoked.
     """
-    request = AccessRequest.objects.select_related("role", "requester").filter(pk=request_id).first()
+    request = (
+        AccessRequest.objects.select_related("role", "requester", "revoked_by__profile").filter(pk=request_id).first()
+    )
     if request is None:
         raise NotFound(f"There is no request #{request_id}.")
     # Only a grant being revoked is finished here
@@ -163,14 +223,15 @@ def _revoke_tokens(request: AccessRequest, accessors: list[str]) -> None:
 
 def _finish(request: AccessRequest, extension_ids: list[int], accessors: list[str]) -> AccessRequest:
     target = request.closing_as or State.REVOKED
-    done = AccessRequest.objects.filter(pk=request.pk, state=State.REVOKING).update(
-        state=target, wrapped_secret="", last_error="", updated_at=clock.now()
-    )
+    fields = {"state": target, "wrapped_secret": "", "last_error": "", "updated_at": clock.now()}
+    done = AccessRequest.objects.filter(pk=request.pk, state=State.REVOKING).update(**fields)
     if not done:
         raise InvalidTransition(f"Request #{request.pk} was finished by another worker.")
     # A wrapped secret never revealed is simply dropped: its credentials died with the token.
     AccessRequest.objects.filter(pk__in=extension_ids).update(state=target, wrapped_secret="", updated_at=clock.now())
-    request.refresh_from_db()
+    # The row is as it was read but for these (only a `revoking` row was moved, and nothing else moves one).
+    for name, value in fields.items():
+        setattr(request, name, value)
     record(
         actor=None,
         action=AuditAction(f"grant.{target}"),

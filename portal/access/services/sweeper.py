@@ -26,11 +26,13 @@ REVOKE_REDRIVE_AFTER = timedelta(seconds=10)
 
 def grants_warn_ending_soon() -> int:
     """Warn the holders of active grants that end within `NOTIFY_ENDING_SOON_MINUTES`; each grant once."""
-    horizon = clock.now() + timedelta(minutes=settings.NOTIFY_ENDING_SOON_MINUTES)
+    current = clock.now()
+    horizon = current + timedelta(minutes=settings.NOTIFY_ENDING_SOON_MINUTES)
     warned = 0
-    # Extensions end with their grant: the grant's holder hears once, about the grant.
+    # Extensions end with their grant: the grant's holder hears once, about the grant. A grant already past
+    # its end is being ended: its holder hears that instead.
     due = AccessRequest.objects.filter(
-        state=State.ACTIVE, extends=None, ends_at__lte=horizon, ending_notice_sent_at=None
+        state=State.ACTIVE, extends=None, ends_at__gt=current, ends_at__lte=horizon, ending_notice_sent_at=None
     )
     for grant in due.only("pk"):
         with transaction.atomic():
@@ -47,11 +49,11 @@ def grants_warn_ending_soon() -> int:
 def grants_sweep() -> dict[str, int]:
     """Do what the schedule in the database says is due; safe to run in several processes at once."""
     heartbeat_record(name="sweeper")
-    counts = {
-        "stale_expired": requests_expire_stale(),
-        "warned": grants_warn_ending_soon(),
-        "ended": _sweep_ended(),
-    }
+    counts = {}
+    # Ending first: what is past its end waits for nothing else the sweeper does.
+    counts["ended"], counts["ending_queued"] = _sweep_ended()
+    counts["stale_expired"] = requests_expire_stale()
+    counts["warned"] = grants_warn_ending_soon()
     counts["issue_queued"] = _redrive(
         AccessRequest.objects.filter(state=State.APPROVED).exclude(requested_starts_at__gt=clock.now()),
         "issue_grant",
@@ -68,33 +70,52 @@ def grants_sweep() -> dict[str, int]:
     return counts
 
 
-# The sweeper ends grants in small transactions, so that workers start revoking the first ones while it
-# ends the rest (one transaction of 200 held every revocation back until all 200 were recorded).
-SWEEP_ENDED_BATCH = 25
-SWEEP_ENDED_MAX_BATCHES = 40
+# A few grants past their end the sweeper ends itself, each in a transaction of its own (so the audit chain's
+# lock is held for one event at a time and each revocation is queued the moment it is recorded). More than
+# that, and it hands each to an `expire_grant` task on the revocations queue instead, which ends and revokes
+# it: every worker process then works through them in parallel, while one sweeper ending 500 in turn took
+# seconds before the last revocation could start. A grant handed over is touched, and not handed over again
+# before EXPIRE_REDRIVE_AFTER.
+SWEEP_ENDED_INLINE = 10
+SWEEP_ENDED_MAX = 2000
+EXPIRE_REDRIVE_AFTER = timedelta(seconds=5)
 
 
-def _sweep_ended() -> int:
-    """Move every active grant past its end to `revoking`; rows another sweeper holds are left to it."""
+def _due():
+    return AccessRequest.objects.filter(state=State.ACTIVE, extends=None, ends_at__lte=clock.now())
+
+
+def _sweep_ended() -> tuple[int, int]:
+    """End the active grants past their end: the few here, many through tasks; return (ended, handed over)."""
+    page = list(_due().order_by("ends_at", "pk").values_list("pk", flat=True)[: SWEEP_ENDED_INLINE + 1])
+    if len(page) > SWEEP_ENDED_INLINE:
+        return 0, _hand_over_ended()
     ended = 0
-    passed = set()
-    for _ in range(SWEEP_ENDED_MAX_BATCHES):
-        with transaction.atomic():
-            due = AccessRequest.objects.select_for_update(skip_locked=True).filter(
-                state=State.ACTIVE, extends=None, ends_at__lte=clock.now()
-            )
-            batch = list(due.exclude(pk__in=passed).values_list("pk", flat=True)[:SWEEP_ENDED_BATCH])
-            for request_id in batch:
-                try:
-                    grant_expire(request_id=request_id)
-                except InvalidTransition:
-                    # Moved on meanwhile (or extended): not to be picked again in this sweep.
-                    passed.add(request_id)
-                    continue
-                ended += 1
-        if len(batch) < SWEEP_ENDED_BATCH:
-            break
-    return ended
+    for request_id in page:
+        try:
+            grant_expire(request_id=request_id)
+        except InvalidTransition:
+            # Ended by another sweeper or its own task meanwhile, or extended.
+            continue
+        ended += 1
+    return ended, 0
+
+
+def _hand_over_ended() -> int:
+    """Queue `expire_grant` for each active grant past its end not handed over lately; return how many."""
+    current = clock.now()
+    with transaction.atomic():
+        due = (
+            _due()
+            .filter(updated_at__lte=current - EXPIRE_REDRIVE_AFTER)
+            .select_for_update(skip_locked=True)
+            .order_by("ends_at", "pk")
+        )
+        ids = list(due.values_list("pk", flat=True)[:SWEEP_ENDED_MAX])
+        AccessRequest.objects.filter(pk__in=ids, state=State.ACTIVE).update(updated_at=current)
+        for request_id in ids:
+            queue("expire_grant", request_id)
+    return len(ids)
 
 
 def _redrive(queryset, task_name: str, wait) -> int:

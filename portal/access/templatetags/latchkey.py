@@ -20,9 +20,10 @@ def site_nav(context):
     if user is None or not user.is_authenticated:
         return {"items": []}
     items = [("My access", reverse("home"), None)]
-    if is_approver(user):
+    approver = is_approver(user)
+    if approver:
         items.append(("To review", reverse("access:review-queue"), selectors.requests_to_review(user).count()))
-    if is_approver(user) or policy.may_admin(user):
+    if approver or policy.may_admin(user):
         items.append(("Break-glass reviews", reverse("breakglass:review-queue"), uses_to_review(user).count()))
     if policy.may_admin(user):
         items += [

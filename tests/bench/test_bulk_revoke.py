@@ -1,0 +1,66 @@
+"""Bulk revocation moves and records grants in batches: one update and one insert of events per batch."""
+
+from datetime import timedelta
+
+import pytest
+
+from portal.access import services
+from portal.access.audit import audit_verify
+from portal.access.models import AccessRequest, AuditEvent
+from portal.access.services import revocation
+from portal.core import queue
+from portal.core.clock import now
+from tests.support.personas import make_user
+
+pytestmark = pytest.mark.django_db
+
+State = AccessRequest.State
+
+
+def active_grants(users, role) -> list[int]:
+    return [
+        AccessRequest.objects.create(
+            role=role,
+            requester=user,
+            state=State.ACTIVE,
+            justification="Investigate the late orders of ticket OPS-12",
+            duration_minutes=60,
+            starts_at=now(),
+            ends_at=now() + timedelta(hours=1),
+        ).pk
+        for user in users
+    ]
+
+
+def test_bulk_revocation_moves_records_and_queues_each_grant_in_batches(
+    catalog, engineers, monkeypatch, django_capture_on_commit_callbacks
+):
+    carol = make_user("carol")
+    monkeypatch.setattr(revocation, "BULK_REVOKE_BATCH", 2)
+    sent = []
+    monkeypatch.setattr(queue, "send", lambda task, *args, eta=None: sent.append((task.rsplit(".", 1)[1], args)))
+    role = catalog["analytics-readonly"]
+    ids = active_grants(engineers(5), role)
+    # Already on its way out: left alone.
+    AccessRequest.objects.filter(pk=ids[2]).update(state=State.REVOKING)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        revoked = services.grants_revoke_bulk(actor=carol, role=role, reason="Role retired")
+
+    expected = [pk for pk in ids if pk != ids[2]]
+    assert [request.pk for request in revoked] == expected
+    rows = AccessRequest.objects.filter(pk__in=expected)
+    assert {(row.state, row.revoked_by_id, row.revoke_reason, row.closing_as) for row in rows} == {
+        (State.REVOKING, carol.pk, "Role retired", State.REVOKED)
+    }
+    events = AuditEvent.objects.filter(action="grant.revoke_requested").order_by("id")
+    assert [event.request_id for event in events] == expected
+    assert {event.actor_id for event in events} == {carol.pk}
+    assert all(event.details == {"reason": "Role retired"} for event in events)
+    assert sorted(sent) == sorted(("revoke_grant", (pk,)) for pk in expected)
+    assert audit_verify() is None
+
+    # Again: nothing left to revoke, nothing written.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.grants_revoke_bulk(actor=carol, role=role, reason="Role retired") == []
+    assert AuditEvent.objects.filter(action="grant.revoke_requested").count() == len(expected)

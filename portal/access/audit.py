@@ -22,6 +22,7 @@ from django.db import connection, models, transaction
 
 from portal.access.models import AuditAction, AuditEvent
 from portal.accounts.models import Profile
+from portal.core.client_ip import client_ip
 from portal.core.clock import now
 from portal.integrations import vault
 
@@ -47,8 +48,8 @@ def _actor_label(actor) -> str:
 def _client(http_request) -> tuple[str | None, str]:
     if http_request is None:
         return None, ""
-    # REMOTE_ADDR only: a forwarded-for header is whatever the client chose to send.
-    return http_request.META.get("REMOTE_ADDR") or None, http_request.META.get("HTTP_USER_AGENT", "")[:500]
+    # The client behind the portal's own proxies (TRUSTED_PROXIES); a header anyone else sent is not believed.
+    return client_ip(http_request) or None, http_request.META.get("HTTP_USER_AGENT", "")[:500]
 
 
 def chain_hash(event) -> str:
@@ -56,6 +57,21 @@ def chain_hash(event) -> str:
     # Called on the class so that it also serves the migrations' historical model instances.
     message = (event.prev_hash + AuditEvent.canonical(event)).encode()
     return hmac.new(settings.AUDIT_CHAIN_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def audit_proves(*, request, action: AuditAction) -> bool:
+    """Return whether the history holds `action` for `request` written by a holder of the chain key.
+
+    Someone with the database alone can insert an event, but not one whose HMAC the key confirms.
+    """
+    unkeyed_through = None
+    for event in AuditEvent.objects.filter(request=request, action=action).order_by("id"):
+        if unkeyed_through is None:
+            unkeyed_through = _unkeyed_through()
+        expected = event.compute_hash() if event.id <= unkeyed_through else chain_hash(event)
+        if hmac.compare_digest(event.hash, expected):
+            return True
+    return False
 
 
 def _lock_chain() -> None:

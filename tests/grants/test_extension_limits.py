@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 
 from portal.access import services
-from portal.access.models import AccessRequest
+from portal.access.audit import audit_record
+from portal.access.models import AccessRequest, AuditAction
 from portal.access.services import issuing, revocation
 from portal.core import queue as portal_queue
 from portal.core.clock import now
@@ -48,6 +49,8 @@ def test_an_extension_that_finishes_issuing_while_its_grant_is_revoked_is_revoke
     extension = AccessRequest.objects.create(
         role=grant.role, requester=alice, justification=WHY, duration_minutes=1, extends=grant, state=State.APPROVED
     )
+    # Approved as the decision services approve: the history holds the approval.
+    audit_record(actor=None, action=AuditAction.REQUEST_APPROVED, request=extension, details={"auto": True})
     # The extension's worker claims it while the grant still runs ...
     claimed = issuing._issue_claim(extension.pk)
     assert claimed.state == State.ISSUING

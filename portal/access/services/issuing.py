@@ -5,6 +5,7 @@ follows one is a conditional update, so two workers never act twice, and the tok
 committed before its credentials are read, so a crash never leaves a credential the portal does not know.
 """
 
+import logging
 import math
 from datetime import datetime, timedelta
 
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from portal.access import policy
+from portal.access.audit import audit_proves
 from portal.access.models import AccessRequest, Approval, AuditAction, NotificationEvent
 from portal.access.services.kernel import (
     ERROR_MAX_CHARS,
@@ -28,6 +30,8 @@ from portal.access.services.kernel import (
 from portal.core import clock
 from portal.core.errors import InvalidTransition
 from portal.integrations import vault
+
+logger = logging.getLogger(__name__)
 
 State = AccessRequest.State
 
@@ -85,6 +89,14 @@ def _issue_claim(request_id: int) -> AccessRequest:
         if grant is not None and (grant.state != State.ACTIVE or grant.ends_at <= clock.now()):
             return _close_unissued(
                 request, reason="grant_ended", detail=f"Grant #{grant.pk} ended before the extension was issued."
+            )
+        # Only an approval the history proves is issued: a row set to `approved` in the database is not one
+        if not audit_proves(request=request, action=AuditAction.REQUEST_APPROVED):
+            logger.error("Request #%s is approved in the database, but no approval of it is in the history", request.pk)
+            return _close_unissued(
+                request,
+                reason="approval_unproven",
+                detail="No approval of this request is in the audit history; it was not issued.",
             )
         # The requester must still be eligible when access starts
         if not policy.eligibility(request.role, request.requester):

@@ -17,6 +17,7 @@ from portal.access.audit import audit_anchor as anchor_head
 from portal.access.models import AccessRequest
 from portal.access.notifications import ESCAPES, message_for
 from portal.chatops.blocks import webhook_blocks
+from portal.core import queue
 from portal.core.errors import InvalidTransition, NotFound
 from portal.integrations import notify, vault
 from portal.logging import log_context
@@ -129,7 +130,7 @@ def expire_grant(request_id: int) -> None:
         except vault.VaultError as error:
             # The task that retries until Vault confirms takes over (the sweeper too, should this fail).
             logger.warning("Revoking ended grant #%s failed, handing it over: %s", request_id, error)
-            revoke_grant.delay(request_id)
+            queue.send(revoke_grant.name, request_id)
         except (InvalidTransition, NotFound) as error:
             logger.info("Nothing to do for request #%s: %s", request_id, error.detail)
 

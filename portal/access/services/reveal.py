@@ -9,7 +9,8 @@ from django.db import transaction
 
 from portal.access import policy
 from portal.access.models import REVOCABLE_STATES, AccessRequest, AccessRole, AuditAction, NotificationEvent
-from portal.access.services.kernel import correlation, locked_with_grant, notify, queue, record, short, transition
+from portal.access.services.kernel import correlation, locked_with_grant, notify, queue, record, short
+from portal.access.services.revocation import revocation_start
 from portal.core import clock
 from portal.core.crypto import UnsealError
 from portal.core.errors import Gone
@@ -164,15 +165,7 @@ def _revoke_unrevealed(
         AccessRequest.objects.filter(pk=request.pk).update(wrapped_secret="", updated_at=clock.now())
         record(actor=None, action=action, request=request, details=details)
         if grant.state in REVOCABLE_STATES:
-            transition(
-                grant,
-                source=grant.state,
-                target=State.REVOKING,
-                revoked_by=None,
-                revoke_reason=reason,
-                closing_as=State.REVOKED,
-            )
-            queue("revoke_grant", grant.pk)
+            revocation_start(grant, by=None, reason=reason)
         if event is not None:
             notify(request, event)
     return request

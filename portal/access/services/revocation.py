@@ -19,6 +19,7 @@ from portal.access.models import (
     NotificationEvent,
     person_label,
 )
+from portal.access.services.cleaning import clean_note
 from portal.access.services.kernel import correlation, locked, notify, queue, record, short, transition
 from portal.core import clock
 from portal.core.errors import InvalidInput, InvalidTransition, NotFound
@@ -29,18 +30,16 @@ State = AccessRequest.State
 
 def _clean_reason(reason: str | None, *, required: bool) -> str:
     """Return the reason of a revocation, stripped; refuse a missing one where it is required, or a long one."""
-    reason = (reason or "").strip()
-    # PostgreSQL text holds no NUL character
-    if "\x00" in reason:
-        raise InvalidInput("The reason is not valid.", fields={"reason": ["Null characters are not allowed."]})
-    if required and not reason:
-        raise InvalidInput(
-            "Give a reason to revoke grants in bulk: it goes into the history.",
-            fields={"reason": ["A reason is required."]},
-        )
-    if len(reason) > REASON_MAX_CHARS:
-        raise InvalidInput("Keep the reason short.", fields={"reason": [f"At most {REASON_MAX_CHARS} characters."]})
-    return reason
+    missing = ("Give a reason to revoke grants in bulk: it goes into the history.", "A reason is required.")
+    return clean_note(reason, field="reason", max_chars=REASON_MAX_CHARS, missing=missing if required else None)
+
+
+def revocation_start(grant: AccessRequest, *, by, reason: str) -> None:
+    """Move a locked grant to `revoking` (to end as `revoked`) and queue the revocation of its tokens."""
+    transition(
+        grant, source=grant.state, target=State.REVOKING, revoked_by=by, revoke_reason=reason, closing_as=State.REVOKED
+    )
+    queue("revoke_grant", grant.pk)
 
 
 def grant_revoke(*, actor, request_id: int, reason: str = "", http_request=None) -> AccessRequest:
@@ -49,14 +48,7 @@ def grant_revoke(*, actor, request_id: int, reason: str = "", http_request=None)
     with transaction.atomic():
         request = locked(request_id)
         policy.check_revoke(actor, request)
-        transition(
-            request,
-            source=request.state,
-            target=State.REVOKING,
-            revoked_by=actor,
-            revoke_reason=reason,
-            closing_as=State.REVOKED,
-        )
+        revocation_start(request, by=actor, reason=reason)
         record(
             actor=actor,
             action=AuditAction.GRANT_REVOKE_REQUESTED,
@@ -64,7 +56,6 @@ def grant_revoke(*, actor, request_id: int, reason: str = "", http_request=None)
             details={"reason": reason} if reason else {},
             http_request=http_request,
         )
-        queue("revoke_grant", request.pk)
     return request
 
 

@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -122,7 +123,8 @@ def _known_secrets() -> tuple[str, ...]:
         getattr(settings, "SLACK_SIGNING_SECRET", ""),
         getattr(settings, "SLACK_BOT_TOKEN", ""),
         getattr(settings, "AUDIT_CHAIN_KEY", ""),
-        getattr(settings, "VAULT_ADMIN_TOKEN", ""),
+        # Not a setting: `prepare_vault` reads the operator's token from the environment.
+        os.environ.get("VAULT_ADMIN_TOKEN", ""),
     ]
     values += list(getattr(settings, "CREDENTIAL_ENCRYPTION_KEYS", []))
     values += [database.get("PASSWORD", "") for database in getattr(settings, "DATABASES", {}).values()]

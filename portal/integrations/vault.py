@@ -159,10 +159,8 @@ def create_grant_token(*, mount: str, role: str, ttl_seconds: int, metadata: dic
         raise ValueError("Token metadata keys and values must be strings.")
     # A token for a role that does not exist could never read anything: refuse early. The token role cannot
     # tell: Vault creates a token for a policy that does not exist, and its read then fails as "permission
-    # denied", which would leave an orphan token behind and name the wrong cause. The role is read once per
-    # `ROLE_SEEN_SECONDS` per process (a missing role is never remembered); a role deleted within that time
-    # is caught by `read_wrapped_credentials`, which reads it again when the grant token may not read.
-    _check_role(mount=mount, role=role)
+    # denied", which would leave an orphan token behind and name the wrong cause.
+    _read_role(mount=mount, role=role)
     body = _portal_call(
         "post",
         f"auth/token/create/{settings.VAULT_GRANT_TOKEN_ROLE}",
@@ -190,18 +188,13 @@ def read_wrapped_credentials(*, token: str, mount: str, role: str, wrap_ttl_seco
     """Read `role`'s credentials with the grant `token`, wrapped so that only the reveal sees them."""
     if wrap_ttl_seconds < 1:
         raise ValueError("wrap_ttl_seconds must be at least 1.")
-    try:
-        body = _call(
-            _client(token=token),
-            "get",
-            creds_path(mount=mount, role=role),
-            wrap_ttl=f"{wrap_ttl_seconds}s",
-            missing=VaultRoleMissing(f"The Vault role {role!r} does not exist on mount {mount!r}."),
-        )
-    except VaultForbidden:
-        # A grant token whose role was deleted after it was last seen reads "permission denied": name the cause.
-        _read_role(mount=mount, role=role)
-        raise
+    body = _call(
+        _client(token=token),
+        "get",
+        creds_path(mount=mount, role=role),
+        wrap_ttl=f"{wrap_ttl_seconds}s",
+        missing=VaultRoleMissing(f"The Vault role {role!r} does not exist on mount {mount!r}."),
+    )
     wrap_info = body.get("wrap_info")
     if not wrap_info:
         # Never keep or log an unwrapped answer: it holds the password.
@@ -460,31 +453,12 @@ def _token_valid(client: hvac.Client) -> bool:
     return True
 
 
-# How long a database role that was found stays known to exist in this process, and when each was seen.
-ROLE_SEEN_SECONDS = 30.0
-_roles_seen: dict[tuple[str, str, str], float] = {}
-
-
-def _check_role(*, mount: str, role: str) -> None:
-    """Raise VaultRoleMissing unless `role` exists on `mount`: read it, or trust a recent read that found it."""
-    seen = _roles_seen.get((settings.VAULT_ADDR, mount, role))
-    if seen is not None and _monotonic() - seen < ROLE_SEEN_SECONDS:
-        return
-    _read_role(mount=mount, role=role)
-
-
 def _read_role(*, mount: str, role: str) -> dict:
-    key = (settings.VAULT_ADDR, mount, role)
-    try:
-        body = _portal_call(
-            "get",
-            f"{mount.strip('/')}/roles/{role}",
-            missing=VaultRoleMissing(f"The Vault role {role!r} does not exist on mount {mount!r}."),
-        )
-    except VaultRoleMissing:
-        _roles_seen.pop(key, None)
-        raise
-    _roles_seen[key] = _monotonic()
+    body = _portal_call(
+        "get",
+        f"{mount.strip('/')}/roles/{role}",
+        missing=VaultRoleMissing(f"The Vault role {role!r} does not exist on mount {mount!r}."),
+    )
     return body["data"]
 
 

@@ -38,42 +38,6 @@ def test_a_grant_token_for_a_role_that_does_not_exist_is_refused(stack):
         vault.create_grant_token(mount=MOUNT, role="no-such-role", ttl_seconds=60, metadata={})
 
 
-def test_a_role_found_once_is_not_read_again_before_each_grant_token(stack, issue, monkeypatch):
-    issue()
-    reads = []
-    read_role = vault._read_role
-
-    def counted(**kwargs):
-        reads.append(kwargs["role"])
-        return read_role(**kwargs)
-
-    monkeypatch.setattr(vault, "_read_role", counted)
-    for _ in range(3):
-        issue()
-    assert reads == []
-
-    # Once the remembered read is old, the role is read again before the next token.
-    seen_at = vault._monotonic()
-    monkeypatch.setattr(vault, "_monotonic", lambda: seen_at + vault.ROLE_SEEN_SECONDS + 1)
-    issue()
-    assert reads == ["orders-readwrite"]
-
-
-def test_a_role_that_vanished_after_it_was_seen_fails_as_missing_when_its_credentials_are_read(stack, monkeypatch):
-    # As if "no-such-role" had been found a moment ago and deleted since.
-    monkeypatch.setitem(vault._roles_seen, (vault.settings.VAULT_ADDR, MOUNT, "no-such-role"), vault._monotonic())
-    grant = vault.create_grant_token(mount=MOUNT, role="no-such-role", ttl_seconds=60, metadata={})
-    try:
-        with pytest.raises(vault.VaultRoleMissing, match="no-such-role"):
-            vault.read_wrapped_credentials(token=grant.token, mount=MOUNT, role="no-such-role", wrap_ttl_seconds=60)
-    finally:
-        vault.revoke_grant_token(accessor=grant.accessor)
-    assert (vault.settings.VAULT_ADDR, MOUNT, "no-such-role") not in vault._roles_seen
-    # And the next grant token for it is refused before it is made.
-    with pytest.raises(vault.VaultRoleMissing):
-        vault.create_grant_token(mount=MOUNT, role="no-such-role", ttl_seconds=60, metadata={})
-
-
 def test_grant_after_grant_reuses_the_connections_to_vault(stack, issue, monkeypatch):
     issue()
     opened = []

@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 
 from portal.access import services
-from portal.access.models import AccessRequest, Approval, AuditEvent
+from portal.access.audit import audit_record
+from portal.access.models import AccessRequest, Approval, AuditAction, AuditEvent
 from portal.core.clock import now
 from portal.integrations import vault
 from tests.grants.conftest import grant_for, live_tokens_of, wait_for_state
@@ -23,6 +24,8 @@ def test_recovery_revokes_the_token_of_a_dead_issue_and_issues_exactly_one_again
     # accessor and died before reading the credentials.
     request = grant_for(people["alice"], "orders-readwrite")
     Approval.objects.create(request=request, approver=people["bob"], decision="approve")
+    # Approved as the decision service approves: the history holds the approval the worker checks.
+    audit_record(actor=people["bob"], action=AuditAction.REQUEST_APPROVED, request=request)
     orphan = vault.create_grant_token(
         mount="database", role="orders-readwrite", ttl_seconds=60, metadata={"request_id": str(request.pk)}
     )

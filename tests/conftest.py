@@ -35,6 +35,9 @@ def pytest_configure(config):
     import django
 
     django.setup()
+    from tests.support import flush
+
+    flush.install()
 
 
 def pytest_unconfigure(config):

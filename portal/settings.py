@@ -239,6 +239,8 @@ CELERY_TASK_QUEUES = [Queue(name) for name in WORKER_QUEUES.split(",")]
 CELERY_TASK_ROUTES = {
     "portal.access.tasks.revoke_grant": {"queue": "revocations"},
     "portal.access.tasks.expire_grant": {"queue": "revocations"},
+    "portal.access.tasks.expire_grants": {"queue": "revocations"},
+    "portal.access.tasks.revoke_grants": {"queue": "revocations"},
     "portal.access.tasks.retire_tokens": {"queue": "revocations"},
     "portal.access.tasks.sweep": {"queue": "revocations"},
     "portal.access.tasks.notify_email": {"queue": "notifications"},

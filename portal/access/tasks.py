@@ -135,6 +135,21 @@ def expire_grant(request_id: int) -> None:
             logger.info("Nothing to do for request #%s: %s", request_id, error.detail)
 
 
+@shared_task
+def expire_grants(request_ids: list[int]) -> None:
+    """End the grants among `request_ids` past their window, and revoke their Vault tokens, as one batch."""
+    with log_context(access_requests=",".join(map(str, request_ids))):
+        ended = services.grants_expire_many(request_ids=request_ids)
+        services.grants_revoke_finish_many(request_ids=[grant.pk for grant in ended])
+
+
+@shared_task
+def revoke_grants(request_ids: list[int]) -> None:
+    """Revoke the Vault tokens of the grants among `request_ids` revoked in bulk, as one batch."""
+    with log_context(access_requests=",".join(map(str, request_ids))):
+        services.grants_revoke_finish_many(request_ids=request_ids)
+
+
 @shared_task(**_VAULT_RETRY, max_retries=None)
 def recover_grant(request_id: int) -> None:
     """Take over a request that a dead worker left half issued."""

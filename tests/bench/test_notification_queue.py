@@ -16,7 +16,9 @@ def test_notifications_go_to_their_own_queue(task):
     assert queue_of(f"portal.access.tasks.{task}") == "notifications"
 
 
-@pytest.mark.parametrize("task", ["revoke_grant", "expire_grant", "sweep", "retire_tokens"])
+@pytest.mark.parametrize(
+    "task", ["revoke_grant", "expire_grant", "revoke_grants", "expire_grants", "sweep", "retire_tokens"]
+)
 def test_revocation_and_the_sweeper_go_to_the_revocations_queue(task):
     assert queue_of(f"portal.access.tasks.{task}") == "revocations"
 

@@ -70,6 +70,7 @@ def test_many_grants_past_their_end_are_handed_to_expire_tasks_once(
     catalog, engineers, monkeypatch, sent, django_capture_on_commit_callbacks
 ):
     monkeypatch.setattr(sweeper, "SWEEP_ENDED_INLINE", 3)
+    monkeypatch.setattr(sweeper, "REVOKE_BATCH", 3)
     ids = ended_grants(engineers(7), catalog["analytics-readonly"])
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -77,7 +78,8 @@ def test_many_grants_past_their_end_are_handed_to_expire_tasks_once(
         second = sweeper._sweep_ended()
 
     assert (first, second) == ((0, 7), (0, 0))
-    assert sorted(sent) == sorted(("expire_grant", (pk,)) for pk in ids)
+    # In batches of REVOKE_BATCH, in the order of their ends: each grant handed over once.
+    assert sent == [("expire_grants", (ids[0:3],)), ("expire_grants", (ids[3:6],)), ("expire_grants", (ids[6:],))]
     # Handed over, not ended here: the tasks end them.
     assert AccessRequest.objects.filter(pk__in=ids, state=State.ACTIVE).count() == 7
 
@@ -86,7 +88,7 @@ def test_many_grants_past_their_end_are_handed_to_expire_tasks_once(
     with clock_at(now() + sweeper.EXPIRE_REDRIVE_AFTER + timedelta(seconds=1)):
         with django_capture_on_commit_callbacks(execute=True):
             assert sweeper._sweep_ended() == (0, 7)
-    assert len(sent) == 7
+    assert sorted(pk for _, (batch,) in sent for pk in batch) == ids
 
 
 def test_a_grant_whose_end_moved_does_not_stop_the_sweep(

@@ -11,6 +11,7 @@ One module per stage, each read in one sitting:
 - `issuing`: approved → issuing → active in Vault, and recovering a dead worker's claim;
 - `reveal`: the holder's one-time reveal of the credentials;
 - `revocation`: revoking (one grant or in bulk), ending at the window's end, then Vault's side;
+- `batches`: ending and revoking many grants in one task, Vault called for several at once;
 - `sweeper`: what is due by the clock, and re-driving work that stalled;
 - `kernel`: what every transition shares: the lock, the conditional state change, the audit
   record, and queueing tasks and notifications after commit (the only caller of Celery);
@@ -18,6 +19,7 @@ One module per stage, each read in one sitting:
 The rules of who may do what are in `portal.access.policy`.
 """
 
+from portal.access.services.batches import grants_expire_many, grants_revoke_finish_many
 from portal.access.services.decisions import request_approve, request_deny
 from portal.access.services.issuing import (
     ISSUE_BACKOFF_MAX,
@@ -66,7 +68,9 @@ __all__ = [
     "grant_reveal",
     "grant_revoke",
     "grant_revoke_finish",
+    "grants_expire_many",
     "grants_revoke_bulk",
+    "grants_revoke_finish_many",
     "grants_sweep",
     "grants_warn_ending_soon",
     "issue_backoff",

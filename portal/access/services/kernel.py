@@ -62,6 +62,12 @@ def queue(task: str, request_id: int, *, eta: datetime | None = None) -> None:
     queue_after_commit(_TASKS + task, request_id, eta=eta)
 
 
+def queue_batches(task: str, request_ids: list[int], *, size: int) -> None:
+    """Queue `task` once the transaction commits for `request_ids`, cut into lists of at most `size` IDs."""
+    for start in range(0, len(request_ids), size):
+        queue_after_commit(_TASKS + task, request_ids[start : start + size])
+
+
 def queue_now(task: str, request_id: int) -> None:
     """Queue `task` outside any transaction of the caller's (it commits at once)."""
     with transaction.atomic():

@@ -20,7 +20,16 @@ from portal.access.models import (
     person_label,
 )
 from portal.access.services.cleaning import clean_note
-from portal.access.services.kernel import correlation, locked, notify, queue, record, short, transition
+from portal.access.services.kernel import (
+    correlation,
+    locked,
+    notify,
+    queue,
+    queue_batches,
+    record,
+    short,
+    transition,
+)
 from portal.core import clock
 from portal.core.errors import InvalidInput, InvalidTransition, NotFound
 from portal.integrations import vault
@@ -63,6 +72,9 @@ def grant_revoke(*, actor, request_id: int, reason: str = "", http_request=None)
 # insert of their events (one turn of the audit chain's lock), then their revocations are queued. One
 # transaction per grant made the admin's call, not Vault, the limit of how fast they were revoked.
 BULK_REVOKE_BATCH = 50
+# Grants ended or revoked together are handed to workers this many to a task (`expire_grants`, `revoke_grants`
+# in `batches`): enough to share the commits, few enough that every worker process takes some.
+REVOKE_BATCH = 25
 
 
 def grants_revoke_bulk(*, actor, user=None, role: AccessRole | None = None, reason: str = "", http_request=None):
@@ -126,8 +138,7 @@ def _revoke_batch(actor, ids: list[int], reason: str, http_request) -> list[Acce
                 for request in chosen
             ]
         )
-        for request in chosen:
-            queue("revoke_grant", request.pk)
+        queue_batches("revoke_grants", [request.pk for request in chosen], size=REVOKE_BATCH)
     return chosen
 
 
@@ -198,48 +209,67 @@ def _token_accessors(request: AccessRequest) -> list[str]:
 
 
 def _revoke_tokens(request: AccessRequest, accessors: list[str]) -> None:
+    try:
+        vault_revoke(request, accessors)
+    except vault.VaultError as error:
+        note_revoke_error(request.pk, error)
+        raise
+
+
+def vault_revoke(request: AccessRequest, accessors: list[str]) -> None:
+    """Revoke the grant's tokens `accessors` in Vault and make sure Vault no longer knows any of them."""
     with vault.correlate(correlation(request)):
-        try:
-            for accessor in accessors:
-                vault.revoke_grant_token(accessor=accessor)
-            # Revocation answered; make sure Vault no longer knows any of the tokens.
-            if any(vault.grant_token_alive(accessor=accessor) for accessor in accessors):
-                raise vault.VaultUnavailable("Vault still knows a revoked grant token.")
-        except vault.VaultError as error:
-            AccessRequest.objects.filter(pk=request.pk, state=State.REVOKING).update(
-                last_error=short(error), updated_at=clock.now()
-            )
-            raise
+        for accessor in accessors:
+            vault.revoke_grant_token(accessor=accessor)
+        # Revocation answered; make sure Vault no longer knows any of the tokens.
+        if any(vault.grant_token_alive(accessor=accessor) for accessor in accessors):
+            raise vault.VaultUnavailable("Vault still knows a revoked grant token.")
+
+
+def note_revoke_error(request_id: int, error: Exception) -> None:
+    """Keep on a `revoking` grant's row why Vault did not revoke it (the retry or the sweeper tries again)."""
+    AccessRequest.objects.filter(pk=request_id, state=State.REVOKING).update(
+        last_error=short(error), updated_at=clock.now()
+    )
 
 
 def _finish(request: AccessRequest, extension_ids: list[int], accessors: list[str]) -> AccessRequest:
+    if not close_revoked(request, extension_ids):
+        raise InvalidTransition(f"Request #{request.pk} was finished by another worker.")
+    record(**closing_event(request, accessors))
+    closing_notice(request)
+    return request
+
+
+def close_revoked(request: AccessRequest, extension_ids: list[int]) -> bool:
+    """Move a `revoking` grant and its extensions `extension_ids` to the end it was closing as; False if moved on."""
     target = request.closing_as or State.REVOKED
     fields = {"state": target, "wrapped_secret": "", "last_error": "", "updated_at": clock.now()}
-    done = AccessRequest.objects.filter(pk=request.pk, state=State.REVOKING).update(**fields)
-    if not done:
-        raise InvalidTransition(f"Request #{request.pk} was finished by another worker.")
+    if not AccessRequest.objects.filter(pk=request.pk, state=State.REVOKING).update(**fields):
+        return False
     # A wrapped secret never revealed is simply dropped: its credentials died with the token.
-    AccessRequest.objects.filter(pk__in=extension_ids).update(state=target, wrapped_secret="", updated_at=clock.now())
+    if extension_ids:
+        AccessRequest.objects.filter(pk__in=extension_ids).update(
+            state=target, wrapped_secret="", updated_at=fields["updated_at"]
+        )
     # The row is as it was read but for these (only a `revoking` row was moved, and nothing else moves one).
     for name, value in fields.items():
         setattr(request, name, value)
-    record(
-        actor=None,
-        action=AuditAction(f"grant.{target}"),
-        request=request,
-        details={
-            "token_accessors": accessors,
-            "revoked_by": person_label(request.revoked_by) if request.revoked_by else None,
-            "reason": request.revoke_reason,
-        }
-        if target == State.REVOKED
-        else {"token_accessors": accessors},
-    )
-    if target == State.REVOKED:
-        notify(request, NotificationEvent.REVOKED)
-    else:
-        notify(request, NotificationEvent.ENDED)
-    return request
+    return True
+
+
+def closing_event(request: AccessRequest, accessors: list[str]) -> dict:
+    """Return the audit event (`audit_record`'s arguments) of a grant whose tokens Vault revoked."""
+    details = {"token_accessors": accessors}
+    if request.state == State.REVOKED:
+        details["revoked_by"] = person_label(request.revoked_by) if request.revoked_by else None
+        details["reason"] = request.revoke_reason
+    return {"actor": None, "action": AuditAction(f"grant.{request.state}"), "request": request, "details": details}
+
+
+def closing_notice(request: AccessRequest) -> None:
+    """Tell the holder, once committed, that their grant was revoked or has ended."""
+    notify(request, NotificationEvent.REVOKED if request.state == State.REVOKED else NotificationEvent.ENDED)
 
 
 def grant_retire_earlier_tokens(*, request_id: int) -> list[str]:

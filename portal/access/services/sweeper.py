@@ -11,9 +11,9 @@ from django.db import transaction
 
 from portal.access.models import AccessRequest, NotificationEvent
 from portal.access.services.issuing import ISSUE_REDRIVE_AFTER, issue_backoff, issuing_stuck_after
-from portal.access.services.kernel import notify, queue, queue_now
+from portal.access.services.kernel import notify, queue, queue_batches, queue_now
 from portal.access.services.requests import requests_expire_stale
-from portal.access.services.revocation import grant_expire
+from portal.access.services.revocation import REVOKE_BATCH, grant_expire
 from portal.core import clock
 from portal.core.errors import InvalidTransition
 from portal.core.services import heartbeat_record
@@ -72,10 +72,10 @@ def grants_sweep() -> dict[str, int]:
 
 # A few grants past their end the sweeper ends itself, each in a transaction of its own (so the audit chain's
 # lock is held for one event at a time and each revocation is queued the moment it is recorded). More than
-# that, and it hands each to an `expire_grant` task on the revocations queue instead, which ends and revokes
-# it: every worker process then works through them in parallel, while one sweeper ending 500 in turn took
-# seconds before the last revocation could start. A grant handed over is touched, and not handed over again
-# before EXPIRE_REDRIVE_AFTER.
+# that, and it hands them, `REVOKE_BATCH` to a task, to `expire_grants` tasks on the revocations queue
+# instead, which end and revoke each batch (`batches`): every worker process then works through them in
+# parallel, while one sweeper ending 500 in turn took seconds before the last revocation could start. A grant
+# handed over is touched, and not handed over again before EXPIRE_REDRIVE_AFTER.
 SWEEP_ENDED_INLINE = 10
 SWEEP_ENDED_MAX = 2000
 EXPIRE_REDRIVE_AFTER = timedelta(seconds=5)
@@ -102,7 +102,7 @@ def _sweep_ended() -> tuple[int, int]:
 
 
 def _hand_over_ended() -> int:
-    """Queue `expire_grant` for each active grant past its end not handed over lately; return how many."""
+    """Queue `expire_grants` for the active grants past their end not handed over lately; return how many."""
     current = clock.now()
     with transaction.atomic():
         due = (
@@ -113,8 +113,7 @@ def _hand_over_ended() -> int:
         )
         ids = list(due.values_list("pk", flat=True)[:SWEEP_ENDED_MAX])
         AccessRequest.objects.filter(pk__in=ids, state=State.ACTIVE).update(updated_at=current)
-        for request_id in ids:
-            queue("expire_grant", request_id)
+        queue_batches("expire_grants", ids, size=REVOKE_BATCH)
     return len(ids)
 
 

@@ -168,9 +168,7 @@ def test_extensions_are_revoked_with_their_grant_and_a_token_recorded_meanwhile_
     assert events(other.pk, "grant.revoked") == 0
 
 
-def test_the_sweeper_hands_many_ended_grants_to_batch_tasks_that_the_worker_runs(
-    worker, people, catalog, monkeypatch
-):
+def test_the_sweeper_hands_many_ended_grants_to_batch_tasks_that_the_worker_runs(worker, people, catalog, monkeypatch):
     monkeypatch.setattr(sweeper, "SWEEP_ENDED_INLINE", 1)
     monkeypatch.setattr(sweeper, "REVOKE_BATCH", 2)
     grants = [

@@ -11,7 +11,7 @@ One module per stage, each read in one sitting:
 - `issuing`: approved → issuing → active in Vault, and recovering a dead worker's claim;
 - `reveal`: the holder's one-time reveal of the credentials;
 - `revocation`: revoking (one grant or in bulk), ending at the window's end, then Vault's side;
-- `batches`: ending and revoking many grants in one task, Vault called for several at once;
+- `batch_ending`, `batch_issuing`: many grants ended, revoked or issued in one task, Vault called for several at once;
 - `sweeper`: what is due by the clock, and re-driving work that stalled;
 - `kernel`: what every transition shares: the lock, the conditional state change, the audit
   record, and queueing tasks and notifications after commit (the only caller of Celery);
@@ -19,7 +19,8 @@ One module per stage, each read in one sitting:
 The rules of who may do what are in `portal.access.policy`.
 """
 
-from portal.access.services.batches import grants_expire_many, grants_revoke_finish_many
+from portal.access.services.batch_ending import grants_expire_many, grants_revoke_finish_many
+from portal.access.services.batch_issuing import grant_issue_with_waiting, grants_issue_many
 from portal.access.services.decisions import request_approve, request_deny
 from portal.access.services.issuing import (
     ISSUE_BACKOFF_MAX,
@@ -63,12 +64,14 @@ __all__ = [
     "grant_compromised",
     "grant_expire",
     "grant_issue",
+    "grant_issue_with_waiting",
     "grant_recover",
     "grant_retire_earlier_tokens",
     "grant_reveal",
     "grant_revoke",
     "grant_revoke_finish",
     "grants_expire_many",
+    "grants_issue_many",
     "grants_revoke_bulk",
     "grants_revoke_finish_many",
     "grants_sweep",

@@ -53,7 +53,8 @@ def issuing_stuck_after() -> timedelta:
     return timedelta(seconds=4 * settings.VAULT_TIMEOUT_SECONDS + 10)
 
 
-def _token_metadata(request: AccessRequest) -> dict[str, str]:
+def token_metadata(request: AccessRequest) -> dict[str, str]:
+    """Return what the grant token carries about the request: its ID, the requester, who approved."""
     profile = getattr(request.requester, "profile", None)
     approvers = request.approvals.filter(decision=Approval.Decision.APPROVE).select_related("approver__profile")
     metadata = {
@@ -79,36 +80,39 @@ def _issue_claim(request_id: int) -> AccessRequest:
     """Claim an approved request for issuing (approved → issuing), after re-checking that it may be issued."""
     with transaction.atomic():
         request, grant = locked_with_grant(request_id)
-        # Only an approved request is issued
-        if request.state != State.APPROVED:
-            raise InvalidTransition(f"Request #{request.pk} is {request.state}, not approved.")
-        # Not before its requested start
-        if request.requested_starts_at and request.requested_starts_at > clock.now():
-            raise InvalidTransition(f"Request #{request.pk} starts at {request.requested_starts_at.isoformat()}.")
-        # An extension needs a grant that is still running
-        if grant is not None and (grant.state != State.ACTIVE or grant.ends_at <= clock.now()):
-            return _close_unissued(
-                request, reason="grant_ended", detail=f"Grant #{grant.pk} ended before the extension was issued."
-            )
-        # Only an approval the history proves is issued: a row set to `approved` in the database is not one
-        if not audit_proves(request=request, action=AuditAction.REQUEST_APPROVED):
-            logger.error("Request #%s is approved in the database, but no approval of it is in the history", request.pk)
-            return _close_unissued(
-                request,
-                reason="approval_unproven",
-                detail="No approval of this request is in the audit history; it was not issued.",
-            )
-        # The requester must still be eligible when access starts
-        if not policy.eligibility(request.role, request.requester):
-            return _close_unissued(
-                request, reason="requester_not_eligible", detail="The requester is no longer eligible for this role."
-            )
-        return transition(
-            request, source=State.APPROVED, target=State.ISSUING, issue_attempts=request.issue_attempts + 1
+        return issue_claim_locked(request, grant)
+
+
+def issue_claim_locked(request: AccessRequest, grant: AccessRequest | None) -> AccessRequest:
+    """Claim a locked request (and its locked grant, for an extension); raise InvalidTransition before any write."""
+    # Only an approved request is issued
+    if request.state != State.APPROVED:
+        raise InvalidTransition(f"Request #{request.pk} is {request.state}, not approved.")
+    # Not before its requested start
+    if request.requested_starts_at and request.requested_starts_at > clock.now():
+        raise InvalidTransition(f"Request #{request.pk} starts at {request.requested_starts_at.isoformat()}.")
+    # An extension needs a grant that is still running
+    if grant is not None and (grant.state != State.ACTIVE or grant.ends_at <= clock.now()):
+        return _close_unissued(
+            request, reason="grant_ended", detail=f"Grant #{grant.pk} ended before the extension was issued."
         )
+    # Only an approval the history proves is issued: a row set to `approved` in the database is not one
+    if not audit_proves(request=request, action=AuditAction.REQUEST_APPROVED):
+        logger.error("Request #%s is approved in the database, but no approval of it is in the history", request.pk)
+        return _close_unissued(
+            request,
+            reason="approval_unproven",
+            detail="No approval of this request is in the audit history; it was not issued.",
+        )
+    # The requester must still be eligible when access starts
+    if not policy.eligibility(request.role, request.requester):
+        return _close_unissued(
+            request, reason="requester_not_eligible", detail="The requester is no longer eligible for this role."
+        )
+    return transition(request, source=State.APPROVED, target=State.ISSUING, issue_attempts=request.issue_attempts + 1)
 
 
-def _issue_retreat(request: AccessRequest, error: Exception) -> None:
+def issue_retreat(request: AccessRequest, error: Exception) -> None:
     """Give a claim back after a failed attempt: approved and waiting for Vault, or failed when out of retries."""
     out_of_retries = request.issue_attempts >= settings.GRANT_ISSUE_MAX_ATTEMPTS
     final = out_of_retries or not isinstance(error, vault.VaultUnavailable)
@@ -141,7 +145,7 @@ def _issue_record_accessor(request: AccessRequest, accessor: str) -> datetime:
     return stamp
 
 
-def _issue_abandon_token(request: AccessRequest, accessor: str, stamp: datetime, error: Exception) -> None:
+def issue_abandon_token(request: AccessRequest, accessor: str, stamp: datetime, error: Exception) -> None:
     """Revoke a token whose credentials could not be read, and give the claim back; else leave it to recovery."""
     try:
         vault.revoke_grant_token(accessor=accessor)
@@ -152,7 +156,7 @@ def _issue_abandon_token(request: AccessRequest, accessor: str, stamp: datetime,
         )
         return
     AccessRequest.objects.filter(pk=request.pk, state=State.ISSUING, updated_at=stamp).update(vault_token_accessor="")
-    _issue_retreat(request, error)
+    issue_retreat(request, error)
 
 
 def grant_issue(*, request_id: int) -> AccessRequest:
@@ -166,74 +170,91 @@ def grant_issue(*, request_id: int) -> AccessRequest:
     if request.state != State.ISSUING:
         return request
     role = request.role
-    issued_at = clock.now()
-    if request.extends_id:
-        ends_at = AccessRequest.objects.get(pk=request.extends_id).ends_at
-        ttl_seconds = math.ceil((ends_at - issued_at).total_seconds())
-    else:
-        ends_at = issued_at + timedelta(minutes=request.duration_minutes)
-        ttl_seconds = request.duration_minutes * 60
+    ends_at, ttl_seconds = issue_window(request)
     with vault.correlate(correlation(request)):
         try:
             token = vault.create_grant_token(
                 mount=role.vault_mount,
                 role=role.vault_role,
-                ttl_seconds=max(ttl_seconds, 1),
-                metadata=_token_metadata(request),
+                ttl_seconds=ttl_seconds,
+                metadata=token_metadata(request),
             )
         except vault.VaultError as error:
-            _issue_retreat(request, error)
+            issue_retreat(request, error)
             raise
         stamp = _issue_record_accessor(request, token.accessor)
         try:
             wrapped = vault.read_wrapped_credentials(
-                token=token.token, mount=role.vault_mount, role=role.vault_role, wrap_ttl_seconds=max(ttl_seconds, 1)
+                token=token.token, mount=role.vault_mount, role=role.vault_role, wrap_ttl_seconds=ttl_seconds
             )
         except vault.VaultError as error:
-            _issue_abandon_token(request, token.accessor, stamp, error)
+            issue_abandon_token(request, token.accessor, stamp, error)
             raise
     return _issue_complete(request, accessor=token.accessor, stamp=stamp, wrapped=wrapped, ends_at=ends_at)
+
+
+def issue_window(request: AccessRequest) -> tuple[datetime, int]:
+    """Return when a grant issued now ends and its token's TTL in seconds (an extension's: its grant's end)."""
+    issued_at = clock.now()
+    if request.extends_id:
+        ends_at = AccessRequest.objects.get(pk=request.extends_id).ends_at
+        return ends_at, max(math.ceil((ends_at - issued_at).total_seconds()), 1)
+    return issued_at + timedelta(minutes=request.duration_minutes), max(request.duration_minutes * 60, 1)
 
 
 def _issue_complete(
     request: AccessRequest, *, accessor: str, stamp: datetime, wrapped: vault.WrappedCredentials, ends_at: datetime
 ) -> AccessRequest:
-    fields = {"wrapped_secret": wrapped.wrapping_token, "last_error": ""}
-    if not request.extends_id:
-        fields |= {"starts_at": ends_at - timedelta(minutes=request.duration_minutes), "ends_at": ends_at}
     with transaction.atomic():
-        # Conditional on the stamp of this attempt: recovery may have taken the row over.
-        claimed = AccessRequest.objects.filter(
-            pk=request.pk, state=State.ISSUING, vault_token_accessor=accessor, updated_at=stamp
-        )
-        if request.extends_id:
-            # An extension comes to life only while its grant runs: one being revoked takes it along.
-            claimed = claimed.filter(extends__state=State.ACTIVE)
-        fields |= {"state": State.ACTIVE, "updated_at": clock.now(), "vault_token_accessor": accessor}
-        done = claimed.update(**fields)
+        done = issue_activate(request, accessor=accessor, stamp=stamp, wrapped=wrapped, ends_at=ends_at)
         if done:
-            # The conditional update matched the row as this attempt left it: it now holds these values.
-            for name, value in fields.items():
-                setattr(request, name, value)
-            record(
-                actor=None,
-                action=AuditAction.GRANT_ISSUED,
-                request=request,
-                details={
-                    "token_accessor": accessor,
-                    "ends_at": ends_at.isoformat(),
-                    "attempts": request.issue_attempts,
-                    "extends": request.extends_id,
-                },
-            )
-            notify(request, NotificationEvent.ISSUED)
-            if not request.extends_id:
-                # The fast path at the end; the sweeper is the one that never misses it.
-                queue("expire_grant", request.pk, eta=ends_at)
+            record(**issued_event(request, ends_at))
+            issued_after(request, ends_at)
     if not done:
         vault.revoke_grant_token(accessor=accessor)
         raise InvalidTransition(f"Request #{request.pk} was taken over while it was being issued.")
     return request
+
+
+def issue_activate(
+    request: AccessRequest, *, accessor: str, stamp: datetime, wrapped: vault.WrappedCredentials, ends_at: datetime
+) -> bool:
+    """Move the request this attempt claimed to `active` with its wrapped credentials; False if taken over."""
+    fields = {"wrapped_secret": wrapped.wrapping_token, "last_error": ""}
+    if not request.extends_id:
+        fields |= {"starts_at": ends_at - timedelta(minutes=request.duration_minutes), "ends_at": ends_at}
+    # Conditional on the stamp of this attempt: recovery may have taken the row over.
+    claimed = AccessRequest.objects.filter(
+        pk=request.pk, state=State.ISSUING, vault_token_accessor=accessor, updated_at=stamp
+    )
+    if request.extends_id:
+        # An extension comes to life only while its grant runs: one being revoked takes it along.
+        claimed = claimed.filter(extends__state=State.ACTIVE)
+    fields |= {"state": State.ACTIVE, "updated_at": clock.now(), "vault_token_accessor": accessor}
+    if not claimed.update(**fields):
+        return False
+    # The conditional update matched the row as this attempt left it: it now holds these values.
+    for name, value in fields.items():
+        setattr(request, name, value)
+    return True
+
+
+def issued_event(request: AccessRequest, ends_at: datetime) -> dict:
+    """Return the audit event (`audit_record`'s arguments) of a request just made active."""
+    details = {
+        "token_accessor": request.vault_token_accessor,
+        "ends_at": ends_at.isoformat(),
+        "attempts": request.issue_attempts,
+        "extends": request.extends_id,
+    }
+    return {"actor": None, "action": AuditAction.GRANT_ISSUED, "request": request, "details": details}
+
+
+def issued_after(request: AccessRequest, ends_at: datetime) -> None:
+    """Once committed: tell the holder, and queue the grant's end (the sweeper is the one that never misses it)."""
+    notify(request, NotificationEvent.ISSUED)
+    if not request.extends_id:
+        queue("expire_grant", request.pk, eta=ends_at)
 
 
 def grant_recover(*, request_id: int) -> AccessRequest:

@@ -73,7 +73,7 @@ def grant_revoke(*, actor, request_id: int, reason: str = "", http_request=None)
 # transaction per grant made the admin's call, not Vault, the limit of how fast they were revoked.
 BULK_REVOKE_BATCH = 50
 # Grants ended or revoked together are handed to workers this many to a task (`expire_grants`, `revoke_grants`
-# in `batches`): enough to share the commits, few enough that every worker process takes some.
+# in `batch_ending`): enough to share the commits, few enough that every worker process takes some.
 REVOKE_BATCH = 25
 
 

@@ -73,7 +73,7 @@ def grants_sweep() -> dict[str, int]:
 # A few grants past their end the sweeper ends itself, each in a transaction of its own (so the audit chain's
 # lock is held for one event at a time and each revocation is queued the moment it is recorded). More than
 # that, and it hands them, `REVOKE_BATCH` to a task, to `expire_grants` tasks on the revocations queue
-# instead, which end and revoke each batch (`batches`): every worker process then works through them in
+# instead, which end and revoke each batch (`batch_ending`): every worker process then works through them in
 # parallel, while one sweeper ending 500 in turn took seconds before the last revocation could start. A grant
 # handed over is touched, and not handed over again before EXPIRE_REDRIVE_AFTER.
 SWEEP_ENDED_INLINE = 10

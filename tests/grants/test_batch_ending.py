@@ -11,7 +11,7 @@ import pytest
 from portal.access import services, tasks
 from portal.access.audit import audit_verify
 from portal.access.models import AccessRequest, AuditEvent
-from portal.access.services import batches, sweeper
+from portal.access.services import batch_ending, sweeper
 from portal.core import queue
 from portal.core.clock import now
 from portal.devstack.tenant import GROUPS
@@ -144,7 +144,7 @@ def test_extensions_are_revoked_with_their_grant_and_a_token_recorded_meanwhile_
     late = services.request_extend(actor=alice, request_id=other.pk, duration_minutes=5, justification=WHY)
     for request in (grant, other):
         services.grant_revoke(actor=people["carol"], request_id=request.pk, reason="Incident INC-7 is over")
-    revoke_in_parallel = batches._revoke_in_parallel
+    revoke_in_parallel = batch_ending._revoke_in_parallel
 
     def token_recorded_meanwhile(grants, accessors):
         failed = revoke_in_parallel(grants, accessors)
@@ -152,7 +152,7 @@ def test_extensions_are_revoked_with_their_grant_and_a_token_recorded_meanwhile_
         AccessRequest.objects.filter(pk=late.pk).update(state=State.ACTIVE, vault_token_accessor="late-accessor")
         return failed
 
-    monkeypatch.setattr(batches, "_revoke_in_parallel", token_recorded_meanwhile)
+    monkeypatch.setattr(batch_ending, "_revoke_in_parallel", token_recorded_meanwhile)
     sent.clear()
 
     closed = services.grants_revoke_finish_many(request_ids=[grant.pk, other.pk])

@@ -11,9 +11,6 @@ token meanwhile, is handed to the `revoke_grant` task, which retries until Vault
 part way leaves its grants `revoking`, and the sweeper hands them to a worker again.
 """
 
-import contextvars
-from concurrent.futures import ThreadPoolExecutor
-
 from django.db import transaction
 
 from portal.access.audit import audit_record_many
@@ -27,6 +24,7 @@ from portal.access.services.revocation import (
     vault_revoke,
 )
 from portal.core import clock
+from portal.core.parallel import each_at_once
 from portal.integrations import vault
 from portal.logging import log_context
 
@@ -119,13 +117,8 @@ def _revoke_in_parallel(grants: list[AccessRequest], accessors: dict[int, list[s
                 return error
         return None
 
-    if not grants:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(VAULT_PARALLEL, len(grants))) as pool:
-        # Each call in a copy of this context: the log context (the task, its correlation) goes along.
-        futures = {grant.pk: pool.submit(contextvars.copy_context().run, revoke, grant) for grant in grants}
-    errors = {request_id: future.result() for request_id, future in futures.items()}
-    return {request_id: error for request_id, error in errors.items() if error is not None}
+    errors = each_at_once(grants, revoke, at_most=VAULT_PARALLEL)
+    return {grant.pk: error for grant, error in zip(grants, errors, strict=True) if error is not None}
 
 
 def _finish_many(grants: list[AccessRequest], accessors: dict[int, list[str]]) -> list[AccessRequest]:

@@ -1,0 +1,191 @@
+"""Issuing by the batch: a worker that finds other approved requests waiting issues them with its own.
+
+Many requests approved together (a burst of automated ones, an approver clearing a queue) used to cost a
+task, three transactions and four Vault calls one after the other per grant, and the portal's own round
+trips and commits, not Vault, were the limit. `grant_issue_with_waiting` takes up to `ISSUE_BATCH` of them
+(its own first, then those waiting longest that were never tried) and runs each step of `grant_issue` on all
+of them: one transaction claims them, their grant tokens are created up to `VAULT_PARALLEL` at once, one
+transaction records every accessor before any credentials are read, the wrapped reads run at once too, and
+one transaction makes them active with an audit event each, under one turn of the audit chain's lock.
+
+The promises are those of `grant_issue`: a claim is a conditional update re-checked under a row lock (other
+workers skip the rows a batch holds), each accessor is committed before its credentials are read, and a
+request whose attempt fails is given back or failed as on its own. A worker that dies part way leaves its
+claims `issuing`, and the sweeper recovers each as it recovers one.
+"""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Case, Q, When
+
+from portal.access.audit import audit_record_many
+from portal.access.models import AccessRequest
+from portal.access.services.issuing import (
+    grant_issue,
+    issue_abandon_token,
+    issue_activate,
+    issue_claim_locked,
+    issue_retreat,
+    issue_window,
+    issued_after,
+    issued_event,
+    token_metadata,
+)
+from portal.access.services.kernel import correlation
+from portal.core import clock
+from portal.core.errors import InvalidTransition
+from portal.core.parallel import each_at_once
+from portal.integrations import vault
+from portal.logging import log_context
+
+State = AccessRequest.State
+
+# Requests issued in one task at most; Vault calls in flight per task (the HTTP session keeps 10 connections).
+ISSUE_BATCH = 25
+VAULT_PARALLEL = 8
+
+
+def grant_issue_with_waiting(*, request_id: int) -> list[AccessRequest]:
+    """Issue the request, and with it the approved requests waiting that were never tried; return those issued.
+
+    On its own (nothing else waits, or it is an extension, or a retry of its own) it is `grant_issue`.
+    Raise the error of the request's own attempt, as `grant_issue` does, so that its task retries.
+    """
+    ready = (
+        AccessRequest.objects.filter(state=State.APPROVED, extends=None)
+        .filter(Q(pk=request_id) | Q(issue_attempts=0))
+        .exclude(requested_starts_at__gt=clock.now())
+        # Its own first, then those waiting longest.
+        .order_by(Case(When(pk=request_id, then=0), default=1), "pk")
+    )
+    batch = list(ready.values_list("pk", flat=True)[:ISSUE_BATCH])
+    if batch[:1] != [request_id] or len(batch) == 1:
+        return [grant_issue(request_id=request_id)]
+    issued, errors = grants_issue_many(request_ids=batch)
+    if request_id in errors:
+        raise errors[request_id]
+    return issued
+
+
+def grants_issue_many(*, request_ids: list[int]) -> tuple[list[AccessRequest], dict[int, Exception]]:
+    """Issue the approved requests among `request_ids` (not extensions) step by step together.
+
+    Return the requests made active, and the error of each attempt that failed (given back or failed).
+    """
+    claimed = _claim_many(request_ids)
+    errors: dict[int, Exception] = {}
+    windows = {request.pk: issue_window(request) for request in claimed}
+    metadata = {request.pk: token_metadata(request) for request in claimed}
+
+    def create(request: AccessRequest) -> vault.GrantToken | vault.VaultError:
+        role = request.role
+        with log_context(access_request=request.pk), vault.correlate(correlation(request)):
+            try:
+                return vault.create_grant_token(
+                    mount=role.vault_mount,
+                    role=role.vault_role,
+                    ttl_seconds=windows[request.pk][1],
+                    metadata=metadata[request.pk],
+                )
+            except vault.VaultError as error:
+                return error
+
+    tokens = {}
+    for request, token in zip(claimed, each_at_once(claimed, create, at_most=VAULT_PARALLEL), strict=True):
+        if isinstance(token, vault.VaultError):
+            issue_retreat(request, token)
+            errors[request.pk] = token
+        else:
+            tokens[request.pk] = token
+    with_tokens = [request for request in claimed if request.pk in tokens]
+    stamps = _record_accessors(with_tokens, tokens)
+    recorded = [request for request in with_tokens if request.pk in stamps]
+
+    def read(request: AccessRequest) -> vault.WrappedCredentials | vault.VaultError:
+        role = request.role
+        with log_context(access_request=request.pk), vault.correlate(correlation(request)):
+            try:
+                return vault.read_wrapped_credentials(
+                    token=tokens[request.pk].token,
+                    mount=role.vault_mount,
+                    role=role.vault_role,
+                    wrap_ttl_seconds=windows[request.pk][1],
+                )
+            except vault.VaultError as error:
+                return error
+
+    read_ok = []
+    wrapped = {}
+    for request, result in zip(recorded, each_at_once(recorded, read, at_most=VAULT_PARALLEL), strict=True):
+        if isinstance(result, vault.VaultError):
+            issue_abandon_token(request, tokens[request.pk].accessor, stamps[request.pk], result)
+            errors[request.pk] = result
+        else:
+            wrapped[request.pk] = result
+            read_ok.append(request)
+    issued = _activate_many(read_ok, tokens, stamps, wrapped, windows)
+    return issued, errors
+
+
+def _claim_many(request_ids: list[int]) -> list[AccessRequest]:
+    """Claim the requests among `request_ids` that may be issued (approved → issuing), in one transaction."""
+    claimed = []
+    with transaction.atomic():
+        # Locked in the order of their IDs; rows another worker holds are its to issue.
+        rows = (
+            AccessRequest.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("role", "requester__profile")
+            .filter(pk__in=request_ids, state=State.APPROVED, extends=None)
+            .order_by("pk")
+        )
+        for request in rows:
+            try:
+                request = issue_claim_locked(request, None)
+            except InvalidTransition:
+                # Not yet due (a later start): its own task or the sweeper issues it then.
+                continue
+            if request.state == State.ISSUING:
+                claimed.append(request)
+    return claimed
+
+
+def _record_accessors(requests: list[AccessRequest], tokens: dict) -> dict[int, datetime]:
+    """Commit each new token's accessor in one transaction; revoke the tokens of rows taken over meanwhile."""
+    stamp = clock.now()
+    with transaction.atomic():
+        stamps = {
+            request.pk: stamp
+            for request in requests
+            if AccessRequest.objects.filter(pk=request.pk, state=State.ISSUING, vault_token_accessor="").update(
+                vault_token_accessor=tokens[request.pk].accessor, updated_at=stamp
+            )
+        }
+    for request in requests:
+        if request.pk not in stamps:
+            # Revoked or recovered meanwhile: the token must not outlive this attempt.
+            vault.revoke_grant_token(accessor=tokens[request.pk].accessor)
+    return stamps
+
+
+def _activate_many(requests, tokens, stamps, wrapped, windows) -> list[AccessRequest]:
+    """Make the requests active in one transaction, an audit event each; revoke the tokens of those taken over."""
+    with transaction.atomic():
+        issued = [
+            request
+            for request in requests
+            if issue_activate(
+                request,
+                accessor=tokens[request.pk].accessor,
+                stamp=stamps[request.pk],
+                wrapped=wrapped[request.pk],
+                ends_at=windows[request.pk][0],
+            )
+        ]
+        audit_record_many([issued_event(request, windows[request.pk][0]) for request in issued])
+        for request in issued:
+            issued_after(request, windows[request.pk][0])
+    for request in requests:
+        if request not in issued:
+            vault.revoke_grant_token(accessor=tokens[request.pk].accessor)
+    return issued

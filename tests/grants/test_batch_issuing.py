@@ -1,0 +1,173 @@
+"""Issuing by the batch, on the real Vault: the requests waiting go with the one whose task runs.
+
+Each keeps the promises of issuing one: claimed once, its accessor committed before its credentials are
+read, an attempt that fails given back, a token of a request taken over meanwhile revoked.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from portal.access import services, tasks
+from portal.access.audit import audit_verify
+from portal.access.models import AccessRequest, AuditEvent
+from portal.core import queue
+from portal.core.clock import now
+from portal.integrations import vault
+from tests.grants.conftest import WHY, can_log_in, grant_for, reveal
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+State = AccessRequest.State
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The tasks queued, as (task name, arguments), instead of sending them to the broker."""
+    tasks_sent = []
+    monkeypatch.setattr(queue, "send", lambda task, *args, eta=None: tasks_sent.append((task.rsplit(".", 1)[1], args)))
+    return tasks_sent
+
+
+def approved(people) -> list[AccessRequest]:
+    """Three approved requests (two roles, two holders), none issued yet."""
+    return [
+        grant_for(people["alice"], "analytics-readonly"),
+        grant_for(people["alice"], "orders-readwrite", approver=people["bob"]),
+        grant_for(people["bob"], "orders-readwrite", approver=people["carol"]),
+    ]
+
+
+def issued_events(request_id: int) -> int:
+    return AuditEvent.objects.filter(request_id=request_id, action="grant.issued").count()
+
+
+def test_the_requests_waiting_are_issued_with_the_one_whose_task_runs_and_only_once(people, catalog, sent):
+    requests = approved(people)
+    sent.clear()
+
+    tasks.issue_grant(requests[0].pk)
+
+    for request in requests:
+        request.refresh_from_db()
+        assert request.state == State.ACTIVE
+        assert request.issue_attempts == 1
+        assert vault.grant_token_alive(accessor=request.vault_token_accessor)
+        event = AuditEvent.objects.get(request_id=request.pk, action="grant.issued")
+        assert event.details["token_accessor"] == request.vault_token_accessor
+        assert event.details["ends_at"] == request.ends_at.isoformat()
+    assert can_log_in(reveal(people["bob"], requests[2].pk))
+    assert sorted(name for name, _ in sent) == ["expire_grant"] * 3 + ["notify_email"] * 3
+    assert audit_verify() is None
+
+    # Their own tasks, delivered later (or twice): nothing left to do.
+    for request in requests:
+        tasks.issue_grant(request.pk)
+    assert [issued_events(request.pk) for request in requests] == [1, 1, 1]
+    assert len(sent) == 6
+
+
+def test_a_request_not_yet_due_or_being_retried_is_not_taken_along(people, catalog, sent):
+    first, later, retried = approved(people)
+    AccessRequest.objects.filter(pk=later.pk).update(requested_starts_at=now() + timedelta(hours=1))
+    AccessRequest.objects.filter(pk=retried.pk).update(issue_attempts=1)
+
+    tasks.issue_grant(first.pk)
+
+    assert AccessRequest.objects.get(pk=first.pk).state == State.ACTIVE
+    assert AccessRequest.objects.get(pk=later.pk).state == State.APPROVED
+    assert AccessRequest.objects.get(pk=retried.pk).state == State.APPROVED
+
+
+def test_a_token_vault_refuses_gives_that_request_back_and_the_others_are_issued(people, catalog, sent, monkeypatch):
+    failing, *others = approved(people)
+    create = vault.create_grant_token
+
+    def refuse_one(**kwargs):
+        if kwargs["metadata"]["request_id"] == str(failing.pk):
+            raise vault.VaultUnavailable("Vault is sealed.")
+        return create(**kwargs)
+
+    monkeypatch.setattr(vault, "create_grant_token", refuse_one)
+
+    # The task's own request failed: the task raises so that Celery retries it.
+    with pytest.raises(vault.VaultUnavailable):
+        services.grant_issue_with_waiting(request_id=failing.pk)
+
+    row = AccessRequest.objects.get(pk=failing.pk)
+    assert (row.state, row.last_error, row.vault_token_accessor) == (State.APPROVED, "Vault is sealed.", "")
+    assert issued_events(failing.pk) == 0
+    for request in others:
+        assert AccessRequest.objects.get(pk=request.pk).state == State.ACTIVE
+
+
+def test_each_accessor_is_committed_before_its_credentials_are_read_and_a_failed_read_revokes_the_token(
+    people, catalog, sent, monkeypatch
+):
+    requests = approved(people)
+    read = vault.read_wrapped_credentials
+    seen = {}
+
+    def read_after_checking(*, token, **kwargs):
+        # In the batch's thread, on a connection of its own: the accessor is already committed.
+        try:
+            lookup = AccessRequest.objects.filter(state=State.ISSUING).values_list("pk", "vault_token_accessor")
+            seen.update(dict(lookup))
+        finally:
+            connection.close()
+        if kwargs["role"] == "analytics-readonly":
+            raise vault.VaultUnavailable("Vault timed out.")
+        return read(token=token, **kwargs)
+
+    monkeypatch.setattr(vault, "read_wrapped_credentials", read_after_checking)
+
+    issued, errors = services.grants_issue_many(request_ids=[request.pk for request in requests])
+
+    assert set(seen) == {request.pk for request in requests}
+    assert all(seen.values())
+    assert [request.pk for request in issued] == [requests[1].pk, requests[2].pk]
+    assert list(errors) == [requests[0].pk]
+    row = AccessRequest.objects.get(pk=requests[0].pk)
+    assert (row.state, row.vault_token_accessor) == (State.APPROVED, "")
+    assert not vault.grant_token_alive(accessor=seen[requests[0].pk])
+
+
+def test_a_request_taken_over_while_its_credentials_were_read_loses_its_token(people, catalog, sent, monkeypatch):
+    requests = approved(people)
+    taken = requests[1]
+    read = vault.read_wrapped_credentials
+
+    def taken_over_meanwhile(*, token, **kwargs):
+        wrapped = read(token=token, **kwargs)
+        if kwargs["role"] == "orders-readwrite":
+            # Recovery claimed the row (it moves its stamp) while Vault answered.
+            AccessRequest.objects.filter(pk=taken.pk).update(updated_at=now())
+            connection.close()
+        return wrapped
+
+    monkeypatch.setattr(vault, "read_wrapped_credentials", taken_over_meanwhile)
+
+    issued, errors = services.grants_issue_many(request_ids=[request.pk for request in requests])
+
+    assert errors == {}
+    assert taken.pk not in [request.pk for request in issued]
+    row = AccessRequest.objects.get(pk=taken.pk)
+    assert row.state == State.ISSUING
+    assert not vault.grant_token_alive(accessor=row.vault_token_accessor)
+    assert issued_events(taken.pk) == 0
+    assert len(issued) == 2
+
+
+def test_an_extension_is_issued_on_its_own(people, catalog, sent):
+    alice = people["alice"]
+    grant = grant_for(alice, "analytics-readonly", minutes=5)
+    services.grant_issue(request_id=grant.pk)
+    extension = services.request_extend(actor=alice, request_id=grant.pk, duration_minutes=5, justification=WHY)
+    waiting = grant_for(people["bob"], "orders-readwrite", approver=people["carol"])
+
+    tasks.issue_grant(extension.pk)
+
+    assert AccessRequest.objects.get(pk=extension.pk).state == State.ACTIVE
+    # Not a batch: the other request waits for its own task.
+    assert AccessRequest.objects.get(pk=waiting.pk).state == State.APPROVED

@@ -23,6 +23,7 @@ from portal.access.serializers import (
     RevokeSerializer,
     RoleSerializer,
 )
+from portal.breakglass.selectors import policies_for
 from portal.core.api import valid_body
 from portal.core.errors import InvalidInput, NotFound
 from portal.core.ratelimit import rate_limited
@@ -67,7 +68,9 @@ class RolesView(APIView):
     def get(self, request):
         eligible = selectors.roles_eligible(request.user)
         because = {item.role.pk: item.because for item in eligible}
-        return Response(RoleSerializer([item.role for item in eligible], many=True, context={"because": because}).data)
+        roles = [item.role for item in eligible]
+        context = {"because": because, "break_glass": policies_for(roles)}
+        return Response(RoleSerializer(roles, many=True, context=context).data)
 
 
 class RequestsView(APIView):

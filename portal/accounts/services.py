@@ -96,6 +96,13 @@ def _profile_update(*, tid: str, oid: str, is_application: bool, fields: dict, f
         "app_roles": sorted(set(fields["app_roles"])),
         "groups_read_at": now() if from_sign_in else None,
     }
+    if not from_sign_in:
+        # Most API calls come from someone already known under the same names: nothing to write, so no lock,
+        # no transaction, no commit. Any difference (a new identity, a new name, a kind that does not match,
+        # a deactivated account) takes the locked path below, which writes or refuses.
+        known = Profile.objects.select_related("user").filter(tid=tid, oid=oid).first()
+        if known is not None and _as_known(known, names=names, is_application=is_application):
+            return known.user
     user_model = get_user_model()
     for _ in range(2):
         try:
@@ -140,6 +147,18 @@ def _profile_update(*, tid: str, oid: str, is_application: bool, fields: dict, f
             # profile, so the second round updates it.
             continue
     raise IntegrityError(f"Could not create the profile of {tid}/{oid}.")
+
+
+def _as_known(profile: Profile, *, names: dict, is_application: bool) -> bool:
+    """Return whether an access token's identity matches the stored one exactly: active, same kind, same names."""
+    user = profile.user
+    return (
+        user.is_active
+        and profile.is_application == is_application
+        and all(getattr(profile, field) == value for field, value in names.items())
+        and user.first_name == names["display_name"][:150]
+        and user.email == names["email"][:254]
+    )
 
 
 def sign_in_session_record(*, user, session_key: str, sid: str) -> SignInSession:

@@ -23,6 +23,12 @@ def policy_for(role: AccessRole) -> BreakGlassPolicy | None:
     return policy
 
 
+def policies_for(roles: list[AccessRole]) -> dict[int, BreakGlassPolicy]:
+    """Return `policy_for` of each role that has one, by the role's ID, read in one query."""
+    policies = BreakGlassPolicy.objects.filter(role__in=[role.pk for role in roles if role.offered], allowed=True)
+    return {policy.role_id: policy for policy in policies.select_related("role")}
+
+
 @dataclass(frozen=True)
 class BreakGlassOption:
     policy: BreakGlassPolicy

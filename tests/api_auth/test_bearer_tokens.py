@@ -605,3 +605,23 @@ def test_the_memberships_of_a_new_identity_from_a_token_are_not_fresh_for_a_brow
     assert profile.groups == sorted(tenant.USERS["alice"].group_ids)
     assert profile.groups_read_at is None
     assert not profile.user.is_staff
+
+
+def test_a_known_person_calling_again_under_the_same_names_writes_nothing(token_issuer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    token = token_issuer.user_token("alice")
+    assert get("me", token).status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        again = get("me", token)
+
+    assert again.status_code == 200
+    assert again.json()["upn"] == "alice@contoso.example"
+    writes = [q["sql"] for q in captured.captured_queries if not q["sql"].lstrip().upper().startswith("SELECT")]
+    assert writes == []
+
+    # A new name in the token is still written.
+    renamed = get("me", token_issuer.sign(token_issuer.user_claims("alice") | {"name": "Alice Liddell"}))
+    assert renamed.status_code == 200
+    assert Profile.objects.get(oid=tenant.USERS["alice"].oid).display_name == "Alice Liddell"

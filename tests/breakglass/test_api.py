@@ -115,3 +115,26 @@ def test_roles_say_which_may_be_broken_into_and_how(client, dave, alice, policy)
     }
     client.force_login(alice)
     assert all(role["break_glass"] is None for role in client.get("/api/v1/roles").json())
+
+
+def test_the_roles_list_reads_every_roles_break_glass_in_one_query(client, catalog, django_assert_max_num_queries):
+    from portal.devstack import tenant
+    from tests.breakglass.conftest import allow_break_glass
+    from tests.support.personas import make_person
+
+    # Eligible for every role of the demo catalog, two of which may be broken into (one a window of its own).
+    groups = [tenant.GROUPS[name] for name in ("analytics-readers", "orders-engineers", "dba")]
+    everyone = make_person(
+        upn="all@contoso.example", oid="d0000000-0000-4000-8000-000000000001", display_name="All", group_ids=groups
+    )
+    allow_break_glass(catalog["orders-admin"])
+    allow_break_glass(catalog["orders-readwrite"], max_minutes=30)
+    client.force_login(everyone)
+    with django_assert_max_num_queries(50) as captured:
+        listed = client.get("/api/v1/roles").json()
+
+    by_slug = {role["slug"]: role["break_glass"] for role in listed}
+    assert by_slug["analytics-readonly"] is None
+    assert by_slug["orders-admin"] is not None and by_slug["orders-readwrite"]["max_minutes"] == 30
+    policy_reads = [query for query in captured.captured_queries if "breakglass_breakglasspolicy" in query["sql"]]
+    assert len(policy_reads) == 1

@@ -29,14 +29,21 @@ State = AccessRequest.State
 # ----- who someone is, for a role -----
 
 
-def eligibility(role: AccessRole, user) -> list[str]:
-    """Return the user's groups and app roles that make them eligible for `role` (empty: not eligible)."""
+def eligibility(role: AccessRole, user, *, excluded_role_ids: set[int] | None = None) -> list[str]:
+    """Return the user's groups and app roles that make them eligible for `role` (empty: not eligible).
+
+    `excluded_role_ids`, when given, are the roles a review removed the user from, read once for a list.
+    """
     if is_application(user) and not role.applications_may_request:
         return []
     groups = [role.group_label(group) for group in role.eligible_groups if group in user_groups(user)]
     app_roles = [f"app role {value}" for value in role.eligible_app_roles if value in user_app_roles(user)]
+    if not (groups or app_roles):
+        return []
     # A person an access review removed from the role stays out, whatever their groups say.
-    if not (groups or app_roles) or excluded_from_role(role, user):
+    if excluded_role_ids is not None and role.pk in excluded_role_ids:
+        return []
+    if excluded_role_ids is None and excluded_from_role(role, user):
         return []
     return groups + app_roles
 

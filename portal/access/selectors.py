@@ -32,6 +32,7 @@ from portal.accounts.models import Profile
 from portal.accounts.selectors import profiles_with_upn, user_groups
 from portal.core import clock
 from portal.core.errors import InvalidInput, NotFound
+from portal.reviews.exclusions import roles_excluded_for
 
 State = AccessRequest.State
 # How many of a requester's newest requests an approver sees next to a request.
@@ -49,8 +50,9 @@ class Eligibility:
 def roles_eligible(user) -> list[Eligibility]:
     """Return the roles `user` may request now, each with why."""
     result = []
+    excluded = roles_excluded_for(user)
     for role in AccessRole.objects.filter(enabled=True, vault_role_missing=False).order_by("name"):
-        because = policy.eligibility(role, user)
+        because = policy.eligibility(role, user, excluded_role_ids=excluded)
         if because:
             result.append(Eligibility(role=role, because=because))
     return result

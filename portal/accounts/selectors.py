@@ -65,6 +65,13 @@ def is_approver(user) -> bool:
     return access_role.objects.filter(in_any_group).exists()
 
 
+def is_approver_in(request) -> bool:
+    """Return `is_approver` of the request's user, asked once per request (both navigations ask it)."""
+    if not hasattr(request, "_latchkey_is_approver"):
+        request._latchkey_is_approver = is_approver(request.user)
+    return request._latchkey_is_approver
+
+
 def profiles_with_upn(upn: str, **narrower) -> list:
     """Return at most two profiles whose UPN is `upn` (in any case): enough to tell one person from several.
 

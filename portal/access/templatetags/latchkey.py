@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from portal.access import policy, selectors
 from portal.access.models import REASON_MAX_CHARS, STATE_LABELS, AccessRequest, AuditAction
-from portal.accounts.selectors import is_approver
+from portal.accounts.selectors import is_approver_in
 from portal.breakglass.selectors import uses_to_review
 
 register = template.Library()
@@ -20,7 +20,7 @@ def site_nav(context):
     if user is None or not user.is_authenticated:
         return {"items": []}
     items = [("My access", reverse("home"), None)]
-    approver = is_approver(user)
+    approver = is_approver_in(request)
     if approver:
         items.append(("To review", reverse("access:review-queue"), selectors.requests_to_review(user).count()))
     if approver or policy.may_admin(user):

@@ -3,7 +3,7 @@
 from django import template
 from django.urls import reverse
 
-from portal.accounts.selectors import is_approver, is_portal_admin
+from portal.accounts.selectors import is_approver_in, is_portal_admin
 from portal.reviews import rightsizing, selectors
 
 register = template.Library()
@@ -17,7 +17,7 @@ def reviews_nav(context):
     if user is None or not user.is_authenticated:
         return {"items": []}
     # Right-sizing is linked from the reviews page and the dashboard: the navigation stays one line.
-    if not is_portal_admin(user) and not is_approver(user):
+    if not is_portal_admin(user) and not is_approver_in(request):
         return {"items": []}
     url = reverse("reviews:campaigns")
     count = selectors.pending_for_reviewer(user)

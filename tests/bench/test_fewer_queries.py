@@ -1,0 +1,42 @@
+"""What every page and list asks once, however many roles it shows: a person's review removals, and
+whether they approve anything (both navigations ask)."""
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from portal.access.selectors import roles_eligible
+from portal.devstack import tenant
+from tests.support.personas import make_person
+
+pytestmark = pytest.mark.django_db
+
+
+def queries_on(captured, text: str) -> int:
+    return sum(text in query["sql"] for query in captured.captured_queries)
+
+
+def test_the_eligible_roles_read_the_persons_review_removals_once(catalog):
+    groups = [tenant.GROUPS[name] for name in ("analytics-readers", "orders-engineers", "dba")]
+    everyone = make_person(
+        upn="all@contoso.example", oid="d0000000-0000-4000-8000-000000000001", display_name="All", group_ids=groups
+    )
+
+    with CaptureQueriesContext(connection) as captured:
+        eligible = roles_eligible(everyone)
+
+    assert len(eligible) == 3
+    assert queries_on(captured, '"reviews_roleexclusion"') == 1
+
+
+def test_the_navigation_asks_once_whether_the_person_approves_anything(catalog, bob):
+    client = Client()
+    client.force_login(bob)
+
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get("/")
+
+    assert page.status_code == 200
+    assert "To review" in page.content.decode() and "Access reviews" in page.content.decode()
+    assert queries_on(captured, '"approver_groups" @>') == 1

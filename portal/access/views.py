@@ -4,10 +4,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -30,6 +29,7 @@ from portal.access.models import (
 from portal.core.errors import DomainError, Gone
 from portal.core.forms import add_refusal
 from portal.core.ratelimit import rate_limited
+from portal.core.views import redirect_back
 
 State = AccessRequest.State
 HISTORY_PAGE_SIZE = 50
@@ -46,16 +46,6 @@ def _require_admin(user) -> None:
 
 def _visible_request(user, request_id: int) -> AccessRequest:
     return get_object_or_404(selectors.requests_visible_to(user), pk=request_id)
-
-
-def _back(request, fallback: str):
-    """Redirect to the page the form came from (a path of the portal only), else to `fallback`."""
-    target = request.POST.get("next", "")
-    # A local path, never a view name or another site: `redirect()` would take a bare word for a view name.
-    local = (
-        target.startswith("/") and target.isprintable() and url_has_allowed_host_and_scheme(target, allowed_hosts=None)
-    )
-    return HttpResponseRedirect(target if local else fallback)
 
 
 @login_required
@@ -143,12 +133,12 @@ def _decide(request, request_id, form_class, action):
         for name, errors in form.errors.items():
             label = form.fields[name].label if name in form.fields else ""
             messages.error(request, f"#{access_request.pk}: {label + ': ' if label else ''}{' '.join(errors)}")
-        return _back(request, fallback)
+        return redirect_back(request, fallback)
     try:
         action(access_request, form.cleaned_data)
     except DomainError as error:
         messages.error(request, f"#{access_request.pk}: {error.detail}")
-    return _back(request, fallback)
+    return redirect_back(request, fallback)
 
 
 @login_required
@@ -246,7 +236,7 @@ def request_revoke(request, request_id):
         messages.success(request, f"Grant #{access_request.pk} is being revoked.")
     except DomainError as error:
         messages.error(request, error.detail)
-    return _back(request, fallback)
+    return redirect_back(request, fallback)
 
 
 @login_required

@@ -4,13 +4,24 @@ import ipaddress
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.defaults import server_error as django_server_error
 
 from portal.accounts.selectors import is_portal_admin
 from portal.core import health, metrics
+
+
+def redirect_back(request, fallback: str, *, anchor: str = "") -> HttpResponseRedirect:
+    """Redirect to the page a form came from (its `next`, a path of the portal only), else to `fallback`."""
+    target = request.POST.get("next", "")
+    # A local path, never a view name or another site: `redirect()` would take a bare word for a view name.
+    local = (
+        target.startswith("/") and target.isprintable() and url_has_allowed_host_and_scheme(target, allowed_hosts=None)
+    )
+    return HttpResponseRedirect((target if local else fallback) + anchor)
 
 
 def healthz(request):

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -12,6 +13,7 @@ from portal.access.models import REASON_MAX_CHARS
 from portal.accounts.selectors import is_approver, is_portal_admin
 from portal.core.errors import DomainError
 from portal.core.forms import add_refusal
+from portal.core.views import redirect_back
 from portal.reviews import exports, selectors, services
 from portal.reviews import rightsizing as sizing
 from portal.reviews.forms import CampaignStartForm, DecisionForm
@@ -23,6 +25,9 @@ def _require_admin(user) -> None:
     if not is_portal_admin(user):
         raise PermissionDenied
 
+
+# People of a review shown on one page of it.
+CAMPAIGN_PAGE_SIZE = 50
 
 # The start form asks for a due day where the service takes a due time.
 _RENAMES = {"due_at": "due_on"}
@@ -70,7 +75,9 @@ def campaign_detail(request, campaign_id):
     campaign = get_object_or_404(selectors.campaigns_all(), pk=campaign_id)
     if not selectors.may_see_campaign(request.user, campaign):
         raise Http404
-    items = list(selectors.items_of(campaign))
+    # A page at a time: each person renders their evidence and forms, which a review of a large group pays per person.
+    page = Paginator(selectors.items_of(campaign), CAMPAIGN_PAGE_SIZE).get_page(request.GET.get("page"))
+    items = list(page)
     evidence = selectors.evidence_for(items)
     for item in items:
         item.evidence = evidence[item.pk]
@@ -83,6 +90,7 @@ def campaign_detail(request, campaign_id):
         {
             "campaign": campaign,
             "items": items,
+            "page": page,
             "progress": selectors.progress_of(campaign),
             "admin": is_portal_admin(request.user),
         },
@@ -95,11 +103,13 @@ def item_decide(request, item_id):
     item = get_object_or_404(ReviewItem.objects.select_related("campaign"), pk=item_id)
     if not selectors.may_see_campaign(request.user, item.campaign):
         raise Http404
-    back = reverse("reviews:campaign-detail", args=[item.campaign_id]) + f"#item-{item.pk}"
+    # Back to the page of the review the decision came from, at the person decided.
+    fallback = reverse("reviews:campaign-detail", args=[item.campaign_id])
+    anchor = f"#item-{item.pk}"
     form = DecisionForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Choose keep or remove; a reason has at most {REASON_MAX_CHARS} characters.")
-        return redirect(back)
+        return redirect_back(request, fallback, anchor=anchor)
     try:
         decided = services.item_decide(
             actor=request.user,
@@ -110,7 +120,7 @@ def item_decide(request, item_id):
         )
     except DomainError as error:
         messages.error(request, f"{item.label}: {error.detail}")
-        return redirect(back)
+        return redirect_back(request, fallback, anchor=anchor)
     if decided.decision == ReviewItem.Decision.KEEP:
         messages.success(request, f"You kept {decided.label} in {decided.role.name}.")
     else:
@@ -120,7 +130,7 @@ def item_decide(request, item_id):
             f"You removed {decided.label} from {decided.role.name}"
             + (f"; {revoked} open grant{'s' if revoked != 1 else ''} revoked." if revoked else "."),
         )
-    return redirect(back)
+    return redirect_back(request, fallback, anchor=anchor)
 
 
 @login_required

@@ -155,3 +155,42 @@ def test_a_decision_is_a_post(catalog, alice, bob, start_review, client):
     item = start_review("orders-readwrite").items.get(user=alice)
 
     assert signed_in(client, bob).get(f"/reviews/items/{item.pk}/decide/").status_code == 405
+
+
+def test_a_large_review_is_shown_a_page_at_a_time_and_a_decision_returns_to_its_page(
+    catalog, alice, bob, carol, start_review, client, monkeypatch
+):
+    from portal.reviews import views
+    from tests.support.personas import make_person
+
+    monkeypatch.setattr(views, "CAMPAIGN_PAGE_SIZE", 2)
+    make_person(
+        upn="zoe@contoso.example",
+        oid="d0000000-0000-4000-8000-000000000026",
+        display_name="Zoe",
+        group_ids=[tenant.GROUPS["orders-engineers"]],
+    )
+    campaign = start_review("orders-readwrite")
+    assert campaign.items.count() == 3
+    client = signed_in(client, carol)
+
+    first = client.get(f"/reviews/{campaign.pk}/").content.decode()
+    second = client.get(f"/reviews/{campaign.pk}/?page=2").content.decode()
+
+    assert "Page 1 of 2 (3 people)" in first and "Page 2 of 2 (3 people)" in second
+    assert "alice@contoso.example" in first and "bob@contoso.example" in first
+    assert "zoe@contoso.example" not in first and "zoe@contoso.example" in second
+    zoe = campaign.items.get(upn="zoe@contoso.example")
+    back = f"/reviews/{campaign.pk}/?page=2"
+    assert f'<input type="hidden" name="next" value="{back}">' in second
+
+    kept = client.post(f"/reviews/items/{zoe.pk}/decide/", {"decision": "keep", "next": back})
+
+    assert kept.status_code == 302 and kept["Location"] == f"{back}#item-{zoe.pk}"
+    assert ReviewItem.objects.get(pk=zoe.pk).decision == ReviewItem.Decision.KEEP
+    # A `next` that leaves the portal is not followed: back to the review's first page.
+    alice_item = campaign.items.get(user=alice)
+    elsewhere = client.post(
+        f"/reviews/items/{alice_item.pk}/decide/", {"decision": "keep", "next": "https://attacker.example/"}
+    )
+    assert elsewhere["Location"] == f"/reviews/{campaign.pk}/#item-{alice_item.pk}"

@@ -41,11 +41,8 @@ def eligibility(role: AccessRole, user, *, excluded_role_ids: set[int] | None = 
     if not (groups or app_roles):
         return []
     # A person an access review removed from the role stays out, whatever their groups say.
-    if excluded_role_ids is not None and role.pk in excluded_role_ids:
-        return []
-    if excluded_role_ids is None and excluded_from_role(role, user):
-        return []
-    return groups + app_roles
+    excluded = role.pk in excluded_role_ids if excluded_role_ids is not None else excluded_from_role(role, user)
+    return [] if excluded else groups + app_roles
 
 
 def is_role_approver(role: AccessRole, user) -> bool:

@@ -17,16 +17,16 @@ Review = BreakGlassUse.Review
 
 def policy_for(role: AccessRole) -> BreakGlassPolicy | None:
     """Return the role's break-glass policy if it allows break-glass now, else None."""
-    policy = BreakGlassPolicy.objects.filter(role=role, allowed=True).select_related("role").first()
-    if policy is None or not role.offered:
-        return None
-    return policy
+    return policies_for([role]).get(role.pk)
 
 
 def policies_for(roles: list[AccessRole]) -> dict[int, BreakGlassPolicy]:
-    """Return `policy_for` of each role that has one, by the role's ID, read in one query."""
-    policies = BreakGlassPolicy.objects.filter(role__in=[role.pk for role in roles if role.offered], allowed=True)
-    return {policy.role_id: policy for policy in policies.select_related("role")}
+    """Return the break-glass policy of each role that allows break-glass now, by the role's ID, in one query."""
+    offered = [role.pk for role in roles if role.offered]
+    if not offered:
+        return {}
+    policies = BreakGlassPolicy.objects.filter(role__in=offered, allowed=True).select_related("role")
+    return {policy.role_id: policy for policy in policies}
 
 
 @dataclass(frozen=True)

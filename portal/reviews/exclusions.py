@@ -5,14 +5,11 @@ from portal.reviews.models import RoleExclusion
 
 def excluded_from_role(role, user) -> bool:
     """Return whether a review removed `user` from `role` (Entra may still list them in the group)."""
-    profile = getattr(user, "profile", None)
-    if profile is None:
-        return False
-    return RoleExclusion.objects.filter(role_id=role.pk, tid=profile.tid, oid=profile.oid).exists()
+    return role.pk in roles_excluded_for(user)
 
 
 def roles_excluded_for(user) -> set[int]:
-    """Return the IDs of every role a review removed `user` from, in one query (for a list of roles)."""
+    """Return the IDs of every role a review removed `user` from, in one query (for a list of roles too)."""
     profile = getattr(user, "profile", None)
     if profile is None:
         return set()

@@ -8,8 +8,8 @@ from portal.access import services
 from portal.access.audit import audit_verify
 from portal.access.models import AccessRequest, AuditEvent
 from portal.access.services import revocation
-from portal.core import queue
 from portal.core.clock import now
+from tests.bench.conftest import active_grants
 from tests.support.personas import make_user
 
 pytestmark = pytest.mark.django_db
@@ -17,30 +17,13 @@ pytestmark = pytest.mark.django_db
 State = AccessRequest.State
 
 
-def active_grants(users, role) -> list[int]:
-    return [
-        AccessRequest.objects.create(
-            role=role,
-            requester=user,
-            state=State.ACTIVE,
-            justification="Investigate the late orders of ticket OPS-12",
-            duration_minutes=60,
-            starts_at=now(),
-            ends_at=now() + timedelta(hours=1),
-        ).pk
-        for user in users
-    ]
-
-
 def test_bulk_revocation_moves_records_and_queues_each_grant_in_batches(
-    catalog, engineers, monkeypatch, django_capture_on_commit_callbacks
+    catalog, engineers, monkeypatch, sent, django_capture_on_commit_callbacks
 ):
     carol = make_user("carol")
     monkeypatch.setattr(revocation, "BULK_REVOKE_BATCH", 2)
-    sent = []
-    monkeypatch.setattr(queue, "send", lambda task, *args, eta=None: sent.append((task.rsplit(".", 1)[1], args)))
     role = catalog["analytics-readonly"]
-    ids = active_grants(engineers(5), role)
+    ids = active_grants(engineers(5), role, ends_at=now() + timedelta(hours=1), minutes=60)
     # Already on its way out: left alone.
     AccessRequest.objects.filter(pk=ids[2]).update(state=State.REVOKING)
 

@@ -7,9 +7,9 @@ from django.db import connection
 
 from portal.access.models import AccessRequest
 from portal.access.services import sweeper
-from portal.core import queue
 from portal.core.clock import now
 from portal.core.errors import InvalidTransition
+from tests.bench.conftest import active_grants
 from tests.support.clock import clock_at
 
 pytestmark = pytest.mark.django_db
@@ -19,27 +19,7 @@ State = AccessRequest.State
 
 def ended_grants(users, role) -> list[int]:
     past = now() - timedelta(seconds=5)
-    return [
-        AccessRequest.objects.create(
-            role=role,
-            requester=user,
-            state=State.ACTIVE,
-            justification="Investigate the late orders of ticket OPS-12",
-            duration_minutes=1,
-            starts_at=past - timedelta(minutes=1),
-            ends_at=past,
-            updated_at=past - timedelta(minutes=1),
-        ).pk
-        for user in users
-    ]
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """The tasks queued once the transaction commits, as (task name, arguments)."""
-    tasks = []
-    monkeypatch.setattr(queue, "send", lambda task, *args, eta=None: tasks.append((task.rsplit(".", 1)[1], args)))
-    return tasks
+    return active_grants(users, role, ends_at=past, minutes=1, updated_at=past - timedelta(minutes=1))
 
 
 def test_a_few_grants_past_their_end_are_ended_by_the_sweeper_each_committed_apart(

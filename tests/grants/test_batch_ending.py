@@ -12,7 +12,6 @@ from portal.access import services, tasks
 from portal.access.audit import audit_verify
 from portal.access.models import AccessRequest, AuditEvent
 from portal.access.services import batch_ending, sweeper
-from portal.core import queue
 from portal.core.clock import now
 from portal.devstack.tenant import GROUPS
 from portal.integrations import vault
@@ -22,14 +21,6 @@ from tests.support.personas import make_person
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 State = AccessRequest.State
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """The tasks queued, as (task name, arguments), instead of sending them to the broker."""
-    tasks_sent = []
-    monkeypatch.setattr(queue, "send", lambda task, *args, eta=None: tasks_sent.append((task.rsplit(".", 1)[1], args)))
-    return tasks_sent
 
 
 def issued(people) -> list[AccessRequest]:

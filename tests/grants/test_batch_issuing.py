@@ -12,7 +12,6 @@ from django.db import connection
 from portal.access import services, tasks
 from portal.access.audit import audit_verify
 from portal.access.models import AccessRequest, AuditEvent
-from portal.core import queue
 from portal.core.clock import now
 from portal.integrations import vault
 from tests.grants.conftest import WHY, can_log_in, grant_for, reveal
@@ -20,14 +19,6 @@ from tests.grants.conftest import WHY, can_log_in, grant_for, reveal
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 State = AccessRequest.State
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """The tasks queued, as (task name, arguments), instead of sending them to the broker."""
-    tasks_sent = []
-    monkeypatch.setattr(queue, "send", lambda task, *args, eta=None: tasks_sent.append((task.rsplit(".", 1)[1], args)))
-    return tasks_sent
 
 
 def approved(people) -> list[AccessRequest]:

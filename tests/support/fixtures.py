@@ -94,6 +94,16 @@ def task_routing(monkeypatch):
 
 
 @pytest.fixture
+def sent(monkeypatch):
+    """Keep what the portal queues from the broker; return it as it comes, as (task name, arguments)."""
+    from portal.core import queue
+
+    tasks = []
+    monkeypatch.setattr(queue, "send", lambda task, *args, eta=None: tasks.append((task.rsplit(".", 1)[1], args)))
+    return tasks
+
+
+@pytest.fixture
 def eager_tasks(settings, task_routing):
     """Run Celery tasks in-process and send e-mail to Django's locmem outbox."""
     from portal.celery import app

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from portal.access.audit import audit_record_many
 from portal.access.models import HOLDING_STATES, AccessRequest, AuditAction
-from portal.access.services.kernel import queue
+from portal.access.services.kernel import locked_many, queue, transition_many
 from portal.access.services.revocation import (
     close_revoked,
     closing_event,
@@ -41,22 +41,9 @@ def grants_expire_many(*, request_ids: list[int]) -> list[AccessRequest]:
     or one whose end an extension moved.
     """
     with transaction.atomic():
-        # Locked in the order of their IDs, as every batch takes them.
-        due = (
-            AccessRequest.objects.select_for_update(of=("self",))
-            .select_related("role", "requester__profile")
-            .filter(pk__in=request_ids, state=State.ACTIVE, extends=None, ends_at__lte=clock.now())
-            .order_by("pk")
-        )
-        grants = list(due)
-        fields = {"state": State.REVOKING, "updated_at": clock.now(), "closing_as": State.EXPIRED}
+        due = locked_many(pk__in=request_ids, state=State.ACTIVE, extends=None, ends_at__lte=clock.now())
         # Conditional, although the rows are locked and were just read: active.
-        moved = AccessRequest.objects.filter(pk__in=[grant.pk for grant in grants], state=State.ACTIVE)
-        if moved.update(**fields) != len(grants):
-            raise RuntimeError("Grants locked as active were not all active.")
-        for grant in grants:
-            for name, value in fields.items():
-                setattr(grant, name, value)
+        grants = transition_many(due, sources=[State.ACTIVE], target=State.REVOKING, closing_as=State.EXPIRED)
         audit_record_many(
             [
                 {

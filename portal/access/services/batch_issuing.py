@@ -32,7 +32,7 @@ from portal.access.services.issuing import (
     issued_event,
     token_metadata,
 )
-from portal.access.services.kernel import correlation
+from portal.access.services.kernel import correlation, locked_many
 from portal.core import clock
 from portal.core.errors import InvalidTransition
 from portal.core.parallel import each_at_once
@@ -132,14 +132,8 @@ def _claim_many(request_ids: list[int]) -> list[AccessRequest]:
     """Claim the requests among `request_ids` that may be issued (approved → issuing), in one transaction."""
     claimed = []
     with transaction.atomic():
-        # Locked in the order of their IDs; rows another worker holds are its to issue.
-        rows = (
-            AccessRequest.objects.select_for_update(of=("self",), skip_locked=True)
-            .select_related("role", "requester__profile")
-            .filter(pk__in=request_ids, state=State.APPROVED, extends=None)
-            .order_by("pk")
-        )
-        for request in rows:
+        # Rows another worker holds are its to issue.
+        for request in locked_many(pk__in=request_ids, state=State.APPROVED, extends=None, skip_locked=True):
             try:
                 request = issue_claim_locked(request, None)
             except InvalidTransition:

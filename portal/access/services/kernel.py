@@ -29,6 +29,15 @@ def locked(request_id: int) -> AccessRequest:
     return lock_row(requests, request_id, missing=f"There is no request #{request_id}.")
 
 
+def locked_many(*, skip_locked: bool = False, **filters) -> list[AccessRequest]:
+    """Return the requests matching `filters`, locked in the order of their IDs (the order every batch takes).
+
+    With `skip_locked`, rows another transaction holds are left out rather than waited for.
+    """
+    requests = AccessRequest.objects.select_for_update(of=("self",), skip_locked=skip_locked)
+    return list(requests.select_related("role", "requester__profile").filter(**filters).order_by("pk"))
+
+
 def locked_with_grant(request_id: int) -> tuple[AccessRequest, AccessRequest | None]:
     """Return the request and, for an extension, its grant: both locked, the grant first (the order every
     transition that touches both takes, so that two of them never wait for each other)."""
@@ -48,6 +57,25 @@ def transition(request: AccessRequest, *, source: str, target: str, **fields) ->
     for name, value in fields.items():
         setattr(request, name, value)
     return request
+
+
+def transition_many(
+    requests: list[AccessRequest],
+    *,
+    sources,
+    target: str,
+    conflict: str = "Requests changed while they were being moved; none was moved.",
+    **fields,
+) -> list[AccessRequest]:
+    """Move locked `requests`, each in one of `sources`, to `target` with one conditional update; all or none."""
+    fields = {"state": target, "updated_at": clock.now(), **fields}
+    moved = AccessRequest.objects.filter(pk__in=[request.pk for request in requests], state__in=sources)
+    if moved.update(**fields) != len(requests):
+        raise InvalidTransition(conflict)
+    for request in requests:
+        for name, value in fields.items():
+            setattr(request, name, value)
+    return requests
 
 
 def record(*, actor, action: AuditAction, request: AccessRequest, details: dict | None = None, http_request=None):

@@ -23,12 +23,14 @@ from portal.access.services.cleaning import clean_note
 from portal.access.services.kernel import (
     correlation,
     locked,
+    locked_many,
     notify,
     queue,
     queue_batches,
     record,
     short,
     transition,
+    transition_many,
 )
 from portal.core import clock
 from portal.core.errors import InvalidInput, InvalidTransition, NotFound
@@ -97,35 +99,24 @@ def grants_revoke_bulk(*, actor, user=None, role: AccessRole | None = None, reas
 def _revoke_batch(actor, ids: list[int], reason: str, http_request) -> list[AccessRequest]:
     """Revoke the grants `ids` still revocable (→ revoking), as `grant_revoke` does each, in one transaction."""
     with transaction.atomic():
-        # Locked in the order of their IDs, as every bulk revocation takes them.
-        rows = (
-            AccessRequest.objects.select_for_update(of=("self",))
-            .select_related("role", "requester__profile")
-            .filter(pk__in=ids)
-            .order_by("pk")
-        )
         chosen = []
-        for request in rows:
+        for request in locked_many(pk__in=ids):
             try:
                 policy.check_revoke(actor, request)
             except InvalidTransition:
                 # Ended or revoked by someone else in the meantime.
                 continue
             chosen.append(request)
-        fields = {
-            "state": State.REVOKING,
-            "updated_at": clock.now(),
-            "revoked_by": actor,
-            "revoke_reason": reason,
-            "closing_as": State.REVOKED,
-        }
         # Conditional, although the rows are locked and were just checked: revocable, not yet revoking.
-        moved = AccessRequest.objects.filter(pk__in=[request.pk for request in chosen], state__in=REVOCABLE_STATES)
-        if moved.update(**fields) != len(chosen):
-            raise InvalidTransition("Grants changed while they were being revoked; nothing was revoked.")
-        for request in chosen:
-            for name, value in fields.items():
-                setattr(request, name, value)
+        transition_many(
+            chosen,
+            sources=REVOCABLE_STATES,
+            target=State.REVOKING,
+            conflict="Grants changed while they were being revoked; nothing was revoked.",
+            revoked_by=actor,
+            revoke_reason=reason,
+            closing_as=State.REVOKED,
+        )
         audit_record_many(
             [
                 {

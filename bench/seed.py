@@ -36,6 +36,10 @@ ENDINGS = {
 }
 # Filler actions between a grant's start and its end: extensions and their decisions.
 FILLER = ["request.extension_requested", "request.approval", "request.approved", "grant.extended", "grant.issued"]
+# The heavy user's share of the requests: 1%, and in a small seeding at least a full page of the API's lists
+# (50), so that a list measured on the small history and on the whole one shows the same number of rows.
+HEAVY_SHARE = 0.01
+HEAVY_AT_LEAST = 60
 USER_ACTIONS = {"request.created", "request.cancelled", "grant.revealed", "grant.revoke_requested"}
 APPROVER_ACTIONS = {"request.approval", "request.denied"}
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
@@ -153,6 +157,7 @@ def _requests(rng, roles, users, heavy, *, count: int, pending: int, days: int) 
             [count],
         )
         ids = sorted(row[0] for row in cursor.fetchall())
+    heavy_share = max(HEAVY_SHARE, min(1.0, HEAVY_AT_LEAST / count))
     current = clock.now()
     span = timedelta(days=days)
     step = span / count
@@ -176,7 +181,7 @@ def _requests(rng, roles, users, heavy, *, count: int, pending: int, days: int) 
             # The last `pending` requests are recent and wait for review, one per user (the open-request rule).
             waiting = index >= count - pending
             requester = free[index - (count - pending)] if waiting else rng.choice(users)
-            if not waiting and rng.random() < 0.01:
+            if not waiting and rng.random() < heavy_share:
                 requester = heavy
             role = pending_role if waiting else rng.choice(roles)
             state = AccessRequest.State.PENDING if waiting else rng.choice(FINAL_STATES)
@@ -303,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=1_000, help="seeded requesters (seed-N@contoso.example)")
     parser.add_argument("--pending", type=int, default=100, help="of the requests, how many wait for review")
     parser.add_argument(
-        "--heavy-user", default="alice", help="a demo persona who gets 1%% of the requests (created if missing)"
+        "--heavy-user", default="alice", help="a persona with 1%% of the requests, at least 60 (created if missing)"
     )
     parser.add_argument("--days", type=int, default=365, help="how far back the history goes")
     parser.add_argument("--seed", type=int, default=8, help="random seed, for the same data on every run")

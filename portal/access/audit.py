@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, models, transaction
 
 from portal.access.models import AuditAction, AuditEvent
@@ -357,3 +359,39 @@ def audit_chain_take_over(event_model=AuditEvent) -> None:
         )
         event.hash = chain_hash(event)
         event.save()
+
+
+# ----- counting a filtered history -----
+
+# How long a filter's count is remembered after its last use.
+_COUNT_KEPT_SECONDS = 3600
+
+
+def audit_count(events: models.QuerySet) -> int:
+    """Return exactly how many events `events` (a filter of the trail) holds, without recounting the trail.
+
+    The trail only grows, and in the order of its IDs: a writer holds the chain's lock from before its
+    events are numbered until it commits, so once event N is visible every earlier event is too. The count
+    of a filter up to event N, remembered in this process's cache with N's hash, is therefore still right;
+    up to a newer head it is that plus the matches after N. If event N is gone or is another event (a
+    restored or emptied database), the whole filter is counted again. A filter must test only what an event
+    holds (never a role's or person's current name), or a rename would change what it matched before.
+    """
+    try:
+        sql, params = events.query.sql_with_params()
+    except EmptyResultSet:
+        return 0
+    head = AuditEvent.objects.order_by("-id").values_list("id", "hash").first()
+    if head is None:
+        return 0
+    head_id, head_hash = head
+    key = "audit-count:" + hashlib.sha256(repr((sql, params)).encode()).hexdigest()
+    known = cache.get(key)
+    if known is not None and known[:2] == (head_id, head_hash):
+        return known[2]
+    if known is not None and known[0] < head_id and AuditEvent.objects.filter(pk=known[0], hash=known[1]).exists():
+        count = known[2] + events.filter(id__gt=known[0], id__lte=head_id).count()
+    else:
+        count = events.filter(id__lte=head_id).count()
+    cache.set(key, (head_id, head_hash, count), _COUNT_KEPT_SECONDS)
+    return count

@@ -39,6 +39,7 @@ from portal.devstack.stack import OIDC_CLIENT_ID, REPO_ROOT, TARGET_DATABASE, VE
 WHY = "Soak test: reading the order tables for the nightly check"
 APPROVERS_EVERY = 5  # one simulated person in five is an approver
 HARD_STOP_SECONDS = 15 * 60  # whatever happens, the run ends
+POLL_SECONDS = 2.0  # how often a person waiting for access asks again: as the request's page and the CLI do
 
 
 @dataclass
@@ -193,7 +194,7 @@ async def _one_grant(client, person: Person, results: Results, deadline: float) 
             break
         if state not in ("pending", "approved", "issuing"):
             return
-        await asyncio.sleep(1)
+        await asyncio.sleep(POLL_SECONDS)
     else:
         return
     revealed = await _call(

@@ -68,9 +68,9 @@ def open_request_for(*, user, role: AccessRole) -> AccessRequest | None:
 
 
 def _with_related(queryset: QuerySet) -> QuerySet:
-    return queryset.select_related("role", "requester__profile", "break_glass_use").prefetch_related(
-        "approvals__approver__profile"
-    )
+    # The approvals with their approvers and profiles in one query, not one per level.
+    approvals = Prefetch("approvals", queryset=Approval.objects.select_related("approver__profile"))
+    return queryset.select_related("role", "requester__profile", "break_glass_use").prefetch_related(approvals)
 
 
 def requests_visible_to(user) -> QuerySet:

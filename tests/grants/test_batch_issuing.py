@@ -11,10 +11,10 @@ from django.db import connection
 
 from portal.access import services, tasks
 from portal.access.audit import audit_verify
-from portal.access.models import AccessRequest, AuditEvent
+from portal.access.models import AccessRequest, AccessRole, AuditEvent
 from portal.core.clock import now
 from portal.integrations import vault
-from tests.grants.conftest import WHY, can_log_in, grant_for, reveal
+from tests.grants.conftest import WHY, can_log_in, grant_for, live_tokens_of, reveal
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -162,3 +162,20 @@ def test_an_extension_is_issued_on_its_own(people, catalog, sent):
     assert AccessRequest.objects.get(pk=extension.pk).state == State.ACTIVE
     # Not a batch: the other request waits for its own task.
     assert AccessRequest.objects.get(pk=waiting.pk).state == State.APPROVED
+
+
+def test_a_grant_whose_vault_role_is_gone_fails_naming_it_and_leaves_no_token(stack, people, catalog):
+    request = grant_for(people["alice"], "orders-readwrite", approver=people["bob"])
+    # Removed in Vault since the catalog check last looked: the portal no longer reads the role before each grant.
+    AccessRole.objects.filter(slug="orders-readwrite").update(vault_role="no-such-vault-role")
+
+    with pytest.raises(vault.VaultRoleMissing):
+        tasks.issue_grant(request.pk)
+
+    request.refresh_from_db()
+    assert request.state == State.FAILED
+    assert "no-such-vault-role" in request.last_error and "does not exist" in request.last_error
+    assert request.vault_token_accessor == ""
+    assert live_tokens_of(stack, request.pk) == []
+    event = AuditEvent.objects.get(request_id=request.pk, action="grant.issue_failed")
+    assert "no-such-vault-role" in event.details["error"]

@@ -307,6 +307,7 @@ class Bench:
         raw_timings, accessors = raw_vault.grants_timed(self.vault_login, role=APPROVED_ROLE, count=n)
         raw = self.results.distribution("1. baseline: raw Vault grant (hvac)", raw_timings)
         raw_vault.revoke_all(self.vault_login, accessors)
+        self.commits_timed(n)
         median_ratio = portal["median"] / raw["median"]
         p99_ratio = portal["p99"] / raw["median"]
         self.results.figure("1. approval -> active median / raw median", median_ratio, "x")
@@ -314,6 +315,20 @@ class Bench:
         self.results.target("1. approval -> active p99", "<= 250 ms", f"{portal['p99']:.1f} ms", portal["p99"] <= 250)
         self.results.target("1. approval -> active p99 vs raw median", "<= 4x", f"{p99_ratio:.2f}x", p99_ratio <= 4)
         self.revoke_role_grants(APPROVED_ROLE, ids)
+
+    def commits_timed(self, n: int) -> None:
+        """Time `n` one-row commits on the bench database: what each of a grant's three commits costs at least."""
+        import psycopg
+
+        with psycopg.connect(self.stack.database_url("latchkey_bench"), autocommit=True) as conn:
+            conn.execute("CREATE TABLE bench_commit (n integer)")
+            timings = []
+            for number in range(n):
+                started = time.perf_counter()
+                conn.execute("INSERT INTO bench_commit VALUES (%s)", [number])
+                timings.append((time.perf_counter() - started) * 1000)
+            conn.execute("DROP TABLE bench_commit")
+        self.results.distribution("1. baseline: one PostgreSQL commit of one row (fsync on)", timings)
 
     # ----- 2. revocation punctuality -----
 

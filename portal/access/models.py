@@ -343,8 +343,9 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["request", "id"], name="audit_request_idx"),
             models.Index(fields=["action", "at"], name="audit_action_at_idx"),
-            # The history's usual filter, an action of one role since a time: counted from the index alone.
-            models.Index(fields=["action", "role", "at"], name="audit_action_role_at_idx"),
+            # The history's usual filter, an action of one role since a time: its newest page read in the order
+            # of the IDs, however many other events came since, and counted from the index alone (`at` included).
+            models.Index(fields=["action", "role", "id"], include=["at"], name="audit_action_role_id_idx"),
             models.Index(fields=["at"], name="audit_at_idx"),
         ]
 

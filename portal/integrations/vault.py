@@ -157,9 +157,12 @@ def create_grant_token(*, mount: str, role: str, ttl_seconds: int, metadata: dic
         raise ValueError("ttl_seconds must be at least 1.")
     if not all(isinstance(key, str) and isinstance(value, str) for key, value in metadata.items()):
         raise ValueError("Token metadata keys and values must be strings.")
-    # No read of the role first: the catalog check keeps roles missing in Vault from being requested, and a
-    # grant whose role went since fails at `read_wrapped_credentials`, which then names the missing role (the
-    # caller revokes the token). One call fewer for every grant.
+    # A token for a role that does not exist could never read anything: refuse early. The token role cannot
+    # tell: Vault creates a token for a policy that does not exist, and its read then fails as "permission
+    # denied", which would leave an orphan token behind and name the wrong cause. The read is also what keeps a
+    # stalled Vault from being sent token creations the portal gives up waiting for: Vault would carry them out
+    # once it resumes, and nothing would know those tokens (tests/faults/test_vault_outage.py).
+    _read_role(mount=mount, role=role)
     body = _portal_call(
         "post",
         f"auth/token/create/{settings.VAULT_GRANT_TOKEN_ROLE}",
@@ -187,19 +190,13 @@ def read_wrapped_credentials(*, token: str, mount: str, role: str, wrap_ttl_seco
     """Read `role`'s credentials with the grant `token`, wrapped so that only the reveal sees them."""
     if wrap_ttl_seconds < 1:
         raise ValueError("wrap_ttl_seconds must be at least 1.")
-    try:
-        body = _call(
-            _client(token=token),
-            "get",
-            creds_path(mount=mount, role=role),
-            wrap_ttl=f"{wrap_ttl_seconds}s",
-            missing=VaultRoleMissing(f"The Vault role {role!r} does not exist on mount {mount!r}."),
-        )
-    except VaultForbidden:
-        # Vault creates a token for a policy that does not exist (a role removed with its policy), and the read
-        # is then "permission denied": the wrong cause. Read the role, on this failure only, to name the right one.
-        _read_role(mount=mount, role=role)
-        raise
+    body = _call(
+        _client(token=token),
+        "get",
+        creds_path(mount=mount, role=role),
+        wrap_ttl=f"{wrap_ttl_seconds}s",
+        missing=VaultRoleMissing(f"The Vault role {role!r} does not exist on mount {mount!r}."),
+    )
     wrap_info = body.get("wrap_info")
     if not wrap_info:
         # Never keep or log an unwrapped answer: it holds the password.

@@ -38,6 +38,7 @@ def test_every_scenario_reports_its_distribution(smoke_run):
     for expected in (
         "1. approval -> active",
         "1. baseline: raw Vault grant (hvac)",
+        "1. baseline: one PostgreSQL commit of one row (fsync on)",
         "2. revocation lateness (ends_at -> role gone)",
         "2. same second: lateness of each",
         "4. My access (alice)",
@@ -57,6 +58,7 @@ def test_ratios_to_baselines_measured_in_the_same_run_are_reported(smoke_run):
     figures, _ = smoke_run
     values = figures["figures"]
     assert values["1. approval -> active p99 / raw median"]["value"] > 0
+    assert values["4. GET /api/v1/audit (carol): first call, nothing cached"]["value"] > 0
     for name in ("issue", "revocation"):
         assert values[f"3. {name}: grants per second (2 worker processes)"]["value"] > 0
         assert values[f"3. {name}: baseline, raw Vault from 2 processes"]["value"] > 0

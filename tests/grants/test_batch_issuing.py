@@ -166,7 +166,7 @@ def test_an_extension_is_issued_on_its_own(people, catalog, sent):
 
 def test_a_grant_whose_vault_role_is_gone_fails_naming_it_and_leaves_no_token(stack, people, catalog):
     request = grant_for(people["alice"], "orders-readwrite", approver=people["bob"])
-    # Removed in Vault since the catalog check last looked: the portal no longer reads the role before each grant.
+    # Removed in Vault since the catalog check last looked.
     AccessRole.objects.filter(slug="orders-readwrite").update(vault_role="no-such-vault-role")
 
     with pytest.raises(vault.VaultRoleMissing):

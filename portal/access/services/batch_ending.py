@@ -21,6 +21,7 @@ from portal.access.services.revocation import (
     closing_event,
     closing_notice,
     note_revoke_error,
+    token_accessors,
     vault_revoke,
 )
 from portal.core import clock
@@ -69,7 +70,7 @@ def grants_revoke_finish_many(*, request_ids: list[int]) -> list[AccessRequest]:
         .filter(pk__in=request_ids, state=State.REVOKING, extends=None)
         .order_by("pk")
     )
-    accessors = _token_accessors(grants)
+    accessors = token_accessors(grants)
     failed = _revoke_in_parallel(grants, accessors)
     with transaction.atomic():
         for request_id, error in failed.items():
@@ -77,20 +78,6 @@ def grants_revoke_finish_many(*, request_ids: list[int]) -> list[AccessRequest]:
             queue("revoke_grant", request_id)
         revoked = [grant for grant in grants if grant.pk not in failed]
         return _finish_many(revoked, accessors)
-
-
-def _token_accessors(grants: list[AccessRequest]) -> dict[int, list[str]]:
-    """Return the token accessors of each grant: its own, then its holding extensions'."""
-    accessors = {grant.pk: [grant.vault_token_accessor] if grant.vault_token_accessor else [] for grant in grants}
-    extensions = (
-        AccessRequest.objects.filter(extends_id__in=accessors, state__in=HOLDING_STATES)
-        .exclude(vault_token_accessor="")
-        .order_by("pk")
-        .values_list("extends_id", "vault_token_accessor")
-    )
-    for grant_id, accessor in extensions:
-        accessors[grant_id].append(accessor)
-    return accessors
 
 
 def _revoke_in_parallel(grants: list[AccessRequest], accessors: dict[int, list[str]]) -> dict[int, vault.VaultError]:

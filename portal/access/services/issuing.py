@@ -27,6 +27,7 @@ from portal.access.services.kernel import (
     short,
     transition,
 )
+from portal.access.services.revocation import vault_revoke
 from portal.core import clock
 from portal.core.errors import InvalidTransition
 from portal.integrations import vault
@@ -272,14 +273,11 @@ def grant_recover(*, request_id: int) -> AccessRequest:
         AccessRequest.objects.filter(pk=request.pk).update(updated_at=stamp)
     accessor = request.vault_token_accessor
     if accessor:
-        with vault.correlate(correlation(request)):
-            try:
-                vault.revoke_grant_token(accessor=accessor)
-                if vault.grant_token_alive(accessor=accessor):
-                    raise vault.VaultUnavailable("Vault has not revoked the token yet.")
-            except vault.VaultError as error:
-                AccessRequest.objects.filter(pk=request.pk, updated_at=stamp).update(last_error=short(error))
-                raise
+        try:
+            vault_revoke(request, [accessor])
+        except vault.VaultError as error:
+            AccessRequest.objects.filter(pk=request.pk, updated_at=stamp).update(last_error=short(error))
+            raise
     out_of_retries = request.issue_attempts >= settings.GRANT_ISSUE_MAX_ATTEMPTS
     target = State.FAILED if out_of_retries else State.APPROVED
     with transaction.atomic():

@@ -182,7 +182,7 @@ def grant_revoke_finish(*, request_id: int) -> AccessRequest:
         raise InvalidTransition(f"Request #{request.pk} is {request.state}, not revoking.")
     revoked: list[str] = []
     for _ in range(FINISH_ROUNDS):
-        fresh = [accessor for accessor in _token_accessors(request) if accessor not in revoked]
+        fresh = [accessor for accessor in token_accessors([request])[request.pk] if accessor not in revoked]
         _revoke_tokens(request, fresh)
         revoked += fresh
         with transaction.atomic():
@@ -194,9 +194,18 @@ def grant_revoke_finish(*, request_id: int) -> AccessRequest:
     raise vault.VaultUnavailable("Extensions kept receiving tokens while the grant was revoked; trying again.")
 
 
-def _token_accessors(request: AccessRequest) -> list[str]:
-    extensions = request.extensions.filter(state__in=HOLDING_STATES).values_list("vault_token_accessor", flat=True)
-    return [accessor for accessor in [request.vault_token_accessor, *extensions] if accessor]
+def token_accessors(grants: list[AccessRequest]) -> dict[int, list[str]]:
+    """Return the token accessors of each grant: its own, then its holding extensions'."""
+    accessors = {grant.pk: [grant.vault_token_accessor] if grant.vault_token_accessor else [] for grant in grants}
+    extensions = (
+        AccessRequest.objects.filter(extends_id__in=accessors, state__in=HOLDING_STATES)
+        .exclude(vault_token_accessor="")
+        .order_by("pk")
+        .values_list("extends_id", "vault_token_accessor")
+    )
+    for grant_id, accessor in extensions:
+        accessors[grant_id].append(accessor)
+    return accessors
 
 
 def _revoke_tokens(request: AccessRequest, accessors: list[str]) -> None:

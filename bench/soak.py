@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from portal.devstack import tenant, tokens
 from portal.devstack.processes import tcp_open, wait_for
@@ -228,6 +229,50 @@ async def _healthz_loop(base: str, results: Results, deadline: float) -> None:
             await asyncio.sleep(random.uniform(0.5, 2.0))
 
 
+# The parts of the machine's work during the soak, by what their command line runs.
+PARTS = {
+    "web (gunicorn)": "gunicorn",
+    "workers and beat (celery)": "celery",
+    "PostgreSQL": "postgres",
+    "OpenBao": "bao server",
+    "Redis": "redis-server",
+}
+
+
+def _cpu_by_part() -> dict[str, float]:
+    """Return the CPU seconds used so far by this process (the load generator) and each part of its stack."""
+    me = psutil.Process()
+    used = defaultdict(float)
+    used["load generator (this process)"] = sum(me.cpu_times()[:2])
+    for process in me.children(recursive=True):
+        try:
+            times, command = process.cpu_times(), " ".join(process.cmdline())
+        except psutil.Error:
+            continue
+        part = next((name for name, marker in PARTS.items() if marker in command), "other")
+        # With its children that ended and were reaped (gunicorn's workers replaced after `max_requests`).
+        used[part] += times.user + times.system + times.children_user + times.children_system
+    return used
+
+
+def _machine_busy() -> float:
+    """Return the CPU seconds the whole machine has spent busy (every process, not idle or waiting on disk)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def _report_cpu(before: dict[str, float], after: dict[str, float], busy: float, seconds: float) -> None:
+    total = sum(after.values()) - sum(before.values())
+    cores = psutil.cpu_count() or 1
+    print(
+        f"CPU during the soak: the machine was busy {busy:.0f} s of {seconds * cores:.0f} s "
+        f"({cores} cores x {seconds:.0f} s); the soak's own processes used {total:.0f} s:"
+    )
+    for part in sorted(after, key=lambda name: before.get(name, 0.0) - after[name]):
+        used = after[part] - before.get(part, 0.0)
+        print(f"  {part:<32} {used:>7.0f} s  {used / seconds:>5.2f} cores  {used / total:>4.0%}")
+
+
 def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1] if len(values) >= 2 else values[0]
 
@@ -319,12 +364,15 @@ def main(argv: list[str] | None = None) -> int:
             [*manage, "migrate", "--no-input", "--verbosity", "0"], env={**os.environ}, cwd=REPO_ROOT, check=True
         )
         subprocess.run([*manage, "seed_demo"], env={**os.environ}, cwd=REPO_ROOT, check=True, capture_output=True)
-        stack.start_worker(env, name="worker-1", concurrency=2)
-        stack.start_worker(env, name="worker-2", concurrency=2)
-        stack.start_beat(env)
+        # As in production and in `make bench`: no debugging extras (the query log) in the web tier or the workers.
+        # The environment keeps DJANGO_DEBUG=1 only so that pages need no `collectstatic` (see bench/wsgi.py).
+        quiet = {**env, "DJANGO_DEBUG": "0"}
+        stack.start_worker(quiet, name="worker-1", concurrency=2)
+        stack.start_worker(quiet, name="worker-2", concurrency=2)
+        stack.start_beat(quiet)
         web = stack.start_portal_process(
             "web",
-            [str(VENV_BIN / "gunicorn"), "-c", str(REPO_ROOT / "gunicorn.conf.py"), "portal.wsgi"],
+            [str(VENV_BIN / "gunicorn"), "-c", str(REPO_ROOT / "gunicorn.conf.py"), "bench.wsgi:application"],
             {**env, "GUNICORN_BIND": f"127.0.0.1:{stack.ports.web}", "WEB_CONCURRENCY": "4"},
         )
         wait_for(lambda: tcp_open(stack.ports.web), what="the portal", process=web)
@@ -338,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             person.session = _session_for(person)
 
         results = Results()
+        cpu_before, busy_before = _cpu_by_part(), _machine_busy()
         soak_started = time.monotonic()
         deadline = soak_started + args.minutes * 60
 
@@ -349,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
 
         asyncio.run(run_all())
         soaked = time.monotonic() - soak_started
+        cpu_after, busy = _cpu_by_part(), _machine_busy() - busy_before
         # The same number of people at the same pace, calling /healthz alone: what the client and the machine
         # cost by themselves, so that the ratio can be read on any machine.
         alone = Results()
@@ -362,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         _end_every_grant(stack)
         leaked = _leaked_users(stack, results.usernames)
         _report(results, leaked, soaked, alone.latencies["/healthz"])
+        _report_cpu(cpu_before, cpu_after, busy, soaked)
         passed = not results.errors and not leaked and results.granted > 0
         return 0 if passed else 1
     finally:

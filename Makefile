@@ -18,7 +18,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The benchmark suite on its own stack (about 5 minutes); figures in bench/results/latest.json.
+# The benchmark suite on its own stack (about 6 minutes); figures in bench/results/latest.json.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

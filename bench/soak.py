@@ -8,7 +8,9 @@ workers and beat, drives them with an asyncio client, and stops by itself. At th
 grant is ended and the target database must hold none of the database users that were
 revealed. It prints the p95 of each page and endpoint, beside the p95 of /healthz called alone
 by as many people at the same pace right after (so the ratio reads the same on any machine),
-and each against its target; it exits non-zero on any error or leaked credential. Not run by CI.
+and each against its target, then the CPU each part of the stack used; it exits non-zero on any error
+or leaked credential. The web tier and the workers run without debugging extras, as in production.
+Not run by CI.
 """
 
 from __future__ import annotations

@@ -341,7 +341,8 @@ class Stack:
         audit_log = vault_dir / "audit.log"
         config = vault_dir / "audit.hcl"
         config.write_text(f'audit "file" "portal" {{\n  options {{\n    file_path = "{audit_log}"\n  }}\n}}\n')
-        self.vault_root_token = secrets.token_urlsafe(24)
+        # Hexadecimal: a token that began with "-" would read as an option to a command's `--token`.
+        self.vault_root_token = secrets.token_hex(24)
         process = Process(
             "openbao",
             [

@@ -32,9 +32,23 @@ from portal.core.errors import InvalidInput, NotFound
 from portal.core.ratelimit import rate_limited
 
 
+class _Paginator(Paginator):
+    """Django's paginator, except that the first page is read before the count: when it has room to spare,
+    its rows are the whole list and their number is the count, without a COUNT query (most people's lists)."""
+
+    def page(self, number):
+        if str(number) != "1" or "count" in self.__dict__:
+            return super().page(number)
+        rows = list(self.object_list[: self.per_page + 1])
+        if len(rows) <= self.per_page:
+            self.count = len(rows)
+        return self._get_page(rows[: self.per_page], self.validate_number(1), self)
+
+
 class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
+    django_paginator_class = _Paginator
 
     @property
     def max_page_size(self) -> int:

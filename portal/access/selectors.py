@@ -32,7 +32,7 @@ from portal.accounts.models import Profile
 from portal.accounts.selectors import profiles_with_upn, user_groups
 from portal.core import clock
 from portal.core.errors import InvalidInput, NotFound
-from portal.reviews.exclusions import roles_excluded_for
+from portal.reviews.exclusions import role_excluded_for
 
 State = AccessRequest.State
 # How many of a requester's newest requests an approver sees next to a request.
@@ -50,8 +50,13 @@ class Eligibility:
 def roles_eligible(user) -> list[Eligibility]:
     """Return the roles `user` may request now, each with why."""
     result = []
-    excluded = roles_excluded_for(user)
-    for role in AccessRole.objects.filter(enabled=True, vault_role_missing=False).order_by("name"):
+    roles = list(
+        AccessRole.objects.filter(enabled=True, vault_role_missing=False)
+        .annotate(excluded_by_review=role_excluded_for(user))
+        .order_by("name")
+    )
+    excluded = {role.pk for role in roles if role.excluded_by_review}
+    for role in roles:
         because = policy.eligibility(role, user, excluded_role_ids=excluded)
         if because:
             result.append(Eligibility(role=role, because=because))

@@ -28,6 +28,8 @@ def test_the_eligible_roles_read_the_persons_review_removals_once(catalog):
 
     assert len(eligible) == 3
     assert queries_on(captured, '"reviews_roleexclusion"') == 1
+    # With the roles themselves: one query in all.
+    assert len(captured.captured_queries) == 1
 
 
 def test_the_navigation_asks_once_whether_the_person_approves_anything(catalog, bob):

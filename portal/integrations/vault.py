@@ -69,6 +69,10 @@ class VaultUnavailable(VaultError, ServiceUnavailable):
     status = 503
 
 
+class VaultNoAnswer(VaultUnavailable):
+    """Vault did not answer (refused the connection, or too slow): whether it received the call is unknown."""
+
+
 class VaultForbidden(VaultError):
     """Vault does not allow the portal (or the grant token) to do this."""
 
@@ -151,18 +155,31 @@ def creds_path(*, mount: str, role: str) -> str:
 # ----- the verbs -----
 
 
-def create_grant_token(*, mount: str, role: str, ttl_seconds: int, metadata: dict[str, str]) -> GrantToken:
-    """Create the orphan token of one grant: it may read `role`'s credentials only and dies after `ttl_seconds`."""
+def check_role(*, mount: str, role: str) -> None:
+    """Raise `VaultRoleMissing` unless `role` exists on `mount`: what comes before creating its grant tokens.
+
+    A token for a role that does not exist could never read anything: refuse early. The token role cannot
+    tell: Vault creates a token for a policy that does not exist, and its read then fails as "permission
+    denied", which would leave an orphan token behind and name the wrong cause. The read is also what keeps a
+    stalled Vault from being sent token creations the portal gives up waiting for: Vault would carry them out
+    once it resumes, and nothing would know those tokens (tests/faults/test_vault_outage.py).
+    """
+    _read_role(mount=mount, role=role)
+
+
+def create_grant_token(
+    *, mount: str, role: str, ttl_seconds: int, metadata: dict[str, str], role_checked: bool = False
+) -> GrantToken:
+    """Create the orphan token of one grant: it may read `role`'s credentials only and dies after `ttl_seconds`.
+
+    The role is checked first (`check_role`), unless the caller has just done so for a batch of grants.
+    """
     if ttl_seconds < 1:
         raise ValueError("ttl_seconds must be at least 1.")
     if not all(isinstance(key, str) and isinstance(value, str) for key, value in metadata.items()):
         raise ValueError("Token metadata keys and values must be strings.")
-    # A token for a role that does not exist could never read anything: refuse early. The token role cannot
-    # tell: Vault creates a token for a policy that does not exist, and its read then fails as "permission
-    # denied", which would leave an orphan token behind and name the wrong cause. The read is also what keeps a
-    # stalled Vault from being sent token creations the portal gives up waiting for: Vault would carry them out
-    # once it resumes, and nothing would know those tokens (tests/faults/test_vault_outage.py).
-    _read_role(mount=mount, role=role)
+    if not role_checked:
+        check_role(mount=mount, role=role)
     body = _portal_call(
         "post",
         f"auth/token/create/{settings.VAULT_GRANT_TOKEN_ROLE}",
@@ -494,7 +511,7 @@ def _call(
         response = client.adapter.request(method, f"v1/{path}", headers=headers, **options)
     except requests.RequestException as error:
         count_vault_error("unreachable")
-        raise VaultUnavailable(f"Vault at {settings.VAULT_ADDR} did not answer: {type(error).__name__}.") from None
+        raise VaultNoAnswer(f"Vault at {settings.VAULT_ADDR} did not answer: {type(error).__name__}.") from None
     except hvac.exceptions.InvalidPath:
         if missing is None:
             return {}

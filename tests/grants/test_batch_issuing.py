@@ -14,6 +14,7 @@ from portal.access.audit import audit_verify
 from portal.access.models import AccessRequest, AccessRole, AuditEvent
 from portal.core.clock import now
 from portal.integrations import vault
+from tests.faults.conftest import analytics_reader
 from tests.grants.conftest import WHY, can_log_in, grant_for, live_tokens_of, reveal
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -179,3 +180,57 @@ def test_a_grant_whose_vault_role_is_gone_fails_naming_it_and_leaves_no_token(st
     assert live_tokens_of(stack, request.pk) == []
     event = AuditEvent.objects.get(request_id=request.pk, action="grant.issue_failed")
     assert "no-such-vault-role" in event.details["error"]
+
+
+def test_each_vault_role_of_a_batch_is_checked_once_before_its_tokens_are_created(people, catalog, sent, monkeypatch):
+    requests = approved(people)  # three requests, two roles
+    calls = []
+    check, create = vault.check_role, vault.create_grant_token
+
+    def check_first(**kwargs):
+        calls.append(("check", kwargs["role"]))
+        return check(**kwargs)
+
+    monkeypatch.setattr(vault, "check_role", check_first)
+
+    def create_after_check(**kwargs):
+        calls.append(("create", kwargs["role"]))
+        return create(**kwargs)
+
+    monkeypatch.setattr(vault, "create_grant_token", create_after_check)
+
+    services.grant_issue_with_waiting(request_id=requests[0].pk)
+
+    checks = [role for kind, role in calls if kind == "check"]
+    assert sorted(checks) == ["analytics-readonly", "orders-readwrite"]
+    assert [kind for kind, _ in calls[:2]] == ["check", "check"] and len(calls) == 5
+    for request in requests:
+        assert AccessRequest.objects.get(pk=request.pk).state == State.ACTIVE
+
+
+def test_once_a_token_creation_goes_unanswered_the_others_of_the_batch_are_not_sent(
+    stack, people, catalog, sent, monkeypatch
+):
+    requests = [grant_for(people["alice"], "analytics-readonly")]
+    requests += [grant_for(analytics_reader(number), "analytics-readonly") for number in (1, 2, 3)]
+    monkeypatch.setattr("portal.access.services.batch_issuing.VAULT_PARALLEL", 1)  # one after the other
+    create, sent_to_vault = vault.create_grant_token, []
+
+    def unanswered_first(**kwargs):
+        sent_to_vault.append(kwargs["metadata"]["request_id"])
+        if len(sent_to_vault) == 1:
+            # As when Vault stalls: the call may have reached it, and no answer came back.
+            raise vault.VaultNoAnswer("Vault did not answer: ReadTimeout.")
+        return create(**kwargs)
+
+    monkeypatch.setattr(vault, "create_grant_token", unanswered_first)
+
+    with pytest.raises(vault.VaultNoAnswer):
+        services.grant_issue_with_waiting(request_id=requests[0].pk)
+
+    assert sent_to_vault == [str(requests[0].pk)]
+    for request in requests:
+        row = AccessRequest.objects.get(pk=request.pk)
+        assert (row.state, row.vault_token_accessor) == (State.APPROVED, "")
+        assert "did not answer" in row.last_error
+        assert live_tokens_of(stack, request.pk) == []

@@ -7,6 +7,8 @@ trips and commits, not Vault, were the limit. `grant_issue_with_waiting` takes u
 of them: one transaction claims them, their grant tokens are created up to `VAULT_PARALLEL` at once, one
 transaction records every accessor before any credentials are read, the wrapped reads run at once too, and
 one transaction makes them active with an audit event each, under one turn of the audit chain's lock.
+Each Vault role of the batch is checked once before its tokens are created (`vault.check_role`), not once
+per token; once a creation goes unanswered, the creations not yet sent are not sent.
 
 The promises are those of `grant_issue`: a claim is a conditional update re-checked under a row lock (other
 workers skip the rows a batch holds), each accessor is committed before its credentials are read, and a
@@ -14,6 +16,7 @@ request whose attempt fails is given back or failed as on its own. A worker that
 claims `issuing`, and the sweeper recovers each as it recovers one.
 """
 
+import threading
 from datetime import datetime
 
 from django.db import transaction
@@ -77,9 +80,18 @@ def grants_issue_many(*, request_ids: list[int]) -> tuple[list[AccessRequest], d
     errors: dict[int, Exception] = {}
     windows = {request.pk: issue_window(request) for request in claimed}
     metadata = {request.pk: token_metadata(request) for request in claimed}
+    role_errors = _check_roles(claimed)
+    # Once a creation goes unanswered, Vault may have stalled: it would carry out every creation sent to it
+    # meanwhile when it resumes, and nothing would know those tokens. The creations not yet sent are not sent;
+    # their requests are given back, and each is tried again on its own, its role checked first.
+    unanswered = threading.Event()
 
     def create(request: AccessRequest) -> vault.GrantToken | vault.VaultError:
         role = request.role
+        if (role.vault_mount, role.vault_role) in role_errors:
+            return role_errors[(role.vault_mount, role.vault_role)]
+        if unanswered.is_set():
+            return vault.VaultNoAnswer("Vault did not answer another grant's token creation: this one was not sent.")
         with log_context(access_request=request.pk), vault.correlate(correlation(request)):
             try:
                 return vault.create_grant_token(
@@ -87,7 +99,11 @@ def grants_issue_many(*, request_ids: list[int]) -> tuple[list[AccessRequest], d
                     role=role.vault_role,
                     ttl_seconds=windows[request.pk][1],
                     metadata=metadata[request.pk],
+                    role_checked=True,
                 )
+            except vault.VaultNoAnswer as error:
+                unanswered.set()
+                return error
             except vault.VaultError as error:
                 return error
 
@@ -126,6 +142,21 @@ def grants_issue_many(*, request_ids: list[int]) -> tuple[list[AccessRequest], d
             read_ok.append(request)
     issued = _activate_many(read_ok, tokens, stamps, wrapped, windows)
     return issued, errors
+
+
+def _check_roles(requests: list[AccessRequest]) -> dict[tuple[str, str], vault.VaultError]:
+    """Check each Vault role of the batch once (`vault.check_role`); return the error of each that failed."""
+    roles = list(dict.fromkeys((request.role.vault_mount, request.role.vault_role) for request in requests))
+    errors = {}
+    for mount, role in roles:
+        try:
+            vault.check_role(mount=mount, role=role)
+        except vault.VaultUnavailable as error:
+            # Vault is not answering: the other roles' checks would wait as long, for the same answer.
+            return {**errors, **{key: error for key in roles if key not in errors}}
+        except vault.VaultError as error:
+            errors[(mount, role)] = error
+    return errors
 
 
 def _claim_many(request_ids: list[int]) -> list[AccessRequest]:

@@ -72,10 +72,15 @@ def open_request_for(*, user, role: AccessRole) -> AccessRequest | None:
     )
 
 
+def approvals_with_approvers() -> Prefetch:
+    """Prefetch the approvals of requests with their approvers and profiles: one query, not one per level."""
+    return Prefetch("approvals", queryset=Approval.objects.select_related("approver__profile"))
+
+
 def _with_related(queryset: QuerySet) -> QuerySet:
-    # The approvals with their approvers and profiles in one query, not one per level.
-    approvals = Prefetch("approvals", queryset=Approval.objects.select_related("approver__profile"))
-    return queryset.select_related("role", "requester__profile", "break_glass_use").prefetch_related(approvals)
+    return queryset.select_related("role", "requester__profile", "break_glass_use").prefetch_related(
+        approvals_with_approvers()
+    )
 
 
 def requests_visible_to(user) -> QuerySet:

@@ -1,6 +1,6 @@
 """The one rule a review leaves behind: a person removed from a role is not eligible for it in the portal."""
 
-from django.db.models import Exists, OuterRef, Value
+from django.db.models import Exists, OuterRef, Q, Value
 
 from portal.reviews.models import RoleExclusion
 
@@ -27,3 +27,19 @@ def role_excluded_for(user):
     if profile is None:
         return Value(False)
     return Exists(RoleExclusion.objects.filter(role=OuterRef("pk"), tid=profile.tid, oid=profile.oid))
+
+
+def roles_excluded_for_each(users) -> dict[int, set[int]]:
+    """Return `roles_excluded_for` of each of `users` by user ID, in one query (for a batch of requests)."""
+    profiles = {user.pk: profile for user in users if (profile := getattr(user, "profile", None)) is not None}
+    excluded = {user.pk: set() for user in users}
+    if not profiles:
+        return excluded
+    people = Q()
+    for profile in profiles.values():
+        people |= Q(tid=profile.tid, oid=profile.oid)
+    rows = RoleExclusion.objects.filter(people).values_list("tid", "oid", "role_id")
+    by_identity = {(profile.tid, profile.oid): user_id for user_id, profile in profiles.items()}
+    for tid, oid, role_id in rows:
+        excluded[by_identity[(tid, oid)]].add(role_id)
+    return excluded

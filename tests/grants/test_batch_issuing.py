@@ -8,10 +8,11 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from portal.access import services, tasks
 from portal.access.audit import audit_verify
-from portal.access.models import AccessRequest, AccessRole, AuditEvent
+from portal.access.models import AccessRequest, AccessRole, AuditAction, AuditEvent
 from portal.core.clock import now
 from portal.integrations import vault
 from tests.faults.conftest import analytics_reader
@@ -234,3 +235,34 @@ def test_once_a_token_creation_goes_unanswered_the_others_of_the_batch_are_not_s
         assert (row.state, row.vault_token_accessor) == (State.APPROVED, "")
         assert "did not answer" in row.last_error
         assert live_tokens_of(stack, request.pk) == []
+
+
+def test_a_batch_reads_what_its_claims_check_once_and_issues_no_approval_the_history_does_not_prove(
+    people, catalog, sent
+):
+    requests = approved(people)
+    forged = services.request_create(actor=people["dave"], role="orders-admin", justification=WHY, ticket="OPS-1")
+    with connection.cursor() as cursor:
+        # As a database intruder would: approved in the table, with no approval in the history.
+        cursor.execute("UPDATE access_accessrequest SET state = 'approved' WHERE id = %s", [forged.pk])
+
+    with CaptureQueriesContext(connection) as captured:
+        services.grants_issue_many(request_ids=[request.pk for request in requests] + [forged.pk])
+
+    def reads_of(table: str) -> int:
+        queries = [query["sql"] for query in captured.captured_queries]
+        return sum(sql.startswith("SELECT") and f'FROM "{table}"' in sql for sql in queries)
+
+    # One read each for the whole batch: the approvals (the tokens' metadata too), the history's proofs,
+    # the review removals.
+    assert reads_of("access_approval") == 1
+    assert reads_of("reviews_roleexclusion") == 1
+    proofs = [sql for sql in (query["sql"] for query in captured.captured_queries) if "'request.approved'" in sql]
+    assert len(proofs) == 1 and proofs[0].startswith("SELECT")
+    for request in requests:
+        assert AccessRequest.objects.get(pk=request.pk).state == State.ACTIVE
+    forged.refresh_from_db()
+    assert (forged.state, forged.vault_token_accessor) == (State.FAILED, "")
+    refusal = AuditEvent.objects.get(request=forged, action=AuditAction.GRANT_NOT_ISSUED)
+    assert refusal.details == {"reason": "approval_unproven"}
+    assert audit_verify() is None

@@ -20,10 +20,11 @@ import threading
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Case, Q, When
+from django.db.models import Case, Q, When, prefetch_related_objects
 
-from portal.access.audit import audit_record_many
-from portal.access.models import AccessRequest
+from portal.access.audit import audit_proven, audit_record_many
+from portal.access.models import AccessRequest, AuditAction
+from portal.access.selectors import approvals_with_approvers
 from portal.access.services.issuing import (
     grant_issue,
     issue_abandon_token,
@@ -41,6 +42,7 @@ from portal.core.errors import InvalidTransition
 from portal.core.parallel import each_at_once
 from portal.integrations import vault
 from portal.logging import log_context
+from portal.reviews.exclusions import roles_excluded_for_each
 
 State = AccessRequest.State
 
@@ -164,9 +166,20 @@ def _claim_many(request_ids: list[int]) -> list[AccessRequest]:
     claimed = []
     with transaction.atomic():
         # Rows another worker holds are its to issue.
-        for request in locked_many(pk__in=request_ids, state=State.APPROVED, extends=None, skip_locked=True):
+        requests = locked_many(pk__in=request_ids, state=State.APPROVED, extends=None, skip_locked=True)
+        # What each claim checks, read for all of them at once: the approvals (for the tokens' metadata too),
+        # the history's proof of each approval, and the roles a review removed each requester from.
+        prefetch_related_objects(requests, approvals_with_approvers())
+        proven = audit_proven(requests=requests, action=AuditAction.REQUEST_APPROVED)
+        excluded = roles_excluded_for_each({request.requester for request in requests})
+        for request in requests:
             try:
-                request = issue_claim_locked(request, None)
+                request = issue_claim_locked(
+                    request,
+                    None,
+                    approval_proven=request.pk in proven,
+                    excluded_role_ids=excluded[request.requester_id],
+                )
             except InvalidTransition:
                 # Not yet due (a later start): its own task or the sweeper issues it then.
                 continue

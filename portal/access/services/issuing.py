@@ -57,7 +57,8 @@ def issuing_stuck_after() -> timedelta:
 def token_metadata(request: AccessRequest) -> dict[str, str]:
     """Return what the grant token carries about the request: its ID, the requester, who approved."""
     profile = getattr(request.requester, "profile", None)
-    approvers = request.approvals.filter(decision=Approval.Decision.APPROVE).select_related("approver__profile")
+    # All of them, filtered here: a batch has them prefetched with their approvers, and one alone reads them now.
+    approvers = [approval for approval in _approvals(request) if approval.decision == Approval.Decision.APPROVE]
     metadata = {
         "request_id": str(request.pk),
         "requester_oid": profile.oid if profile else "",
@@ -67,6 +68,12 @@ def token_metadata(request: AccessRequest) -> dict[str, str]:
     if request.extends_id:
         metadata["extends"] = str(request.extends_id)
     return metadata
+
+
+def _approvals(request: AccessRequest):
+    if "approvals" in getattr(request, "_prefetched_objects_cache", {}):
+        return request.approvals.all()
+    return request.approvals.select_related("approver__profile")
 
 
 def _close_unissued(request: AccessRequest, *, reason: str, detail: str) -> AccessRequest:
@@ -84,8 +91,18 @@ def _issue_claim(request_id: int) -> AccessRequest:
         return issue_claim_locked(request, grant)
 
 
-def issue_claim_locked(request: AccessRequest, grant: AccessRequest | None) -> AccessRequest:
-    """Claim a locked request (and its locked grant, for an extension); raise InvalidTransition before any write."""
+def issue_claim_locked(
+    request: AccessRequest,
+    grant: AccessRequest | None,
+    *,
+    approval_proven: bool | None = None,
+    excluded_role_ids: set[int] | None = None,
+) -> AccessRequest:
+    """Claim a locked request (and its locked grant, for an extension); raise InvalidTransition before any write.
+
+    A batch gives what it read for all its requests at once: whether the history proves the approval
+    (`audit.audit_proven`) and the roles a review removed the requester from; on its own, each is read here.
+    """
     # Only an approved request is issued
     if request.state != State.APPROVED:
         raise InvalidTransition(f"Request #{request.pk} is {request.state}, not approved.")
@@ -98,7 +115,9 @@ def issue_claim_locked(request: AccessRequest, grant: AccessRequest | None) -> A
             request, reason="grant_ended", detail=f"Grant #{grant.pk} ended before the extension was issued."
         )
     # Only an approval the history proves is issued: a row set to `approved` in the database is not one
-    if not audit_proves(request=request, action=AuditAction.REQUEST_APPROVED):
+    if approval_proven is None:
+        approval_proven = audit_proves(request=request, action=AuditAction.REQUEST_APPROVED)
+    if not approval_proven:
         logger.error("Request #%s is approved in the database, but no approval of it is in the history", request.pk)
         return _close_unissued(
             request,
@@ -106,7 +125,7 @@ def issue_claim_locked(request: AccessRequest, grant: AccessRequest | None) -> A
             detail="No approval of this request is in the audit history; it was not issued.",
         )
     # The requester must still be eligible when access starts
-    if not policy.eligibility(request.role, request.requester):
+    if not policy.eligibility(request.role, request.requester, excluded_role_ids=excluded_role_ids):
         return _close_unissued(
             request, reason="requester_not_eligible", detail="The requester is no longer eligible for this role."
         )

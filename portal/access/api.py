@@ -55,6 +55,17 @@ class Pagination(PageNumberPagination):
         return settings.API_PAGE_SIZE_MAX
 
 
+class _AllRequestsPaginator(_Paginator):
+    @cached_property
+    def count(self) -> int:
+        # Every request, unfiltered: the database keeps their number, exact, rather than counting them each time.
+        return selectors.requests_total()
+
+
+class AllRequestsPagination(Pagination):
+    django_paginator_class = _AllRequestsPaginator
+
+
 class _AuditPaginator(Paginator):
     @cached_property
     def count(self) -> int:
@@ -120,7 +131,7 @@ class RequestsView(APIView):
             queryset = selectors.requests_all()
         else:
             raise InvalidInput("scope is one of mine, to_review, all.", fields={"scope": ["Unknown scope."]})
-        paginator = Pagination()
+        paginator = AllRequestsPagination() if scope == "all" else Pagination()
         page = paginator.paginate_queryset(queryset.order_by("-created_at", "-id"), request, view=self)
         return paginator.get_paginated_response(RequestSerializer(page, many=True).data)
 

@@ -27,6 +27,7 @@ from portal.access.models import (
     Approval,
     AuditAction,
     AuditEvent,
+    RequestTally,
 )
 from portal.accounts.models import Profile
 from portal.accounts.selectors import profiles_with_upn, user_groups
@@ -137,6 +138,12 @@ def requests_to_review(user) -> QuerySet:
 
 def requests_all() -> QuerySet:
     return _with_related(AccessRequest.objects.all())
+
+
+def requests_total() -> int:
+    """Return how many requests there are: the database's tally (`RequestTally`), or a count where it has none."""
+    total = RequestTally.objects.filter(pk=1).values_list("total", flat=True).first()
+    return AccessRequest.objects.count() if total is None else total
 
 
 def recent_requests_of(user, *, limit: int = RECENT_LIMIT, exclude_id: int | None = None) -> list[AccessRequest]:

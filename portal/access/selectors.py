@@ -117,23 +117,31 @@ def requests_mine(user) -> QuerySet:
     return _with_related(AccessRequest.objects.filter(requester=user))
 
 
-def requests_to_review(user) -> QuerySet:
-    """Return the pending requests `user` may decide now (`policy.check_decide` as a query)."""
+def requests_to_review(user, *, recent: bool = True) -> QuerySet:
+    """Return the pending requests `user` may decide now (`policy.check_decide` as a query).
+
+    With `recent`, each requester's recent requests come along (`recent_requests_of`), as the queue's page
+    shows them; the API's list does not.
+    """
     if not policy.may_decide_any(user):
         return AccessRequest.objects.none()
     groups = list(user_groups(user))
     roles = AccessRole.objects.filter(approver_groups__has_any_keys=groups)
-    # The queue shows each requester's recent requests: one query for all of them, not one per item.
-    recent = Prefetch(
-        "requester__access_requests",
-        queryset=AccessRequest.objects.select_related("role").order_by("-created_at", "-id")[: RECENT_LIMIT + 1],
-        to_attr=_RECENT_ATTR,
-    )
-    return _with_related(
+    queue = _with_related(
         AccessRequest.objects.filter(state=State.PENDING, role__in=roles)
         .exclude(requester=user)
         .exclude(approvals__approver=user)
-    ).prefetch_related(recent)
+    )
+    if not recent:
+        return queue
+    # One query for the recent requests of every requester in the queue, not one per item.
+    return queue.prefetch_related(
+        Prefetch(
+            "requester__access_requests",
+            queryset=AccessRequest.objects.select_related("role").order_by("-created_at", "-id")[: RECENT_LIMIT + 1],
+            to_attr=_RECENT_ATTR,
+        )
+    )
 
 
 def requests_all() -> QuerySet:

@@ -74,3 +74,19 @@ def test_the_queue_shows_25_a_page_and_counts_every_request_waiting(bob, catalog
         assert {"label": "To review", "count": 27}.items() <= nav_item(page, "To review").items()
     assert 'href="?page=2"' in first.content.decode() and 'href="?page=1"' in second.content.decode()
     assert 'name="next" value="/access/review/?page=2"' in second.content.decode()
+
+
+def test_the_api_queue_does_not_read_the_requesters_recent_requests_that_only_the_page_shows(bob, catalog, engineers):
+    for user in engineers(2):
+        ask_with_history(user)
+    client = Client()
+    client.force_login(bob)
+
+    def window_reads(path: str) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(path).status_code == 200
+        return sum("ROW_NUMBER() OVER" in query["sql"].upper() for query in queries.captured_queries)
+
+    assert window_reads("/access/review/") == 1
+    assert window_reads("/api/v1/requests?scope=to_review") == 0
+    assert len(client.get("/api/v1/requests?scope=to_review").json()["results"]) == 2

@@ -83,3 +83,25 @@ def test_reveal_answers_503_while_vault_is_down_and_keeps_the_wrapping_token(sta
         stack.start_vault()
     # A development Vault forgets everything when it stops: the wrapping token is gone with it.
     assert client_for(people["alice"]).post(f"/api/v1/requests/{grant.pk}/credentials").status_code == 410
+
+
+def test_where_a_roles_credentials_connect_is_asked_of_vault_once_a_minute_not_at_every_reveal(
+    stack, worker, people, catalog, monkeypatch
+):
+    from django.core.cache import cache
+
+    from portal.integrations import vault
+
+    first = wait_for_state(grant_for(people["alice"], "orders-readwrite", approver=people["bob"]).pk, "active")
+    second = wait_for_state(grant_for(people["bob"], "orders-readwrite", approver=people["carol"]).pk, "active")
+    asked, connection_info = [], vault.connection_info
+    monkeypatch.setattr(vault, "connection_info", lambda **kwargs: asked.append(kwargs) or connection_info(**kwargs))
+    cache.clear()
+
+    bodies = [reveal(people["alice"], first.pk), reveal(people["bob"], second.pk)]
+
+    assert asked == [{"mount": "database", "role": "orders-readwrite"}]
+    assert {(body["host"], body["port"], body["database"]) for body in bodies} == {
+        ("127.0.0.1", stack.ports.postgres, "shop")
+    }
+    assert all(can_log_in(body) for body in bodies)

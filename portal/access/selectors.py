@@ -20,6 +20,7 @@ from django.db.models.functions import TruncDate
 
 from portal.access import policy
 from portal.access.models import (
+    ENDED_STATES,
     HOLDING_STATES,
     OPEN_STATES,
     AccessRequest,
@@ -115,6 +116,12 @@ def person_by_oid_or_upn(text: str):
 
 def requests_mine(user) -> QuerySet:
     return _with_related(AccessRequest.objects.filter(requester=user))
+
+
+def requests_ended_of(user, *, limit: int) -> list[AccessRequest]:
+    """Return the newest `limit` ended requests of `user` with their roles: a history's rows, without approvals."""
+    ended = AccessRequest.objects.filter(requester=user, state__in=ENDED_STATES).select_related("role")
+    return list(ended.order_by("-created_at", "-id")[:limit])
 
 
 def requests_to_review(user, *, recent: bool = True) -> QuerySet:

@@ -19,7 +19,6 @@ from portal.access.forms import (
     RequestForm,
 )
 from portal.access.models import (
-    ENDED_STATES,
     HOLDING_STATES,
     MOVING_STATES,
     VAULT_WORK_STATES,
@@ -50,15 +49,18 @@ def _visible_request(user, request_id: int) -> AccessRequest:
 
 @login_required
 def my_access(request):
-    mine = selectors.requests_mine(request.user)
+    # The open requests in one query (newest first), split by state here.
+    open_ones = list(selectors.requests_mine(request.user).filter(state__in=[State.PENDING, *HOLDING_STATES]))
     return render(
         request,
         "access/my_access.html",
         {
             "eligible": selectors.roles_eligible(request.user),
-            "pending": [(item, selectors.approver_labels(item.role)) for item in mine.filter(state=State.PENDING)],
-            "active": mine.filter(state__in=HOLDING_STATES),
-            "history": mine.filter(state__in=ENDED_STATES)[:10],
+            "pending": [
+                (item, selectors.approver_labels(item.role)) for item in open_ones if item.state == State.PENDING
+            ],
+            "active": [item for item in open_ones if item.state in HOLDING_STATES],
+            "history": selectors.requests_ended_of(request.user, limit=10),
         },
     )
 

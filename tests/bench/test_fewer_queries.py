@@ -42,3 +42,25 @@ def test_the_navigation_asks_once_whether_the_person_approves_anything(catalog, 
     assert page.status_code == 200
     assert "To review" in page.content.decode() and "Access reviews" in page.content.decode()
     assert queries_on(captured, '"approver_groups" @>') == 1
+
+
+def test_my_access_reads_the_open_requests_in_one_query_and_the_historys_rows_without_approvals(catalog, alice, bob):
+    from portal.access import services
+
+    why = "Investigating the late orders of ticket OPS-12"
+    ended = services.request_create(actor=alice, role="orders-readwrite", justification=why)
+    services.request_cancel(actor=alice, request_id=ended.pk)
+    waiting = services.request_create(actor=alice, role="orders-readwrite", justification=why)
+    active = services.request_create(actor=alice, role="analytics-readonly", justification=why)
+    client = Client()
+    client.force_login(alice)
+
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get("/")
+
+    assert page.status_code == 200
+    assert [item.pk for item, _ in page.context["pending"]] == [waiting.pk]
+    assert [item.pk for item in page.context["active"]] == [active.pk]
+    assert [item.pk for item in page.context["history"]] == [ended.pk]
+    assert queries_on(captured, 'FROM "access_accessrequest"') == 2  # the open ones, the history
+    assert queries_on(captured, 'FROM "access_approval"') == 1

@@ -303,12 +303,14 @@ def _machine_busy() -> float:
     return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
-def _report_cpu(before: dict[str, float], after: dict[str, float], busy: float, seconds: float) -> None:
+def _report_cpu(before: dict[str, float], after: dict[str, float], busy: float, seconds: float, calls: int) -> None:
     total = sum(after.values()) - sum(before.values())
     cores = psutil.cpu_count() or 1
+    web = after["web (gunicorn)"] - before.get("web (gunicorn)", 0.0)
     print(
         f"CPU during the soak: the machine was busy {busy:.0f} s of {seconds * cores:.0f} s "
-        f"({cores} cores x {seconds:.0f} s); the soak's own processes used {total:.0f} s:"
+        f"({cores} cores x {seconds:.0f} s); {calls} calls ({calls / seconds:.0f} a second), "
+        f"{web / max(calls, 1) * 1000:.1f} ms of the web tier's CPU each; the soak's own processes used {total:.0f} s:"
     )
     for part in sorted(after, key=lambda name: before.get(name, 0.0) - after[name]):
         used = after[part] - before.get(part, 0.0)
@@ -467,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         server = _server_times(results, web.log_path)
         server["/healthz"] = _server_times(alone, web.log_path).get("/healthz", [])
         _report(results, leaked, soaked, alone.latencies["/healthz"], server)
-        _report_cpu(cpu_before, cpu_after, busy, soaked)
+        _report_cpu(cpu_before, cpu_after, busy, soaked, sum(len(values) for values in results.latencies.values()))
         passed = not results.errors and not leaked and results.granted > 0
         return 0 if passed else 1
     finally:

@@ -34,7 +34,7 @@ from portal.accounts.models import Profile
 from portal.accounts.selectors import profiles_with_upn, user_groups
 from portal.core import clock
 from portal.core.errors import InvalidInput, NotFound
-from portal.reviews.exclusions import role_excluded_for
+from portal.reviews.exclusions import excluded_by_review
 
 State = AccessRequest.State
 # How many of a requester's newest requests an approver sees next to a request.
@@ -54,7 +54,7 @@ def roles_eligible(user) -> list[Eligibility]:
     result = []
     roles = list(
         AccessRole.objects.filter(enabled=True, vault_role_missing=False)
-        .annotate(excluded_by_review=role_excluded_for(user))
+        .annotate(excluded_by_review=excluded_by_review(user))
         .order_by("name")
     )
     excluded = {role.pk for role in roles if role.excluded_by_review}

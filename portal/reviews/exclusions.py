@@ -12,13 +12,10 @@ def excluded_from_role(role, user) -> bool:
 
 def roles_excluded_for(user) -> set[int]:
     """Return the IDs of every role a review removed `user` from, in one query (for a list of roles too)."""
-    profile = getattr(user, "profile", None)
-    if profile is None:
-        return set()
-    return set(RoleExclusion.objects.filter(tid=profile.tid, oid=profile.oid).values_list("role_id", flat=True))
+    return roles_excluded_for_each([user])[user.pk]
 
 
-def role_excluded_for(user):
+def excluded_by_review(user):
     """Return a query expression: whether a review removed `user` from the role of the row (to annotate roles).
 
     The same rule as `roles_excluded_for`, read with the roles themselves instead of in a query of its own.
@@ -30,7 +27,7 @@ def role_excluded_for(user):
 
 
 def roles_excluded_for_each(users) -> dict[int, set[int]]:
-    """Return `roles_excluded_for` of each of `users` by user ID, in one query (for a batch of requests)."""
+    """Return, by user ID, the IDs of every role a review removed each of `users` from, in one query."""
     profiles = {user.pk: profile for user in users if (profile := getattr(user, "profile", None)) is not None}
     excluded = {user.pk: set() for user in users}
     if not profiles:

@@ -70,14 +70,22 @@ def audit_proves(*, request, action: AuditAction) -> bool:
 
 
 def audit_proven(*, requests, action: AuditAction) -> set[int]:
-    """Return the IDs of those of `requests` for which `audit_proves` holds, read in one query."""
+    """Return the IDs of those of `requests` for which `audit_proves` holds, read in one query.
+
+    The query reads the switch to the keyed chain with the events: it says which events were hashed without
+    the key. A switch that the key does not confirm leaves nothing unkeyed: every event must then match the key.
+    """
+    events = list(
+        AuditEvent.objects.filter(
+            models.Q(request__in=requests, action=action) | models.Q(action=CHAIN_KEYED)
+        ).order_by("id")
+    )
+    switch = next((event for event in events if event.action == CHAIN_KEYED), None)
+    unkeyed_through = _unkeyed_through(switch, proving=True)
     proven = set()
-    unkeyed_through = None
-    for event in AuditEvent.objects.filter(request__in=requests, action=action).order_by("id"):
-        if event.request_id in proven:
+    for event in events:
+        if event.action != action or event.request_id in proven:
             continue
-        if unkeyed_through is None:
-            unkeyed_through = _unkeyed_through()
         expected = event.compute_hash() if event.id <= unkeyed_through else chain_hash(event)
         if hmac.compare_digest(event.hash, expected):
             proven.add(event.request_id)
@@ -224,14 +232,21 @@ class AuditChainBroken(Exception):
         self.broken = broken
 
 
-def _unkeyed_through() -> int:
-    """Return the ID of the last event of the unkeyed chain of earlier releases, or 0 if there is none."""
-    switch = AuditEvent.objects.filter(action=CHAIN_KEYED).order_by("id").first()
+def _first_switch():
+    return AuditEvent.objects.filter(action=CHAIN_KEYED).order_by("id").first()
+
+
+def _unkeyed_through(switch, *, proving: bool = False) -> int:
+    """Return the ID of the last event of the unkeyed chain of earlier releases, or 0 if there is none.
+
+    `switch` is the first `audit.chain_keyed` event, or None: the chain was keyed from its start.
+    """
     if switch is None:
         return 0
     if not hmac.compare_digest(switch.hash, chain_hash(switch)):
-        # Changed or forged: the walk reaches it as it stands and names it (it is checked with the key).
-        return switch.id - 1
+        # Changed or forged. A proof then trusts no event without the key (a forged switch would otherwise make
+        # forged unkeyed events before it prove an approval); the walk reaches it as it stands and names it.
+        return 0 if proving else switch.id - 1
     try:
         through = int(switch.details.get("unkeyed_through", 0))
     except (AttributeError, TypeError, ValueError):
@@ -285,7 +300,7 @@ def audit_verify(*, anchor=None) -> BrokenLink | None:
     With `anchor` (see `vault.audit_anchor_read`), the anchored head must be in the table, with the
     same HMAC and as many events up to it: otherwise the newest events were deleted or replaced.
     """
-    walk = _Walk(prev=GENESIS_HASH, count=0, unkeyed_through=_unkeyed_through())
+    walk = _Walk(prev=GENESIS_HASH, count=0, unkeyed_through=_unkeyed_through(_first_switch()))
     anchor_seen = False
     for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
         broken = walk.step(event)
@@ -319,7 +334,8 @@ def audit_anchor():
     if previous is not None and head.id == previous.event_id and head.hash == previous.hmac:
         return previous
     if previous is None:
-        walk, events = _Walk(prev=GENESIS_HASH, count=0, unkeyed_through=_unkeyed_through()), AuditEvent.objects
+        walk = _Walk(prev=GENESIS_HASH, count=0, unkeyed_through=_unkeyed_through(_first_switch()))
+        events = AuditEvent.objects
     else:
         anchored = AuditEvent.objects.filter(id=previous.event_id).only("id", "hash").first()
         if anchored is None:
@@ -328,7 +344,7 @@ def audit_anchor():
             raise AuditChainBroken(
                 BrokenLink(anchored.id, "it is not the head anchored in Vault; the history up to it was rewritten")
             )
-        walk = _Walk(prev=previous.hmac, count=previous.count, unkeyed_through=_unkeyed_through())
+        walk = _Walk(prev=previous.hmac, count=previous.count, unkeyed_through=_unkeyed_through(_first_switch()))
         events = AuditEvent.objects.filter(id__gt=previous.event_id)
     for event in events.filter(id__lte=head.id).order_by("id").iterator(chunk_size=2000):
         broken = walk.step(event)

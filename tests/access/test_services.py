@@ -346,3 +346,17 @@ def test_auto_approved_extension_moves_the_end_at_once(alice, catalog):
     assert extension.state == State.APPROVED
     grant.refresh_from_db()
     assert grant.ends_at == old_end + timedelta(minutes=20)
+
+
+def test_a_lock_told_the_wrong_grant_refuses_before_any_change(alice, catalog):
+    from django.db import transaction
+
+    from portal.access.services.kernel import locked_with_grant
+
+    request, other = create(alice), create(alice, role="analytics-readonly")
+
+    # A caller that read the request's `extends_id` passes it; one that does not match is refused.
+    with transaction.atomic():
+        assert locked_with_grant(request.pk, extends_id=None) == (request, None)
+        with pytest.raises(InvalidTransition, match="does not extend"):
+            locked_with_grant(request.pk, extends_id=other.pk)

@@ -266,3 +266,17 @@ def test_a_batch_reads_what_its_claims_check_once_and_issues_no_approval_the_his
     refusal = AuditEvent.objects.get(request=forged, action=AuditAction.GRANT_NOT_ISSUED)
     assert refusal.details == {"reason": "approval_unproven"}
     assert audit_verify() is None
+
+
+def test_a_request_alone_is_claimed_without_reading_again_whether_it_extends_a_grant(people, catalog, sent):
+    request = grant_for(people["alice"], "analytics-readonly")
+
+    with CaptureQueriesContext(connection) as captured:
+        tasks.issue_grant(request.pk)
+
+    request.refresh_from_db()
+    assert request.state == State.ACTIVE
+    # The look for other waiting requests found it among those that extend nothing: the claim locks it at once.
+    queries = [query["sql"] for query in captured.captured_queries]
+    assert not [sql for sql in queries if sql.startswith('SELECT "access_accessrequest"."extends_id"')]
+    assert len([sql for sql in queries if "FOR UPDATE" in sql]) == 1

@@ -60,7 +60,7 @@ def test_an_extension_that_finishes_issuing_while_its_grant_is_revoked_is_revoke
 
     def extension_finishes_meanwhile(request, accessors):
         if not rounds:
-            monkeypatch.setattr(issuing, "_issue_claim", lambda request_id: claimed)
+            monkeypatch.setattr(issuing, "_issue_claim", lambda request_id, **known: claimed)
             with contextlib.suppress(InvalidTransition):
                 issuing.grant_issue(request_id=extension.pk)
         rounds.append(accessors)

@@ -65,8 +65,11 @@ def grant_issue_with_waiting(*, request_id: int) -> list[AccessRequest]:
         .order_by(Case(When(pk=request_id, then=0), default=1), "pk")
     )
     batch = list(ready.values_list("pk", flat=True)[:ISSUE_BATCH])
-    if batch[:1] != [request_id] or len(batch) == 1:
+    if batch[:1] != [request_id]:
         return [grant_issue(request_id=request_id)]
+    if len(batch) == 1:
+        # Found among the requests that extend nothing.
+        return [grant_issue(request_id=request_id, extends_id=None)]
     issued, errors = grants_issue_many(request_ids=batch)
     if request_id in errors:
         raise errors[request_id]

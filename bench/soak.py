@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -279,22 +280,84 @@ PARTS = {
     "OpenBao": "bao server",
     "Redis": "redis-server",
 }
+LOAD_GENERATOR = "load generator (this process)"
 
 
 def _cpu_by_part() -> dict[str, float]:
     """Return the CPU seconds used so far by this process (the load generator) and each part of its stack."""
     me = psutil.Process()
     used = defaultdict(float)
-    used["load generator (this process)"] = sum(me.cpu_times()[:2])
+    used[LOAD_GENERATOR] = sum(me.cpu_times()[:2])
     for process in me.children(recursive=True):
         try:
-            times, command = process.cpu_times(), " ".join(process.cmdline())
+            times, part = process.cpu_times(), _part_of(process, me)
         except psutil.Error:
             continue
-        part = next((name for name, marker in PARTS.items() if marker in command), "other")
         # With its children that ended and were reaped (gunicorn's workers replaced after `max_requests`).
         used[part] += times.user + times.system + times.children_user + times.children_system
     return used
+
+
+class CoreWaits:
+    """Sum, by part, the time each thread of the soak spent on a core and waiting in the run queue for one.
+
+    Linux keeps both for every thread (`/proc/<pid>/task/<tid>/schedstat`: nanoseconds on a core, nanoseconds
+    waiting, time slices); a thread's own counters go when it ends, so they are sampled every second and
+    their increments summed. Empty where the kernel keeps no such counters.
+    """
+
+    INTERVAL = 1.0
+
+    def __init__(self) -> None:
+        self.on_core: dict[str, float] = defaultdict(float)
+        self.waiting: dict[str, float] = defaultdict(float)
+        self._last: dict[int, tuple[int, int]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="core-waits", daemon=True)
+        self.available = Path(f"/proc/{os.getpid()}/schedstat").exists()
+
+    def __enter__(self) -> CoreWaits:
+        if self.available:
+            self._sample()
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.available:
+            self._stop.set()
+            self._thread.join()
+            self._sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.INTERVAL):
+            self._sample()
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        for process in [me, *me.children(recursive=True)]:
+            try:
+                part = _part_of(process, me)
+                tids = os.listdir(f"/proc/{process.pid}/task")
+            except (psutil.Error, OSError):
+                continue
+            for tid in tids:
+                stat = Path(f"/proc/{process.pid}/task/{tid}/schedstat")
+                try:
+                    on_core, waiting, _ = map(int, stat.read_text().split())
+                except (OSError, ValueError):
+                    continue
+                before = self._last.get(int(tid))
+                if before is not None:
+                    self.on_core[part] += (on_core - before[0]) / 1e9
+                    self.waiting[part] += (waiting - before[1]) / 1e9
+                self._last[int(tid)] = (on_core, waiting)
+
+
+def _part_of(process: psutil.Process, me: psutil.Process) -> str:
+    if process.pid == me.pid:
+        return LOAD_GENERATOR
+    command = " ".join(process.cmdline())
+    return next((name for name, marker in PARTS.items() if marker in command), "other")
 
 
 def _machine_busy() -> float:
@@ -315,6 +378,19 @@ def _report_cpu(before: dict[str, float], after: dict[str, float], busy: float, 
     for part in sorted(after, key=lambda name: before.get(name, 0.0) - after[name]):
         used = after[part] - before.get(part, 0.0)
         print(f"  {part:<32} {used:>7.0f} s  {used / seconds:>5.2f} cores  {used / total:>4.0%}")
+
+
+def _report_waits(waits: CoreWaits, calls: int) -> None:
+    if not waits.available:
+        return
+    web = "web (gunicorn)"
+    print(
+        "Time on a core and time runnable but waiting for one (the run queue), by part: the web tier's calls "
+        f"were on a core {waits.on_core[web] / max(calls, 1) * 1000:.1f} ms and waited for one "
+        f"{waits.waiting[web] / max(calls, 1) * 1000:.1f} ms each, on average:"
+    )
+    for part in sorted(waits.on_core, key=lambda name: -waits.on_core[name]):
+        print(f"  {part:<32} {waits.on_core[part]:>7.0f} s on a core  {waits.waiting[part]:>7.0f} s waiting for one")
 
 
 def _p95(values: list[float]) -> float:
@@ -451,7 +527,8 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=args.minutes * 60 + 120,
             )
 
-        asyncio.run(run_all())
+        with CoreWaits() as waits:
+            asyncio.run(run_all())
         soaked = time.monotonic() - soak_started
         cpu_after, busy = _cpu_by_part(), _machine_busy() - busy_before
         # The same number of people at the same pace, calling /healthz alone: what the client and the machine
@@ -469,7 +546,9 @@ def main(argv: list[str] | None = None) -> int:
         # Request IDs are unique across both runs: one read of the log serves the soak and /healthz alone.
         server = _server_times({**results.labels, **alone.labels}, web.log_path)
         _report(results, leaked, soaked, alone.latencies["/healthz"], server)
-        _report_cpu(cpu_before, cpu_after, busy, soaked, sum(len(values) for values in results.latencies.values()))
+        calls = sum(len(values) for values in results.latencies.values())
+        _report_cpu(cpu_before, cpu_after, busy, soaked, calls)
+        _report_waits(waits, calls)
         passed = not results.errors and not leaked and results.granted > 0
         return 0 if passed else 1
     finally:

@@ -360,3 +360,34 @@ def test_a_lock_told_the_wrong_grant_refuses_before_any_change(alice, catalog):
         assert locked_with_grant(request.pk, extends_id=None) == (request, None)
         with pytest.raises(InvalidTransition, match="does not extend"):
             locked_with_grant(request.pk, extends_id=other.pk)
+
+
+def _audit_inserts(run) -> tuple[int, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        run()
+    statements = [query["sql"] for query in captured.captured_queries]
+    return (
+        sum(sql.startswith('INSERT INTO "access_auditevent"') for sql in statements),
+        sum("pg_advisory_xact_lock" in sql for sql in statements),
+    )
+
+
+def test_an_approval_that_approves_writes_its_two_events_in_one_turn_of_the_chain(alice, bob, catalog):
+    request = create(alice)
+
+    assert _audit_inserts(lambda: services.request_approve(actor=bob, request_id=request.pk)) == (1, 1)
+
+    events = list(AuditEvent.objects.filter(request=request).order_by("id").values_list("action", flat=True))
+    assert events == ["request.created", "request.approval", "request.approved"]
+
+
+def test_a_request_approved_at_once_writes_its_two_events_in_one_turn_of_the_chain(alice, catalog):
+    assert _audit_inserts(lambda: create(alice, role="analytics-readonly")) == (1, 1)
+
+    request = AccessRequest.objects.get(requester=alice, role__slug="analytics-readonly")
+    assert request.state == State.APPROVED
+    events = list(AuditEvent.objects.filter(request=request).order_by("id").values_list("action", flat=True))
+    assert events == ["request.created", "request.approved"]

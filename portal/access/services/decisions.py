@@ -7,7 +7,7 @@ from django.db import transaction
 from portal.access import policy
 from portal.access.models import AccessRequest, Approval, AuditAction, NotificationEvent, person_label
 from portal.access.services.cleaning import clean_note
-from portal.access.services.kernel import locked, locked_with_grant, notify, queue, record, transition
+from portal.access.services.kernel import locked, locked_with_grant, notify, queue, record, record_many, transition
 from portal.core import clock
 from portal.core.errors import InvalidInput, InvalidTransition, NotAllowed
 
@@ -73,17 +73,19 @@ def _record_approval(request: AccessRequest, *, actor, comment: str, duration_mi
     if approved:
         # Before the events: the audit chain's lock, taken by the first event, is held until the commit.
         transition(request, source=State.PENDING, target=State.APPROVED, decided_at=clock.now())
-    record(
-        actor=actor,
-        action=AuditAction.REQUEST_APPROVAL,
-        request=request,
-        details={"comment": comment.strip(), "approvals": approvals, "required": request.role.approvals_required}
+    approval = {
+        "actor": actor,
+        "action": AuditAction.REQUEST_APPROVAL,
+        "request": request,
+        "details": {"comment": comment.strip(), "approvals": approvals, "required": request.role.approvals_required}
         | changes,
-        http_request=http,
-    )
+        "http_request": http,
+    }
     if not approved:
+        record(**approval)
         return
-    record(actor=actor, action=AuditAction.REQUEST_APPROVED, request=request, details={"approvals": approvals})
+    approved_event = {"actor": actor, "action": AuditAction.REQUEST_APPROVED, "request": request}
+    record_many(approval, approved_event | {"details": {"approvals": approvals}})
     if request.extends_id is not None:
         extension_apply(request)
     else:

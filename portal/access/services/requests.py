@@ -10,7 +10,7 @@ from portal.access.models import AccessRequest, AccessRole, AuditAction, Notific
 from portal.access.selectors import open_request_for, stale_pending_request_ids
 from portal.access.services.cleaning import REFERENCE_MAX_CHARS, clean_reference
 from portal.access.services.decisions import extension_apply, queue_issue
-from portal.access.services.kernel import locked, notify, record, transition
+from portal.access.services.kernel import locked, notify, record, record_many, transition
 from portal.accounts.selectors import is_application
 from portal.core import clock
 from portal.core.errors import InvalidInput, InvalidTransition
@@ -117,28 +117,32 @@ def request_create(
         except IntegrityError:
             # A second submission raced this one past the check above.
             raise _duplicate(open_request_for(user=actor, role=role)) from None
-        record(
-            actor=actor,
-            action=AuditAction.REQUEST_CREATED,
-            request=request,
-            details={
+        created = {
+            "actor": actor,
+            "action": AuditAction.REQUEST_CREATED,
+            "request": request,
+            "details": {
                 "duration_minutes": duration_minutes,
                 "ticket": ticket,
                 "starts_at": starts_at.isoformat() if starts_at else None,
                 "eligible_through": because,
             },
-            http_request=http_request,
-        )
+            "http_request": http_request,
+        }
         if break_glass or role.approvals_required == 0 or (application and role.applications_auto_approve):
+            # Before the events: the audit chain's lock, taken by them, is held until the commit.
             transition(request, source=State.PENDING, target=State.APPROVED, decided_at=clock.now())
             details = {"auto": True, "application": True} if application else {"auto": True}
             if break_glass:
                 # The caller (portal.breakglass) checked the policy and opens the mandatory review.
                 details["break_glass"] = True
-            record(actor=None, action=AuditAction.REQUEST_APPROVED, request=request, details=details)
+            record_many(
+                created, {"actor": None, "action": AuditAction.REQUEST_APPROVED, "request": request, "details": details}
+            )
             notify(request, NotificationEvent.APPROVED)
             queue_issue(request)
         else:
+            record(**created)
             notify(request, NotificationEvent.CREATED)
     return request
 

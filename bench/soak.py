@@ -353,6 +353,40 @@ class CoreWaits:
                 self._last[int(tid)] = (on_core, waiting)
 
 
+class LockWaits:
+    """Sample how many of the portal's PostgreSQL sessions wait for a lock: the audit chain's (the one advisory
+    lock the portal takes) and any other (a row's). Samples times interval estimate the seconds spent waiting."""
+
+    INTERVAL = 0.1
+    SAMPLE = (
+        "SELECT count(*) FILTER (WHERE wait_event = 'advisory'), count(*) FILTER (WHERE wait_event <> 'advisory') "
+        "FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.chain = self.other = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lock-waits", daemon=True)
+
+    def __enter__(self) -> LockWaits:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            while not self._stop.wait(self.INTERVAL):
+                chain, other = conn.execute(self.SAMPLE).fetchone()
+                self.chain += chain * self.INTERVAL
+                self.other += other * self.INTERVAL
+
+
 def _part_of(process: psutil.Process, me: psutil.Process) -> str:
     if process.pid == me.pid:
         return LOAD_GENERATOR
@@ -391,6 +425,15 @@ def _report_waits(waits: CoreWaits, calls: int) -> None:
     )
     for part in sorted(waits.on_core, key=lambda name: -waits.on_core[name]):
         print(f"  {part:<32} {waits.on_core[part]:>7.0f} s on a core  {waits.waiting[part]:>7.0f} s waiting for one")
+
+
+def _report_locks(locks: LockWaits, results: Results) -> None:
+    writes = sum(len(values) for label, values in results.latencies.items() if label.startswith("POST"))
+    print(
+        f"PostgreSQL sessions waiting for a lock (sampled every {locks.INTERVAL:.1f} s): the audit chain's "
+        f"{locks.chain:.1f} s in all ({locks.chain / max(writes, 1) * 1000:.1f} ms for each of the {writes} writing "
+        f"calls, the workers' waits included), a row's {locks.other:.1f} s"
+    )
 
 
 def _p95(values: list[float]) -> float:
@@ -527,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=args.minutes * 60 + 120,
             )
 
-        with CoreWaits() as waits:
+        with CoreWaits() as waits, LockWaits(stack.database_url()) as locks:
             asyncio.run(run_all())
         soaked = time.monotonic() - soak_started
         cpu_after, busy = _cpu_by_part(), _machine_busy() - busy_before
@@ -549,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
         calls = sum(len(values) for values in results.latencies.values())
         _report_cpu(cpu_before, cpu_after, busy, soaked, calls)
         _report_waits(waits, calls)
+        _report_locks(locks, results)
         passed = not results.errors and not leaked and results.granted > 0
         return 0 if passed else 1
     finally:

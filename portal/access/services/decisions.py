@@ -84,8 +84,15 @@ def _record_approval(request: AccessRequest, *, actor, comment: str, duration_mi
     if not approved:
         record(**approval)
         return
-    approved_event = {"actor": actor, "action": AuditAction.REQUEST_APPROVED, "request": request}
-    record_many(approval, approved_event | {"details": {"approvals": approvals}})
+    record_many(
+        approval,
+        {
+            "actor": actor,
+            "action": AuditAction.REQUEST_APPROVED,
+            "request": request,
+            "details": {"approvals": approvals},
+        },
+    )
     if request.extends_id is not None:
         extension_apply(request)
     else:

@@ -86,10 +86,29 @@ def audit_proven(*, requests, action: AuditAction) -> set[int]:
     for event in events:
         if event.action != action or event.request_id in proven:
             continue
-        expected = event.compute_hash() if event.id <= unkeyed_through else chain_hash(event)
-        if hmac.compare_digest(event.hash, expected):
+        if event.id > unkeyed_through:
+            if hmac.compare_digest(event.hash, chain_hash(event)):
+                proven.add(event.request_id)
+        elif _held_by_switch(event, switch):
             proven.add(event.request_id)
     return proven
+
+
+def _held_by_switch(event, switch) -> bool:
+    """Return whether the unkeyed `event` is in the unkeyed chain that the (confirmed) keyed `switch` holds.
+
+    Anyone with the database can hash an event the unkeyed way, and could insert one where a rolled-back
+    insert left a free ID: only the links from it up to the switch, each event's unkeyed hash intact and the
+    switch's HMAC over the last one, show that it was written before the take-over.
+    """
+    prev = event.hash
+    if not hmac.compare_digest(prev, event.compute_hash()):
+        return False
+    for later in AuditEvent.objects.filter(id__gt=event.id, id__lt=switch.id).order_by("id").iterator(chunk_size=2000):
+        if later.prev_hash != prev or not hmac.compare_digest(later.hash, later.compute_hash()):
+            return False
+        prev = later.hash
+    return switch.prev_hash == prev
 
 
 def _lock_chain() -> None:

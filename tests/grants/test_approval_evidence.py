@@ -3,11 +3,12 @@
 import hashlib
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from portal.access import services
-from portal.access.audit import CHAIN_KEYED, audit_proves
+from portal.access.audit import CHAIN_KEYED, audit_chain_take_over, audit_proves
 from portal.access.models import AccessRequest, AuditAction, AuditEvent
+from portal.core.clock import now
 from tests.grants.conftest import WHY
 
 pytestmark = pytest.mark.django_db
@@ -97,3 +98,66 @@ def test_a_proof_reads_the_history_once(alice, bob, catalog, django_assert_num_q
     # The approval's events and the switch to the keyed chain (none here) in one query.
     with django_assert_num_queries(1):
         assert audit_proves(request=request, action=AuditAction.REQUEST_APPROVED)
+
+
+def _unkeyed(event: AuditEvent, prev: AuditEvent) -> AuditEvent:
+    """Chain and hash `event` after `prev` as releases before the key did (anyone with the database can)."""
+    event.prev_hash = prev.hash
+    event.hash = hashlib.sha256((event.prev_hash + event.canonical()).encode()).hexdigest()
+    return event
+
+
+def _earlier_release_events(request, *, approved: bool) -> tuple[AuditEvent, int]:
+    """Write three events the unkeyed way, with a free ID after the first (an insert rolled back), and the
+    approval of `request` among them if `approved`; key the chain from there. Return the first and the free ID."""
+
+    def event(action=AuditAction.REQUEST_CREATED, **fields) -> AuditEvent:
+        return AuditEvent(actor_label="system", action=action, role=request.role, at=now(), details={}, **fields)
+
+    first = _unkeyed(event(), AuditEvent.objects.order_by("-id").first())
+    first.save()
+    try:
+        with transaction.atomic():
+            lost = _unkeyed(event(), first)
+            lost.save()
+            raise RuntimeError(lost.pk)
+    except RuntimeError as rolled_back:
+        free = rolled_back.args[0]
+    last = first
+    for action in (
+        AuditAction.REQUEST_APPROVED if approved else AuditAction.REQUEST_CREATED,
+        AuditAction.REQUEST_CREATED,
+    ):
+        last = _unkeyed(event(action, request=request), last)
+        last.save()
+    audit_chain_take_over()
+    return first, free
+
+
+def test_an_approval_written_before_the_chain_was_keyed_still_proves_it(alice, catalog):
+    request = _approved_in_the_database_only(alice)
+    _earlier_release_events(request, approved=True)
+
+    assert audit_proves(request=request, action=AuditAction.REQUEST_APPROVED)
+
+
+def test_an_unkeyed_approval_forged_into_a_free_id_of_the_earlier_history_does_not_count(alice, catalog):
+    request = _approved_in_the_database_only(alice)
+    first, free = _earlier_release_events(request, approved=False)
+    # Hashed the unkeyed way, linked to the event before the free ID: nothing but its ID says it is new.
+    forged = _unkeyed(
+        AuditEvent(
+            id=free,
+            actor_label="system",
+            action=AuditAction.REQUEST_APPROVED,
+            request=request,
+            role=request.role,
+            at=first.at,
+            details={"auto": True},
+        ),
+        first,
+    )
+    forged.save(force_insert=True)
+
+    assert not audit_proves(request=request, action=AuditAction.REQUEST_APPROVED)
+    assert services.grant_issue(request_id=request.pk).state == State.FAILED

@@ -23,6 +23,13 @@ def _approved_in_the_database_only(alice) -> AccessRequest:
     return request
 
 
+def _unkeyed(event: AuditEvent, prev: AuditEvent) -> AuditEvent:
+    """Chain and hash `event` after `prev` as releases before the key did (anyone with the database can)."""
+    event.prev_hash = prev.hash
+    event.hash = hashlib.sha256((event.prev_hash + event.canonical()).encode()).hexdigest()
+    return event
+
+
 def test_a_request_approved_only_in_the_database_is_not_issued(alice, catalog):
     request = _approved_in_the_database_only(alice)
 
@@ -67,16 +74,17 @@ def test_a_forged_switch_to_the_keyed_chain_does_not_make_a_forged_unkeyed_appro
     last = AuditEvent.objects.order_by("-id").first()
     # The intruder hashes the approval as the unkeyed chain of earlier releases did (anyone can), then adds a
     # switch to the keyed chain after it, which would say that every event before it is unkeyed.
-    forged = AuditEvent(
-        actor_label="system",
-        action=AuditAction.REQUEST_APPROVED,
-        request=request,
-        role=request.role,
-        details={"auto": True},
-        prev_hash=last.hash,
-        at=last.at,
+    forged = _unkeyed(
+        AuditEvent(
+            actor_label="system",
+            action=AuditAction.REQUEST_APPROVED,
+            request=request,
+            role=request.role,
+            details={"auto": True},
+            at=last.at,
+        ),
+        last,
     )
-    forged.hash = hashlib.sha256((forged.prev_hash + forged.canonical()).encode()).hexdigest()
     forged.save()
     AuditEvent.objects.create(
         actor_label="system",
@@ -98,13 +106,6 @@ def test_a_proof_reads_the_history_once(alice, bob, catalog, django_assert_num_q
     # The approval's events and the switch to the keyed chain (none here) in one query.
     with django_assert_num_queries(1):
         assert audit_proves(request=request, action=AuditAction.REQUEST_APPROVED)
-
-
-def _unkeyed(event: AuditEvent, prev: AuditEvent) -> AuditEvent:
-    """Chain and hash `event` after `prev` as releases before the key did (anyone with the database can)."""
-    event.prev_hash = prev.hash
-    event.hash = hashlib.sha256((event.prev_hash + event.canonical()).encode()).hexdigest()
-    return event
 
 
 def _earlier_release_events(request, *, approved: bool) -> tuple[AuditEvent, int]:

@@ -23,6 +23,19 @@ def _approved_in_the_database_only(alice) -> AccessRequest:
     return request
 
 
+def _forged_approval(request, *, at, **fields) -> AuditEvent:
+    """Return (unsaved) the approval of `request` that an intruder with the database would write."""
+    return AuditEvent(
+        actor_label="system",
+        action=AuditAction.REQUEST_APPROVED,
+        request=request,
+        role=request.role,
+        details={"auto": True},
+        at=at,
+        **fields,
+    )
+
+
 def _unkeyed(event: AuditEvent, prev: AuditEvent) -> AuditEvent:
     """Chain and hash `event` after `prev` as releases before the key did (anyone with the database can)."""
     event.prev_hash = prev.hash
@@ -45,16 +58,7 @@ def test_a_forged_approval_event_does_not_count(alice, catalog):
     request = _approved_in_the_database_only(alice)
     last = AuditEvent.objects.order_by("-id").first()
     # Without the chain's key, the intruder can only guess the HMAC.
-    AuditEvent.objects.create(
-        actor_label="system",
-        action=AuditAction.REQUEST_APPROVED,
-        request=request,
-        role=request.role,
-        details={"auto": True},
-        prev_hash=last.hash,
-        hash="f" * 64,
-        at=last.at,
-    )
+    _forged_approval(request, at=last.at, prev_hash=last.hash, hash="f" * 64).save()
 
     assert not audit_proves(request=request, action=AuditAction.REQUEST_APPROVED)
     assert services.grant_issue(request_id=request.pk).state == State.FAILED
@@ -74,17 +78,7 @@ def test_a_forged_switch_to_the_keyed_chain_does_not_make_a_forged_unkeyed_appro
     last = AuditEvent.objects.order_by("-id").first()
     # The intruder hashes the approval as the unkeyed chain of earlier releases did (anyone can), then adds a
     # switch to the keyed chain after it, which would say that every event before it is unkeyed.
-    forged = _unkeyed(
-        AuditEvent(
-            actor_label="system",
-            action=AuditAction.REQUEST_APPROVED,
-            request=request,
-            role=request.role,
-            details={"auto": True},
-            at=last.at,
-        ),
-        last,
-    )
+    forged = _unkeyed(_forged_approval(request, at=last.at), last)
     forged.save()
     AuditEvent.objects.create(
         actor_label="system",
@@ -146,18 +140,7 @@ def test_an_unkeyed_approval_forged_into_a_free_id_of_the_earlier_history_does_n
     request = _approved_in_the_database_only(alice)
     first, free = _earlier_release_events(request, approved=False)
     # Hashed the unkeyed way, linked to the event before the free ID: nothing but its ID says it is new.
-    forged = _unkeyed(
-        AuditEvent(
-            id=free,
-            actor_label="system",
-            action=AuditAction.REQUEST_APPROVED,
-            request=request,
-            role=request.role,
-            at=first.at,
-            details={"auto": True},
-        ),
-        first,
-    )
+    forged = _unkeyed(_forged_approval(request, at=first.at, id=free), first)
     forged.save(force_insert=True)
 
     assert not audit_proves(request=request, action=AuditAction.REQUEST_APPROVED)

@@ -26,6 +26,18 @@ def excluded_by_review(user):
     return Exists(RoleExclusion.objects.filter(role=OuterRef("pk"), tid=profile.tid, oid=profile.oid))
 
 
+def requester_excluded_by_review():
+    """Return a query expression: whether a review removed the requester of the row (a request) from its role.
+
+    The same rule as `roles_excluded_for_each`, read with the requests themselves (to annotate requests).
+    """
+    return Exists(
+        RoleExclusion.objects.filter(
+            role=OuterRef("role_id"), tid=OuterRef("requester__profile__tid"), oid=OuterRef("requester__profile__oid")
+        )
+    )
+
+
 def roles_excluded_for_each(users) -> dict[int, set[int]]:
     """Return, by user ID, the IDs of every role a review removed each of `users` from, in one query."""
     profiles = {user.pk: profile for user in users if (profile := getattr(user, "profile", None)) is not None}

@@ -362,6 +362,24 @@ def test_a_lock_told_the_wrong_grant_refuses_before_any_change(alice, catalog):
             locked_with_grant(request.pk, extends_id=other.pk)
 
 
+def test_a_lock_of_many_that_waits_takes_them_in_the_order_of_their_ids_and_all_of_them(alice, catalog):
+    from django.db import transaction
+
+    from portal.access.services.kernel import locked_many
+
+    first, second = create(alice), create(alice, role="analytics-readonly")
+
+    with transaction.atomic():
+        # Two waits in different orders could deadlock: only a lock that skips held rows may reorder or stop.
+        with pytest.raises(ValueError, match="skips held rows"):
+            locked_many(pk__in=[first.pk, second.pk], first=second.pk)
+        with pytest.raises(ValueError, match="skips held rows"):
+            locked_many(pk__in=[first.pk, second.pk], limit=1)
+        assert locked_many(pk__in=[first.pk, second.pk]) == [first, second]
+        assert locked_many(pk__in=[first.pk, second.pk], skip_locked=True, first=second.pk) == [second, first]
+        assert locked_many(pk__in=[first.pk, second.pk], skip_locked=True, first=second.pk, limit=1) == [second]
+
+
 def _audit_inserts(run) -> tuple[int, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

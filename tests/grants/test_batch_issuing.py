@@ -280,3 +280,57 @@ def test_a_request_alone_is_claimed_without_reading_again_whether_it_extends_a_g
     queries = [query["sql"] for query in captured.captured_queries]
     assert not [sql for sql in queries if sql.startswith('SELECT "access_accessrequest"."extends_id"')]
     assert len([sql for sql in queries if "FOR UPDATE" in sql]) == 1
+
+
+def test_the_look_for_other_waiting_requests_is_the_claims_lock(people, catalog, sent):
+    request = grant_for(people["alice"], "analytics-readonly")
+
+    with CaptureQueriesContext(connection) as captured:
+        tasks.issue_grant(request.pk)
+
+    request.refresh_from_db()
+    assert request.state == State.ACTIVE
+    queries = [query["sql"] for query in captured.captured_queries]
+    claim = next(i for i, sql in enumerate(queries) if sql.startswith('UPDATE "access_accessrequest"'))
+    reads = [sql for sql in queries[:claim] if sql.startswith("SELECT") and 'FROM "access_accessrequest"' in sql]
+    # One read of the requests before the claim: the look, which locks what it finds (skipping held rows).
+    assert len(reads) == 1
+    assert "FOR UPDATE" in reads[0] and "SKIP LOCKED" in reads[0]
+
+
+def _removed_by_a_review(person, role: AccessRole) -> None:
+    """Record that a review removed `person` from `role`, as a removal landing after the approval would."""
+    from portal.reviews.models import Campaign, ReviewItem, RoleExclusion
+
+    campaign = Campaign.objects.create(
+        role=role, due_at=now() + timedelta(days=7), when_overdue="keep", started_by=person, owner=person
+    )
+    profile = person.profile
+    item = ReviewItem.objects.create(
+        campaign=campaign, role=role, user=person, tid=profile.tid, oid=profile.oid, decision="remove"
+    )
+    RoleExclusion.objects.create(role=role, tid=profile.tid, oid=profile.oid, item=item)
+
+
+@pytest.mark.parametrize("others_waiting", [False, True], ids=["alone", "in a batch"])
+def test_a_requester_a_review_removed_after_the_approval_is_not_issued(people, catalog, sent, others_waiting):
+    request = grant_for(people["alice"], "orders-readwrite", approver=people["bob"])
+    # Another holder of the same role, and the same holder's other role: neither was removed.
+    others = (
+        [
+            grant_for(people["bob"], "orders-readwrite", approver=people["carol"]),
+            grant_for(people["alice"], "analytics-readonly"),
+        ]
+        if others_waiting
+        else []
+    )
+    _removed_by_a_review(people["alice"], request.role)
+
+    tasks.issue_grant(request.pk)
+
+    request.refresh_from_db()
+    assert (request.state, request.vault_token_accessor) == (State.FAILED, "")
+    refusal = AuditEvent.objects.get(request=request, action=AuditAction.GRANT_NOT_ISSUED)
+    assert refusal.details == {"reason": "requester_not_eligible"}
+    for other in others:
+        assert AccessRequest.objects.get(pk=other.pk).state == State.ACTIVE

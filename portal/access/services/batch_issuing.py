@@ -20,13 +20,14 @@ import threading
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Case, Q, When, prefetch_related_objects
+from django.db.models import Q, prefetch_related_objects
 
 from portal.access.audit import audit_proven, audit_record_many
 from portal.access.models import AccessRequest, AuditAction
 from portal.access.selectors import approvals_with_approvers
 from portal.access.services.issuing import (
     grant_issue,
+    grant_issue_claimed,
     issue_abandon_token,
     issue_activate,
     issue_claim_locked,
@@ -42,7 +43,7 @@ from portal.core.errors import InvalidTransition
 from portal.core.parallel import each_at_once
 from portal.integrations import vault
 from portal.logging import log_context
-from portal.reviews.exclusions import roles_excluded_for_each
+from portal.reviews.exclusions import requester_excluded_by_review
 
 State = AccessRequest.State
 
@@ -57,20 +58,26 @@ def grant_issue_with_waiting(*, request_id: int) -> list[AccessRequest]:
     On its own (nothing else waits, or it is an extension, or a retry of its own) it is `grant_issue`.
     Raise the error of the request's own attempt, as `grant_issue` does, so that its task retries.
     """
-    ready = (
-        AccessRequest.objects.filter(state=State.APPROVED, extends=None)
-        .filter(Q(pk=request_id) | Q(issue_attempts=0))
-        .exclude(requested_starts_at__gt=clock.now())
-        # Its own first, then those waiting longest.
-        .order_by(Case(When(pk=request_id, then=0), default=1), "pk")
-    )
-    batch = list(ready.values_list("pk", flat=True)[:ISSUE_BATCH])
-    if batch[:1] != [request_id]:
+    with transaction.atomic():
+        # The look for the others is the claim's lock: its own first, then those waiting longest.
+        ready = _locked_to_claim(
+            Q(pk=request_id) | Q(issue_attempts=0),
+            ~Q(requested_starts_at__gt=clock.now()),
+            first=request_id,
+            limit=ISSUE_BATCH,
+        )
+        if [request.pk for request in ready[:1]] != [request_id]:
+            claimed = None
+        elif len(ready) == 1:
+            claimed = [issue_claim_locked(ready[0], None, excluded_role_ids=_excluded_role_ids(ready[0]))]
+        else:
+            claimed = _claim_locked(ready)
+    if claimed is None:
+        # Not waiting as a new grant (an extension, or held or moved on by another worker): on its own.
         return [grant_issue(request_id=request_id)]
-    if len(batch) == 1:
-        # Found among the requests that extend nothing.
-        return [grant_issue(request_id=request_id, extends_id=None)]
-    issued, errors = grants_issue_many(request_ids=batch)
+    if len(ready) == 1:
+        return [grant_issue_claimed(claimed[0])]
+    issued, errors = _issue_claimed_many(claimed)
     if request_id in errors:
         raise errors[request_id]
     return issued
@@ -81,7 +88,11 @@ def grants_issue_many(*, request_ids: list[int]) -> tuple[list[AccessRequest], d
 
     Return the requests made active, and the error of each attempt that failed (given back or failed).
     """
-    claimed = _claim_many(request_ids)
+    return _issue_claimed_many(_claim_many(request_ids))
+
+
+def _issue_claimed_many(claimed: list[AccessRequest]) -> tuple[list[AccessRequest], dict[int, Exception]]:
+    """Go on with the requests a batch claimed: their tokens, their accessors, their credentials, then active."""
     errors: dict[int, Exception] = {}
     windows = {request.pk: issue_window(request) for request in claimed}
     metadata = {request.pk: token_metadata(request) for request in claimed}
@@ -166,28 +177,48 @@ def _check_roles(requests: list[AccessRequest]) -> dict[tuple[str, str], vault.V
 
 def _claim_many(request_ids: list[int]) -> list[AccessRequest]:
     """Claim the requests among `request_ids` that may be issued (approved → issuing), in one transaction."""
-    claimed = []
     with transaction.atomic():
-        # Rows another worker holds are its to issue.
-        requests = locked_many(pk__in=request_ids, state=State.APPROVED, extends=None, skip_locked=True)
-        # What each claim checks, read for all of them at once: the approvals (for the tokens' metadata too),
-        # the history's proof of each approval, and the roles a review removed each requester from.
-        prefetch_related_objects(requests, approvals_with_approvers())
-        proven = audit_proven(requests=requests, action=AuditAction.REQUEST_APPROVED)
-        excluded = roles_excluded_for_each({request.requester for request in requests})
-        for request in requests:
-            try:
-                request = issue_claim_locked(
-                    request,
-                    None,
-                    approval_proven=request.pk in proven,
-                    excluded_role_ids=excluded[request.requester_id],
-                )
-            except InvalidTransition:
-                # Not yet due (a later start): its own task or the sweeper issues it then.
-                continue
-            if request.state == State.ISSUING:
-                claimed.append(request)
+        return _claim_locked(_locked_to_claim(pk__in=request_ids))
+
+
+def _locked_to_claim(*conditions: Q, **options) -> list[AccessRequest]:
+    """Lock the approved requests (not extensions) to claim, skipping those another worker holds (they are
+    its to issue); each is read with whether a review removed its requester from its role."""
+    return locked_many(
+        *conditions,
+        state=State.APPROVED,
+        extends=None,
+        skip_locked=True,
+        annotations={"requester_excluded": requester_excluded_by_review()},
+        **options,
+    )
+
+
+def _excluded_role_ids(request: AccessRequest) -> set[int]:
+    """Return the roles a review removed the requester of a request `_locked_to_claim` read from (its own, or none)."""
+    return {request.role_id} if request.requester_excluded else set()
+
+
+def _claim_locked(requests: list[AccessRequest]) -> list[AccessRequest]:
+    """Claim those of the locked `requests` that may be issued; return them."""
+    claimed = []
+    # What each claim checks, read for all of them at once: the approvals (for the tokens' metadata too) and
+    # the history's proof of each approval (the lock read whether a review removed each requester).
+    prefetch_related_objects(requests, approvals_with_approvers())
+    proven = audit_proven(requests=requests, action=AuditAction.REQUEST_APPROVED)
+    for request in requests:
+        try:
+            request = issue_claim_locked(
+                request,
+                None,
+                approval_proven=request.pk in proven,
+                excluded_role_ids=_excluded_role_ids(request),
+            )
+        except InvalidTransition:
+            # Not yet due (a later start): its own task or the sweeper issues it then.
+            continue
+        if request.state == State.ISSUING:
+            claimed.append(request)
     return claimed
 
 

@@ -17,7 +17,6 @@ from portal.access.audit import audit_proves
 from portal.access.models import AccessRequest, Approval, AuditAction, NotificationEvent
 from portal.access.services.kernel import (
     ERROR_MAX_CHARS,
-    UNREAD,
     correlation,
     locked,
     locked_with_grant,
@@ -85,10 +84,10 @@ def _close_unissued(request: AccessRequest, *, reason: str, detail: str) -> Acce
     return request
 
 
-def _issue_claim(request_id: int, *, extends_id=UNREAD) -> AccessRequest:
+def _issue_claim(request_id: int) -> AccessRequest:
     """Claim an approved request for issuing (approved → issuing), after re-checking that it may be issued."""
     with transaction.atomic():
-        request, grant = locked_with_grant(request_id, extends_id=extends_id)
+        request, grant = locked_with_grant(request_id)
         return issue_claim_locked(request, grant)
 
 
@@ -180,15 +179,18 @@ def issue_abandon_token(request: AccessRequest, accessor: str, stamp: datetime, 
     issue_retreat(request, error)
 
 
-def grant_issue(*, request_id: int, extends_id=UNREAD) -> AccessRequest:
+def grant_issue(*, request_id: int) -> AccessRequest:
     """Issue an approved request: an orphan grant token for the window, its credentials wrapped; then active.
 
     The token's accessor is committed before the credentials are read, so that a crash never leaves
     a credential the portal does not know about. An extension gets a token of its own that ends with
-    the grant's new end; the holder reveals its credentials like the first ones. A caller that has just read
-    the request's `extends_id` passes it (see `locked_with_grant`).
+    the grant's new end; the holder reveals its credentials like the first ones.
     """
-    request = _issue_claim(request_id, extends_id=extends_id)
+    return grant_issue_claimed(_issue_claim(request_id))
+
+
+def grant_issue_claimed(request: AccessRequest) -> AccessRequest:
+    """Go on with `grant_issue` after the claim: nothing to do unless the claim left the request `issuing`."""
     if request.state != State.ISSUING:
         return request
     role = request.role

@@ -8,6 +8,7 @@ Tasks are queued by name, so the services never import `portal.access.tasks`, wh
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Case, Q, When
 
 from portal.access.audit import audit_record, audit_record_many
 from portal.access.models import AccessRequest, AuditAction, NotificationEvent
@@ -29,13 +30,29 @@ def locked(request_id: int) -> AccessRequest:
     return lock_row(requests, request_id, missing=f"There is no request #{request_id}.")
 
 
-def locked_many(*, skip_locked: bool = False, **filters) -> list[AccessRequest]:
-    """Return the requests matching `filters`, locked in the order of their IDs (the order every batch takes).
+def locked_many(
+    *conditions: Q,
+    skip_locked: bool = False,
+    first: int | None = None,
+    limit: int | None = None,
+    annotations: dict | None = None,
+    **filters,
+) -> list[AccessRequest]:
+    """Return the requests matching `conditions` and `filters`, locked in the order of their IDs (the order
+    every batch takes), each read with `annotations`.
 
-    With `skip_locked`, rows another transaction holds are left out rather than waited for.
+    With `skip_locked`, rows another transaction holds are left out rather than waited for; only then may
+    request `first` come before the others (a wait in another order could deadlock), and at most `limit` are
+    returned.
     """
+    if (first is not None or limit is not None) and not skip_locked:
+        raise ValueError("Only a lock that skips held rows may take them in another order or stop part way.")
     requests = AccessRequest.objects.select_for_update(of=("self",), skip_locked=skip_locked)
-    return list(requests.select_related("role", "requester__profile").filter(**filters).order_by("pk"))
+    requests = requests.select_related("role", "requester__profile").filter(*conditions, **filters)
+    requests = requests.annotate(**(annotations or {}))
+    order = ("pk",) if first is None else (Case(When(pk=first, then=0), default=1), "pk")
+    requests = requests.order_by(*order)
+    return list(requests if limit is None else requests[:limit])
 
 
 # `locked_with_grant` reads whether the request extends a grant unless its caller knows.

@@ -14,6 +14,7 @@ from portal.access import services, tasks
 from portal.access.audit import audit_verify
 from portal.access.models import AccessRequest, AccessRole, AuditAction, AuditEvent
 from portal.core.clock import now
+from portal.core.errors import InvalidTransition
 from portal.integrations import vault
 from tests.faults.conftest import analytics_reader
 from tests.grants.conftest import WHY, can_log_in, grant_for, live_tokens_of, reveal
@@ -334,3 +335,52 @@ def test_a_requester_a_review_removed_after_the_approval_is_not_issued(people, c
     assert refusal.details == {"reason": "requester_not_eligible"}
     for other in others:
         assert AccessRequest.objects.get(pk=other.pk).state == State.ACTIVE
+
+
+def test_a_task_whose_request_another_worker_holds_issues_the_others_without_waiting_for_it(people, catalog, sent):
+    import psycopg
+
+    own, *others = approved(people)
+    params = connection.get_connection_params()
+    other_worker = psycopg.connect(**{key: value for key, value in params.items() if key != "cursor_factory"})
+    try:
+        # Another worker's claim holds the task's own request. Waiting for it would fail the test, not hang it.
+        other_worker.execute("SELECT id FROM access_accessrequest WHERE id = %s FOR UPDATE", [own.pk])
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")
+
+        issued = services.grant_issue_with_waiting(request_id=own.pk)
+
+        assert sorted(request.pk for request in issued) == sorted(other.pk for other in others)
+        for other in others:
+            assert AccessRequest.objects.get(pk=other.pk).state == State.ACTIVE
+        # Its own is the holder's to issue.
+        assert AccessRequest.objects.get(pk=own.pk).state == State.APPROVED
+    finally:
+        other_worker.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+
+def test_a_task_whose_request_is_no_longer_waiting_locks_none_of_the_others(people, catalog, sent, monkeypatch):
+    from portal.access.services import batch_issuing
+
+    done, *others = approved(people)
+    services.grant_issue(request_id=done.pk)
+    locked = []
+
+    def locked_to_claim(*conditions, **options):
+        locked.extend(found := batch_issuing_locked_to_claim(*conditions, **options))
+        return found
+
+    batch_issuing_locked_to_claim = batch_issuing._locked_to_claim
+    monkeypatch.setattr(batch_issuing, "_locked_to_claim", locked_to_claim)
+
+    with pytest.raises(InvalidTransition, match="not approved"):
+        services.grant_issue_with_waiting(request_id=done.pk)
+
+    # A duplicate delivery: the others are not held while it finds nothing to do (another worker's batch
+    # would skip them); they are left to their own tasks.
+    assert locked == []
+    for other in others:
+        assert AccessRequest.objects.get(pk=other.pk).state == State.APPROVED

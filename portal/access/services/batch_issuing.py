@@ -20,7 +20,7 @@ import threading
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q, prefetch_related_objects
+from django.db.models import Exists, Q, prefetch_related_objects
 
 from portal.access.audit import audit_proven, audit_record_many
 from portal.access.models import AccessRequest, AuditAction
@@ -58,24 +58,27 @@ def grant_issue_with_waiting(*, request_id: int) -> list[AccessRequest]:
     On its own (nothing else waits, or it is an extension, or a retry of its own) it is `grant_issue`.
     Raise the error of the request's own attempt, as `grant_issue` does, so that its task retries.
     """
+    due = ~Q(requested_starts_at__gt=clock.now())
     with transaction.atomic():
-        # The look for the others is the claim's lock: its own first, then those waiting longest.
+        # The look for the others is the claim's lock: its own first, then those waiting longest. It finds
+        # nothing unless its own waits to be issued as a new grant; another worker may hold its own (then the
+        # others go without it, and that worker issues it).
         ready = _locked_to_claim(
             Q(pk=request_id) | Q(issue_attempts=0),
-            ~Q(requested_starts_at__gt=clock.now()),
+            due,
+            Exists(AccessRequest.objects.filter(due, pk=request_id, state=State.APPROVED, extends=None)),
             first=request_id,
             limit=ISSUE_BATCH,
         )
-        if [request.pk for request in ready[:1]] != [request_id]:
-            claimed = None
-        elif len(ready) == 1:
+        alone = [request.pk for request in ready] == [request_id]
+        if alone:
             claimed = [issue_claim_locked(ready[0], None, excluded_role_ids=_excluded_role_ids(ready[0]))]
-        else:
+        elif ready:
             claimed = _claim_locked(ready)
-    if claimed is None:
-        # Not waiting as a new grant (an extension, or held or moved on by another worker): on its own.
+    if not ready:
+        # Not waiting as a new grant (an extension, or claimed or ended already), or held: on its own.
         return [grant_issue(request_id=request_id)]
-    if len(ready) == 1:
+    if alone:
         return [grant_issue_claimed(claimed[0])]
     issued, errors = _issue_claimed_many(claimed)
     if request_id in errors:

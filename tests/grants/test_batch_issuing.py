@@ -294,9 +294,12 @@ def test_the_look_for_other_waiting_requests_is_the_claims_lock(people, catalog,
     queries = [query["sql"] for query in captured.captured_queries]
     claim = next(i for i, sql in enumerate(queries) if sql.startswith('UPDATE "access_accessrequest"'))
     reads = [sql for sql in queries[:claim] if sql.startswith("SELECT") and 'FROM "access_accessrequest"' in sql]
-    # One read of the requests before the claim: the look, which locks what it finds (skipping held rows).
-    assert len(reads) == 1
-    assert "FOR UPDATE" in reads[0] and "SKIP LOCKED" in reads[0]
+    # Before the claim: a read of its own request's state, and the look for the others, which locks what it
+    # finds (skipping held rows). No look for the others goes without the lock.
+    locking = [sql for sql in reads if "FOR UPDATE" in sql]
+    assert len(locking) == 1 and "SKIP LOCKED" in locking[0]
+    assert len(reads) == 2
+    assert not [sql for sql in reads if sql not in locking and "issue_attempts" in sql.partition(" WHERE ")[2]]
 
 
 def _removed_by_a_review(person, role: AccessRole) -> None:
@@ -376,11 +379,13 @@ def test_a_task_whose_request_is_no_longer_waiting_locks_none_of_the_others(peop
     batch_issuing_locked_to_claim = batch_issuing._locked_to_claim
     monkeypatch.setattr(batch_issuing, "_locked_to_claim", locked_to_claim)
 
-    with pytest.raises(InvalidTransition, match="not approved"):
+    with CaptureQueriesContext(connection) as captured, pytest.raises(InvalidTransition, match="not approved"):
         services.grant_issue_with_waiting(request_id=done.pk)
 
-    # A duplicate delivery: the others are not held while it finds nothing to do (another worker's batch
-    # would skip them); they are left to their own tasks.
+    # A duplicate delivery stops at one read of its request: it locks nothing, so the others are not held
+    # while it finds nothing to do (another worker's batch would skip them); they are left to their own tasks.
+    assert len(captured.captured_queries) == 1
+    assert "FOR UPDATE" not in captured.captured_queries[0]["sql"]
     assert locked == []
     for other in others:
         assert AccessRequest.objects.get(pk=other.pk).state == State.APPROVED

@@ -20,7 +20,7 @@ import threading
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Exists, Q, prefetch_related_objects
+from django.db.models import Q, prefetch_related_objects
 
 from portal.access.audit import audit_proven, audit_record_many
 from portal.access.models import AccessRequest, AuditAction
@@ -35,9 +35,10 @@ from portal.access.services.issuing import (
     issue_window,
     issued_after,
     issued_event,
+    not_approved,
     token_metadata,
 )
-from portal.access.services.kernel import correlation, locked_many
+from portal.access.services.kernel import UNREAD, correlation, locked_many
 from portal.core import clock
 from portal.core.errors import InvalidTransition
 from portal.core.parallel import each_at_once
@@ -58,15 +59,21 @@ def grant_issue_with_waiting(*, request_id: int) -> list[AccessRequest]:
     On its own (nothing else waits, or it is an extension, or a retry of its own) it is `grant_issue`.
     Raise the error of the request's own attempt, as `grant_issue` does, so that its task retries.
     """
-    due = ~Q(requested_starts_at__gt=clock.now())
+    # A duplicate delivery (claimed or ended already) stops at this read; an extension, or a request not yet
+    # due, goes on its own.
+    found = AccessRequest.objects.filter(pk=request_id).values_list("state", "extends_id", "requested_starts_at")
+    state, extends_id, starts_at = found.first() or (None, UNREAD, None)
+    if state is not None and state != State.APPROVED:
+        raise not_approved(request_id, state)
+    current = clock.now()
+    if state is None or extends_id is not None or (starts_at is not None and starts_at > current):
+        return [grant_issue(request_id=request_id, extends_id=extends_id)]
     with transaction.atomic():
-        # The look for the others is the claim's lock: its own first, then those waiting longest. It finds
-        # nothing unless its own waits to be issued as a new grant; another worker may hold its own (then the
-        # others go without it, and that worker issues it).
+        # The look for the others is the claim's lock: its own first, then those waiting longest. Another
+        # worker may hold its own: then the others go without it, and that worker issues it.
         ready = _locked_to_claim(
             Q(pk=request_id) | Q(issue_attempts=0),
-            due,
-            Exists(AccessRequest.objects.filter(due, pk=request_id, state=State.APPROVED, extends=None)),
+            ~Q(requested_starts_at__gt=current),
             first=request_id,
             limit=ISSUE_BATCH,
         )
@@ -76,8 +83,8 @@ def grant_issue_with_waiting(*, request_id: int) -> list[AccessRequest]:
         elif ready:
             claimed = _claim_locked(ready)
     if not ready:
-        # Not waiting as a new grant (an extension, or claimed or ended already), or held: on its own.
-        return [grant_issue(request_id=request_id)]
+        # Held by another worker, with nothing else waiting (or not yet due): on its own, as it stands.
+        return [grant_issue(request_id=request_id, extends_id=None)]
     if alone:
         return [grant_issue_claimed(claimed[0])]
     issued, errors = _issue_claimed_many(claimed)

@@ -17,6 +17,7 @@ from portal.access.audit import audit_proves
 from portal.access.models import AccessRequest, Approval, AuditAction, NotificationEvent
 from portal.access.services.kernel import (
     ERROR_MAX_CHARS,
+    UNREAD,
     correlation,
     locked,
     locked_with_grant,
@@ -84,10 +85,15 @@ def _close_unissued(request: AccessRequest, *, reason: str, detail: str) -> Acce
     return request
 
 
-def _issue_claim(request_id: int) -> AccessRequest:
+def not_approved(request_id: int, state: str) -> InvalidTransition:
+    """Return the refusal to issue a request that is not (or no longer) approved."""
+    return InvalidTransition(f"Request #{request_id} is {state}, not approved.")
+
+
+def _issue_claim(request_id: int, *, extends_id=UNREAD) -> AccessRequest:
     """Claim an approved request for issuing (approved → issuing), after re-checking that it may be issued."""
     with transaction.atomic():
-        request, grant = locked_with_grant(request_id)
+        request, grant = locked_with_grant(request_id, extends_id=extends_id)
         return issue_claim_locked(request, grant)
 
 
@@ -105,7 +111,7 @@ def issue_claim_locked(
     """
     # Only an approved request is issued
     if request.state != State.APPROVED:
-        raise InvalidTransition(f"Request #{request.pk} is {request.state}, not approved.")
+        raise not_approved(request.pk, request.state)
     # Not before its requested start
     if request.requested_starts_at and request.requested_starts_at > clock.now():
         raise InvalidTransition(f"Request #{request.pk} starts at {request.requested_starts_at.isoformat()}.")
@@ -179,14 +185,15 @@ def issue_abandon_token(request: AccessRequest, accessor: str, stamp: datetime, 
     issue_retreat(request, error)
 
 
-def grant_issue(*, request_id: int) -> AccessRequest:
+def grant_issue(*, request_id: int, extends_id=UNREAD) -> AccessRequest:
     """Issue an approved request: an orphan grant token for the window, its credentials wrapped; then active.
 
     The token's accessor is committed before the credentials are read, so that a crash never leaves
     a credential the portal does not know about. An extension gets a token of its own that ends with
-    the grant's new end; the holder reveals its credentials like the first ones.
+    the grant's new end; the holder reveals its credentials like the first ones. A caller that has just read
+    the request's `extends_id` passes it (see `locked_with_grant`).
     """
-    return grant_issue_claimed(_issue_claim(request_id))
+    return grant_issue_claimed(_issue_claim(request_id, extends_id=extends_id))
 
 
 def grant_issue_claimed(request: AccessRequest) -> AccessRequest:

@@ -365,19 +365,9 @@ def test_a_task_whose_request_another_worker_holds_issues_the_others_without_wai
             cursor.execute("RESET lock_timeout")
 
 
-def test_a_task_whose_request_is_no_longer_waiting_locks_none_of_the_others(people, catalog, sent, monkeypatch):
-    from portal.access.services import batch_issuing
-
+def test_a_task_whose_request_is_no_longer_waiting_locks_none_of_the_others(people, catalog, sent):
     done, *others = approved(people)
     services.grant_issue(request_id=done.pk)
-    locked = []
-
-    def locked_to_claim(*conditions, **options):
-        locked.extend(found := batch_issuing_locked_to_claim(*conditions, **options))
-        return found
-
-    batch_issuing_locked_to_claim = batch_issuing._locked_to_claim
-    monkeypatch.setattr(batch_issuing, "_locked_to_claim", locked_to_claim)
 
     with CaptureQueriesContext(connection) as captured, pytest.raises(InvalidTransition, match="not approved"):
         services.grant_issue_with_waiting(request_id=done.pk)
@@ -386,6 +376,5 @@ def test_a_task_whose_request_is_no_longer_waiting_locks_none_of_the_others(peop
     # while it finds nothing to do (another worker's batch would skip them); they are left to their own tasks.
     assert len(captured.captured_queries) == 1
     assert "FOR UPDATE" not in captured.captured_queries[0]["sql"]
-    assert locked == []
     for other in others:
         assert AccessRequest.objects.get(pk=other.pk).state == State.APPROVED

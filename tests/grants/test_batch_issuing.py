@@ -269,7 +269,8 @@ def test_a_batch_reads_what_its_claims_check_once_and_issues_no_approval_the_his
     assert audit_verify() is None
 
 
-def test_a_request_alone_is_claimed_without_reading_again_whether_it_extends_a_grant(people, catalog, sent):
+def _queries_issuing_alone(people) -> list[str]:
+    """Issue one request with nothing else waiting, through its task; return the SQL of every query it ran."""
     request = grant_for(people["alice"], "analytics-readonly")
 
     with CaptureQueriesContext(connection) as captured:
@@ -277,21 +278,20 @@ def test_a_request_alone_is_claimed_without_reading_again_whether_it_extends_a_g
 
     request.refresh_from_db()
     assert request.state == State.ACTIVE
+    return [query["sql"] for query in captured.captured_queries]
+
+
+def test_a_request_alone_is_claimed_without_reading_again_whether_it_extends_a_grant(people, catalog, sent):
+    queries = _queries_issuing_alone(people)
+
     # The look for other waiting requests found it among those that extend nothing: the claim locks it at once.
-    queries = [query["sql"] for query in captured.captured_queries]
     assert not [sql for sql in queries if sql.startswith('SELECT "access_accessrequest"."extends_id"')]
     assert len([sql for sql in queries if "FOR UPDATE" in sql]) == 1
 
 
 def test_the_look_for_other_waiting_requests_is_the_claims_lock(people, catalog, sent):
-    request = grant_for(people["alice"], "analytics-readonly")
+    queries = _queries_issuing_alone(people)
 
-    with CaptureQueriesContext(connection) as captured:
-        tasks.issue_grant(request.pk)
-
-    request.refresh_from_db()
-    assert request.state == State.ACTIVE
-    queries = [query["sql"] for query in captured.captured_queries]
     claim = next(i for i, sql in enumerate(queries) if sql.startswith('UPDATE "access_accessrequest"'))
     reads = [sql for sql in queries[:claim] if sql.startswith("SELECT") and 'FROM "access_accessrequest"' in sql]
     # Before the claim: a read of its own request's state, and the look for the others, which locks what it

@@ -83,7 +83,7 @@ def grant_issue_with_waiting(*, request_id: int) -> list[AccessRequest]:
         elif ready:
             claimed = _claim_locked(ready)
     if not ready:
-        # Held by another worker, with nothing else waiting (or not yet due): on its own, as it stands.
+        # Held by another worker (or claimed since the read), with nothing else waiting: on its own.
         return [grant_issue(request_id=request_id, extends_id=None)]
     if alone:
         return [grant_issue_claimed(claimed[0])]

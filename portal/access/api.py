@@ -93,9 +93,19 @@ def _page_of(serializer_class, name: str):
 def _visible(user, request_id: int):
     found = selectors.requests_visible_to(user).filter(pk=request_id).first()
     if found is None:
-        # The same answer for "unknown" and "not yours to see".
-        raise NotFound(f"There is no request #{request_id}.")
+        raise _not_found(request_id)
     return found
+
+
+def _check_visible(user, request_id: int) -> None:
+    """Refuse a request `user` may not see before acting on it; the action reads the request itself."""
+    if not selectors.request_is_visible_to(user, request_id):
+        raise _not_found(request_id)
+
+
+def _not_found(request_id: int) -> NotFound:
+    # The same answer for "unknown" and "not yours to see".
+    return NotFound(f"There is no request #{request_id}.")
 
 
 def _reloaded(request_id: int) -> dict:
@@ -153,7 +163,7 @@ class ApproveView(APIView):
     @extend_schema(request=ApproveSerializer, responses=RequestSerializer, summary="Approve a pending request")
     @rate_limited("approval")
     def post(self, request, request_id: int):
-        _visible(request.user, request_id)
+        _check_visible(request.user, request_id)
         data = valid_body(ApproveSerializer, request.data)
         services.request_approve(actor=request.user, request_id=request_id, http_request=request, **data)
         return Response(_reloaded(request_id))
@@ -163,7 +173,7 @@ class DenyView(APIView):
     @extend_schema(request=DenySerializer, responses=RequestSerializer, summary="Deny a pending request")
     @rate_limited("approval")
     def post(self, request, request_id: int):
-        _visible(request.user, request_id)
+        _check_visible(request.user, request_id)
         data = valid_body(DenySerializer, request.data)
         services.request_deny(actor=request.user, request_id=request_id, http_request=request, **data)
         return Response(_reloaded(request_id))
@@ -172,7 +182,7 @@ class DenyView(APIView):
 class CancelView(APIView):
     @extend_schema(request=None, responses=RequestSerializer, summary="Cancel one's own pending request")
     def post(self, request, request_id: int):
-        _visible(request.user, request_id)
+        _check_visible(request.user, request_id)
         services.request_cancel(actor=request.user, request_id=request_id, http_request=request)
         return Response(_reloaded(request_id))
 
@@ -181,7 +191,7 @@ class ExtendView(APIView):
     @extend_schema(request=ExtendSerializer, responses={201: RequestSerializer}, summary="Ask to extend a grant")
     @rate_limited("request_create")
     def post(self, request, request_id: int):
-        _visible(request.user, request_id)
+        _check_visible(request.user, request_id)
         data = valid_body(ExtendSerializer, request.data)
         extension = services.request_extend(actor=request.user, request_id=request_id, http_request=request, **data)
         return Response(_reloaded(extension.pk), status=status.HTTP_201_CREATED)
@@ -190,7 +200,7 @@ class ExtendView(APIView):
 class RevokeView(APIView):
     @extend_schema(request=RevokeSerializer, responses=RequestSerializer, summary="Revoke a grant")
     def post(self, request, request_id: int):
-        _visible(request.user, request_id)
+        _check_visible(request.user, request_id)
         data = valid_body(RevokeSerializer, request.data)
         services.grant_revoke(actor=request.user, request_id=request_id, http_request=request, **data)
         return Response(_reloaded(request_id))
@@ -204,7 +214,7 @@ class CredentialsView(APIView):
     )
     @rate_limited("reveal")
     def post(self, request, request_id: int):
-        _visible(request.user, request_id)
+        _check_visible(request.user, request_id)
         revealed = services.grant_reveal(actor=request.user, request_id=request_id, http_request=request)
         body = {
             "username": revealed.username,

@@ -55,6 +55,8 @@ def roles_eligible(user) -> list[Eligibility]:
     roles = list(
         AccessRole.objects.filter(enabled=True, vault_role_missing=False)
         .annotate(excluded_by_review=excluded_by_review(user))
+        # Each role's break-glass policy comes along: the lists show it (`breakglass.selectors.policies_for`).
+        .select_related("break_glass_policy")
         .order_by("name")
     )
     excluded = {role.pk for role in roles if role.excluded_by_review}
@@ -85,11 +87,19 @@ def _with_related(queryset: QuerySet) -> QuerySet:
     )
 
 
+def _visible_to(user) -> QuerySet:
+    visible = policy.visible_filter(user)
+    return AccessRequest.objects.all() if visible is None else AccessRequest.objects.filter(visible)
+
+
 def requests_visible_to(user) -> QuerySet:
     """Return the requests `user` may see: their own, those of roles they approve, or all for admins."""
-    visible = policy.visible_filter(user)
-    queryset = AccessRequest.objects.all() if visible is None else AccessRequest.objects.filter(visible)
-    return _with_related(queryset)
+    return _with_related(_visible_to(user))
+
+
+def request_is_visible_to(user, request_id: int) -> bool:
+    """Return whether `user` may see request `request_id` (as `requests_visible_to`), reading nothing else."""
+    return _visible_to(user).filter(pk=request_id).exists()
 
 
 def person_by_oid_or_upn(text: str):

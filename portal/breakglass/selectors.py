@@ -21,12 +21,18 @@ def policy_for(role: AccessRole) -> BreakGlassPolicy | None:
 
 
 def policies_for(roles: list[AccessRole]) -> dict[int, BreakGlassPolicy]:
-    """Return the break-glass policy of each role that allows break-glass now, by the role's ID, in one query."""
-    offered = [role.pk for role in roles if role.offered]
+    """Return the break-glass policy of each role that allows break-glass now, by the role's ID.
+
+    Roles read with their policies (`select_related("break_glass_policy")`) need no query; others one in all.
+    """
+    offered = [role for role in roles if role.offered]
     if not offered:
         return {}
-    policies = BreakGlassPolicy.objects.filter(role__in=offered, allowed=True).select_related("role")
-    return {policy.role_id: policy for policy in policies}
+    if all(AccessRole.break_glass_policy.is_cached(role) for role in offered):
+        policies = [getattr(role, "break_glass_policy", None) for role in offered]
+    else:
+        policies = BreakGlassPolicy.objects.filter(role__in=offered).select_related("role")
+    return {policy.role_id: policy for policy in policies if policy is not None and policy.allowed}
 
 
 @dataclass(frozen=True)

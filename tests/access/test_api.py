@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
-from portal.access.models import AccessRequest
+from portal.access.models import AccessRequest, AuditEvent
 from portal.core.clock import now
 from tests.support.grants import client_for
 
@@ -128,6 +128,33 @@ def test_a_request_the_caller_may_not_see_is_404(alice, dave, catalog):
     assert client.get(f"/api/v1/requests/{request_id}").status_code == 404
     assert post(client, f"requests/{request_id}/approve").status_code == 404
     assert client.get("/api/v1/requests/999999").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("approve", {}),
+        ("deny", {"comment": "Not for this ticket"}),
+        ("cancel", {}),
+        ("extend", {"duration_minutes": 30, "justification": WHY}),
+        ("revoke", {"reason": "Done with it"}),
+        ("credentials", {}),
+    ],
+)
+def test_every_action_on_a_request_the_caller_may_not_see_is_404_and_changes_nothing(
+    alice, dave, catalog, action, body
+):
+    request_id = ask(client_for(alice)).json()["id"]
+    before = AccessRequest.objects.get(pk=request_id)
+    events = AuditEvent.objects.count()
+
+    response = post(client_for(dave), f"requests/{request_id}/{action}", body)
+
+    assert response.status_code == 404, response.json()
+    assert response.json()["detail"] == f"There is no request #{request_id}."
+    after = AccessRequest.objects.get(pk=request_id)
+    assert (after.state, after.updated_at) == (before.state, before.updated_at)
+    assert AuditEvent.objects.count() == events
 
 
 def test_deny_needs_a_comment(alice, bob, catalog):

@@ -6,8 +6,8 @@ from datetime import timedelta
 from django.db.models import Q, QuerySet
 
 from portal.access.models import AccessRole
-from portal.access.policy import eligibility as role_eligibility
 from portal.access.policy import is_role_approver
+from portal.access.selectors import Eligibility, roles_eligible
 from portal.accounts.selectors import is_application, is_portal_admin, memberships_are_fresh, user_groups
 from portal.breakglass.models import BreakGlassPolicy, BreakGlassUse
 from portal.core.clock import now
@@ -61,17 +61,23 @@ def uses_in_window(*, user, policy: BreakGlassPolicy, at=None) -> int:
     return BreakGlassUse.objects.filter(requester=user, role_id=policy.role_id, activated_at__gt=since).count()
 
 
-def break_glass_options(user) -> list[BreakGlassOption]:
-    """Return the roles `user` may break the glass of (people only), each with why and the uses left."""
+def break_glass_options(user, *, eligible: list[Eligibility] | None = None) -> list[BreakGlassOption]:
+    """Return the roles `user` may break the glass of (people only), each with why and the uses left.
+
+    `eligible` is what `roles_eligible` returned for `user`, when the caller has read it already (a page that
+    lists the roles too): the roles come with their policies, so only the uses left take a query each.
+    """
     if is_application(user):
         return []
+    if eligible is None:
+        eligible = roles_eligible(user)
+    policies = policies_for([item.role for item in eligible])
     options = []
-    policies = BreakGlassPolicy.objects.filter(allowed=True, role__enabled=True, role__vault_role_missing=False)
-    for policy in policies.select_related("role").order_by("role__name"):
-        because = role_eligibility(policy.role, user)
-        if because:
+    for item in eligible:
+        policy = policies.get(item.role.pk)
+        if policy is not None:
             left = max(policy.uses_allowed - uses_in_window(user=user, policy=policy), 0)
-            options.append(BreakGlassOption(policy=policy, because=because, uses_left=left))
+            options.append(BreakGlassOption(policy=policy, because=item.because, uses_left=left))
     return options
 
 

@@ -64,3 +64,22 @@ def test_my_access_reads_the_open_requests_in_one_query_and_the_historys_rows_wi
     assert [item.pk for item in page.context["history"]] == [ended.pk]
     assert queries_on(captured, 'FROM "access_accessrequest"') == 2  # the open ones, the history
     assert queries_on(captured, 'FROM "access_approval"') == 1
+
+
+def test_my_access_reads_the_break_glass_policies_with_the_roles_it_lists(catalog, dave):
+    from tests.breakglass.conftest import allow_break_glass
+
+    allow_break_glass(catalog["orders-admin"], uses_allowed=3)
+    client = Client()
+    client.force_login(dave)
+
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get("/")
+
+    assert page.status_code == 200
+    assert [option.role.slug for option in page.context["options"]] == ["orders-admin"]
+    assert "3 of 3 in 7 days" in page.content.decode()
+    # One read of the roles, their policies and the person's review removals; then the uses left.
+    assert queries_on(captured, '"breakglass_breakglasspolicy"') == 1
+    assert queries_on(captured, '"reviews_roleexclusion"') == 1
+    assert queries_on(captured, 'FROM "breakglass_breakglassuse"') == 1

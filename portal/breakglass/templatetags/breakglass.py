@@ -28,7 +28,10 @@ def break_glass_banner(req):
 def break_glass_options(context):
     """Render the roles the signed-in person may break the glass of."""
     request = context.get("request")
-    return {"options": selectors.break_glass_options(request.user) if request else []}
+    if request is None:
+        return {"options": []}
+    # The page's own list of the roles the person may request, when it has one: read once for both.
+    return {"options": selectors.break_glass_options(request.user, eligible=context.get("eligible"))}
 
 
 @register.inclusion_tag("breakglass/_dashboard.html")

@@ -36,3 +36,34 @@ def test_the_report_without_probes_says_so_and_still_judges_each_call_against_he
 
     out = capsys.readouterr().out
     assert "1 of 1 pages and endpoints met their targets" in out
+
+
+def test_the_report_says_how_late_the_load_generator_read_answers_in_both_runs(capsys):
+    results = _results({"GET /api/v1/roles": [10.0] * 20})
+    during = [0.002] * 19 + [0.012]
+    alone = [0.0005] * 20
+
+    soak._report(results, [], 300, [0.004] * 20, {}, [0.008] * 20, (during, alone))
+
+    out = capsys.readouterr().out
+    assert "a 5 ms timer fired late by p50 2.0 ms, p95 11.5 ms during the soak, p50 0.5 ms, p95 0.5 ms" in out
+
+
+def test_a_late_timer_is_recorded_as_late_and_an_early_one_never_below_zero():
+    import asyncio
+    import time
+
+    lags: list[float] = []
+
+    async def busy_loop_then_stop():
+        task = asyncio.ensure_future(soak._loop_lag(lags, time.monotonic() + 0.2))
+        await asyncio.sleep(0)
+        blocked_until = time.monotonic() + 0.05
+        while time.monotonic() < blocked_until:  # the loop is held: the timer cannot fire on time
+            pass
+        await task
+
+    asyncio.run(busy_loop_then_stop())
+
+    assert lags and min(lags) >= 0
+    assert max(lags) >= 0.04

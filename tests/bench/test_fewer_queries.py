@@ -67,6 +67,7 @@ def test_my_access_reads_the_open_requests_in_one_query_and_the_historys_rows_wi
 
 
 def test_my_access_reads_the_break_glass_policies_with_the_roles_it_lists(catalog, dave):
+    from portal.breakglass.models import BreakGlassPolicy
     from tests.breakglass.conftest import allow_break_glass
 
     allow_break_glass(catalog["orders-admin"], uses_allowed=3)
@@ -78,6 +79,8 @@ def test_my_access_reads_the_break_glass_policies_with_the_roles_it_lists(catalo
 
     assert page.status_code == 200
     assert [option.role.slug for option in page.context["options"]] == ["orders-admin"]
+    # The policy knows its role from the roles' read: its window (the role's maximum) takes no query either.
+    assert BreakGlassPolicy.role.is_cached(page.context["options"][0].policy)
     assert "3 of 3 in 7 days" in page.content.decode()
     # One read of the roles, their policies and the person's review removals; then the uses left.
     assert queries_on(captured, '"breakglass_breakglasspolicy"') == 1

@@ -6,28 +6,21 @@ the authorization redirect the way a person's browser would.
 """
 
 import base64
-import datetime
 import hashlib
 import html
-import ipaddress
 import re
-import ssl
 import threading
 import time
 import webbrowser
-from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from portal.cli import auth
 from portal.cli.errors import CliError
+from tests.support import tls
 from tests.support.sign_in import JsonHandler
 
 TENANT = "c0000000-0000-4000-8000-00000000000c"
@@ -79,30 +72,6 @@ def test_an_unknown_sign_in_method_is_a_usage_error():
 
 
 # ----- the browser sign-in against a stand-in of Entra ID -----
-
-
-def _certificate(directory):
-    key = rsa.generate_private_key(65537, 2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "authority.pem", directory / "authority.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
 
 
 class _EntraHandler(JsonHandler):
@@ -200,15 +169,11 @@ class _EntraHandler(JsonHandler):
 
 class _Entra:
     def __init__(self, cert_path, key_path):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _EntraHandler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_path, key_path)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        self.httpd.entra = self
         self.authorizations: list[dict] = []
         self.token_requests: list[dict] = []
         self.device_code_requests = 0
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd = tls.serve(_EntraHandler, cert_path, key_path)
+        self.httpd.entra = self
 
     @property
     def base(self) -> str:
@@ -221,7 +186,7 @@ class _Entra:
 
 @pytest.fixture
 def entra(tmp_path, monkeypatch):
-    cert_path, key_path = _certificate(tmp_path)
+    cert_path, key_path = tls.certificate(tmp_path)
     server = _Entra(cert_path, key_path)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_path))
     for name, value in {

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from portal.devstack.stack import Ports, Stack
-from tests.support.workers import running_test_worker
+from tests.support.workers import WORKER, running_test_worker
 
 # The shared fixtures: one home, tests/support, for every folder's tests.
 pytest_plugins = ["tests.support.fixtures", "tests.support.sign_in", "tests.support.entra"]
@@ -59,8 +59,10 @@ def stack(pytestconfig) -> Stack:
 
 @pytest.fixture(scope="session")
 def django_db_setup(stack, django_db_setup):
-    """Create the test database in the stack's PostgreSQL."""
+    """Create the test database in the stack's PostgreSQL; stop the shared worker before it is dropped."""
     yield
+    # The worker keeps a connection to the test database, and PostgreSQL drops no database that is in use.
+    stack.stop_process(WORKER)
 
 
 @pytest.fixture(scope="session")

@@ -135,7 +135,7 @@ class RequestsView(APIView):
         if scope == "mine":
             queryset = selectors.requests_mine(request.user)
         elif scope == "to_review":
-            queryset = selectors.requests_to_review(request.user, recent=False)
+            queryset = selectors.requests_to_review(request.user)
         elif scope == "all":
             policy.check_admin(request.user, doing="list all requests")
             queryset = selectors.requests_all()

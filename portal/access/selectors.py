@@ -16,6 +16,7 @@ from django.db.models import (
     Q,
     QuerySet,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 
 from portal.access import policy
@@ -134,31 +135,43 @@ def requests_ended_of(user, *, limit: int) -> list[AccessRequest]:
     return list(ended.order_by("-created_at", "-id")[:limit])
 
 
-def requests_to_review(user, *, recent: bool = True) -> QuerySet:
+def requests_to_review(user) -> QuerySet:
     """Return the pending requests `user` may decide now (`policy.check_decide` as a query).
 
-    With `recent`, each requester's recent requests come along (`recent_requests_of`), as the queue's page
-    shows them; the API's list does not.
+    The queue's page reads each requester's recent requests for the items it shows (`with_recent_requests`).
     """
     if not policy.may_decide_any(user):
         return AccessRequest.objects.none()
     groups = list(user_groups(user))
     roles = AccessRole.objects.filter(approver_groups__has_any_keys=groups)
-    queue = _with_related(
+    return _with_related(
         AccessRequest.objects.filter(state=State.PENDING, role__in=roles)
         .exclude(requester=user)
         .exclude(approvals__approver=user)
     )
-    if not recent:
-        return queue
-    # One query for the recent requests of every requester in the queue, not one per item.
-    return queue.prefetch_related(
-        Prefetch(
-            "requester__access_requests",
-            queryset=AccessRequest.objects.select_related("role").order_by("-created_at", "-id")[: RECENT_LIMIT + 1],
-            to_attr=_RECENT_ATTR,
-        )
+
+
+def with_recent_requests(items: list[AccessRequest]) -> list[AccessRequest]:
+    """Read the newest requests of the requesters of `items` in one query, for `recent_requests_of`; return `items`.
+
+    Each requester's newest are found through the requester's index (a lateral read of a few rows each), so the
+    read does not grow with how many requests a requester made before.
+    """
+    requester_ids = sorted({item.requester_id for item in items})
+    newest = RawSQL(
+        "SELECT newest.id FROM unnest(%s::bigint[]) AS requester(id) CROSS JOIN LATERAL ("
+        "SELECT id FROM access_accessrequest WHERE requester_id = requester.id "
+        "ORDER BY created_at DESC, id DESC LIMIT %s) AS newest",
+        (requester_ids, RECENT_LIMIT + 1),
     )
+    by_requester: dict[int, list[AccessRequest]] = {requester_id: [] for requester_id in requester_ids}
+    if requester_ids:
+        found = AccessRequest.objects.select_related("role").filter(pk__in=newest)
+        for request in found.order_by("-created_at", "-id"):
+            by_requester[request.requester_id].append(request)
+    for item in items:
+        setattr(item.requester, _RECENT_ATTR, by_requester[item.requester_id])
+    return items
 
 
 def requests_all() -> QuerySet:
@@ -175,7 +188,7 @@ def recent_requests_of(user, *, limit: int = RECENT_LIMIT, exclude_id: int | Non
     """Return the newest requests of `user`, for an approver's context."""
     prefetched = getattr(user, _RECENT_ATTR, None)
     if prefetched is not None and limit <= RECENT_LIMIT:
-        # Prefetched by `requests_to_review`: the newest RECENT_LIMIT + 1, so one may be left out.
+        # Read by `with_recent_requests`: the newest RECENT_LIMIT + 1, so one may be left out.
         return [request for request in prefetched if request.pk != exclude_id][:limit]
     queryset = AccessRequest.objects.filter(requester=user).select_related("role")
     if exclude_id is not None:

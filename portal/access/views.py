@@ -304,7 +304,7 @@ def review_queue(request):
     # A page at a time: each item renders its own forms and recent requests, which a long queue pays per item.
     queue = Paginator(selectors.requests_to_review(request.user).order_by("created_at", "id"), REVIEW_PAGE_SIZE)
     page = queue.get_page(request.GET.get("page"))
-    for item in page:
+    for item in selectors.with_recent_requests(list(page)):
         item.recent = selectors.recent_requests_of(item.requester, exclude_id=item.pk)
         # Each item has its own forms: field IDs stay unique, so every label points at its own input.
         item.approve_form = ApproveForm(auto_id=f"approve-{item.pk}-%s")

@@ -3,6 +3,7 @@
 import multiprocessing
 import os
 
+from portal.core.heap import settle_heap
 from portal.logging import logging_config
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
@@ -38,3 +39,8 @@ logconfig_dict = logging_config(
 )
 
 wsgi_app = "portal.wsgi:application"
+
+
+def post_worker_init(worker):
+    """Once the worker has loaded the portal: its startup objects are frozen out of garbage collection."""
+    settle_heap()

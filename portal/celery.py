@@ -3,6 +3,9 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
+
+from portal.core.heap import settle_heap
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -39,3 +42,9 @@ def _schedule(sender, **kwargs):
     sender.add_periodic_task(
         reviews, sender.signature("portal.reviews.tasks.sweep", options={"expires": reviews}), name="access reviews"
     )
+
+
+@worker_process_init.connect
+def _settle_heap(**kwargs):
+    """Freeze what a pool process inherited and loaded out of garbage collection (`portal.core.heap`)."""
+    settle_heap()

@@ -428,8 +428,9 @@ def _http_session() -> requests.Session:
     """Return this process's HTTP session to Vault, whose pooled connections every client reuses.
 
     A client of its own per grant token opened a new connection per call. The session carries no token (each
-    client sends its own per request) and its connection pool is thread-safe. It belongs to one process: a
-    worker forked from a process that used it opens connections of its own, never shares its parent's.
+    client sends its own per request) and its connection pool is thread-safe. It belongs to one process and one
+    `VAULT_ADDR`: a worker forked from a process that used it opens connections of its own, never shares its
+    parent's, and another address gets a session (proxy, CA bundle) of its own.
     """
     global _session
     owner = (os.getpid(), settings.VAULT_ADDR)

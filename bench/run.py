@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +35,7 @@ from bench import raw_vault
 from bench.stats import Results, table
 from portal.core.heap import settle_heap
 from portal.devstack import tenant
-from portal.devstack.personas import Person, make_people, make_user
+from portal.devstack.personas import Person, demo_user, make_people, make_user
 from portal.devstack.processes import wait_for
 from portal.devstack.stack import TARGET_DATABASE, WORKER_QUEUES, Ports, Stack
 
@@ -44,6 +45,8 @@ WHY = "Benchmark: investigate the nightly order export"
 APPROVED_ROLE = "orders-readwrite"  # one approval, by bob
 AUTO_ROLE = "analytics-readonly"  # approved at once
 HISTORY_FILTER_DAYS = 180  # the filtered history and audit API: one action of one role in this many days
+DATABASE = "latchkey_bench"
+SMALL_DATABASE = "latchkey_bench_small"  # 1% of the history, which the pages' growth is measured against
 
 
 class BenchError(RuntimeError):
@@ -111,7 +114,7 @@ class Bench:
     def start(self) -> None:
         log(f"Starting the stack in {self.stack.state_dir}")
         self.stack.start()
-        self.env = self.stack.portal_env(database="latchkey_bench")
+        self.env = self.stack.portal_env(database=DATABASE)
         self.env |= {
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
             # The suite acts as a few people at machine speed: the per-person rate limits would stop it.
@@ -123,15 +126,19 @@ class Bench:
         import psycopg
 
         with psycopg.connect(self.stack.database_url("postgres"), autocommit=True) as conn:
-            conn.execute('CREATE DATABASE "latchkey_bench"')
+            conn.execute(f'CREATE DATABASE "{DATABASE}"')
         os.environ.update(self.env)
         os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
         import django
 
         django.setup()
         from django.conf import settings
+        from django.core.cache import caches
         from django.core.management import call_command
+        from django.db import connections
 
+        # The portal's default alias and cache, by database: the pages are also timed on a small one of their own.
+        self.databases = {DATABASE: (connections["default"], caches["default"])}
         # DJANGO_DEBUG=1 spares `collectstatic`; the query log and other debugging extras stay off.
         settings.DEBUG = False
         log("Migrating the bench database")
@@ -173,29 +180,68 @@ class Bench:
         requests = max(s.seed_requests // 100, s.seed_pending)
         return requests, max(s.seed_events // 100, requests)
 
-    def seed(self, *, small: bool) -> None:
-        """Seed the small history (pages are measured on it first), or the rest of the full one."""
-        from bench.seed import seed_history
-
+    def seed(self) -> None:
+        """Seed the whole history: first its small part (1%, every pending request), then the rest."""
         s = self.sizes
         requests, events = self.small_history()
-        pending = s.seed_pending
-        if not small:
-            requests, events, pending = s.seed_requests - requests, s.seed_events - events, 0
-        log(f"Seeding {requests} requests and {events} audit events")
         started = time.monotonic()
-        seed_history(requests=requests, events=events, users=s.seed_users, pending=pending, say=lambda line: None)
-        seconds = time.monotonic() - started
-        # The seeding wrote half a gigabyte of WAL: PostgreSQL's next checkpoint would otherwise spread its
-        # writes over the next two minutes, the pages' timing included. A history that old was written long ago.
+        self._seed_history(requests, events, s.seed_pending)
+        self._seed_history(s.seed_requests - requests, s.seed_events - events, 0)
+        self.results.figure("seeding (requests + audit events, COPY)", time.monotonic() - started, "s")
+
+    def seed_small_database(self) -> None:
+        """Make a database of its own holding only the small part of the history, seeded exactly as the whole's.
+
+        The pages are timed against it and against the whole history in turns, call after call, so that the
+        growth from one to the other compares the two sizes in the same moment of the machine.
+        """
+        import psycopg
+        from django.core.cache.backends.locmem import LocMemCache
+        from django.db import connections
+        from django.db.utils import load_backend
+
+        with psycopg.connect(self.stack.database_url("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{SMALL_DATABASE}"')
+        settings_dict = {**connections["default"].settings_dict, "NAME": SMALL_DATABASE}
+        wrapper = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, "default")
+        # A cache of its own too: what a call remembers of one history (the audit API's counts) is not the other's.
+        self.databases[SMALL_DATABASE] = (wrapper, LocMemCache(SMALL_DATABASE, {}))
+        with self.on_database(SMALL_DATABASE):
+            from django.core.management import call_command
+
+            call_command("migrate", verbosity=0)
+            call_command("seed_demo", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+            for name in tenant.USERS:
+                make_user(name)
+            self._seed_history(*self.small_history(), self.sizes.seed_pending)
+
+    @contextmanager
+    def on_database(self, name: str):
+        """Act on database `name` (the bench's own, or the small history's) through the portal's default alias."""
+        from django.core.cache import caches
+        from django.db import connections
+
+        before = connections["default"], caches["default"]
+        connections["default"], caches["default"] = self.databases[name]
+        try:
+            yield
+        finally:
+            connections["default"], caches["default"] = before
+
+    def _seed_history(self, requests: int, events: int, pending: int) -> None:
         from django.db import connection
 
+        from bench.seed import seed_history
+
+        log(f"Seeding {requests} requests and {events} audit events into {connection.settings_dict['NAME']}")
+        seed_history(requests=requests, events=events, users=self.sizes.seed_users, pending=pending, say=lambda _: 0)
+        # As autovacuum would leave every table within a minute or two: the seeded users, profiles and approvals
+        # analyzed too, or the first pages are planned on the statistics of an empty table.
+        # The seeding wrote half a gigabyte of WAL: PostgreSQL's next checkpoint would otherwise spread its
+        # writes over the next two minutes, the pages' timing included. A history that old was written long ago.
         with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
             cursor.execute("CHECKPOINT")
-        if small:
-            self.seeding_seconds = seconds
-        else:
-            self.results.figure("seeding (requests + audit events, COPY)", self.seeding_seconds + seconds, "s")
 
     def stop(self) -> None:
         self.stack.stop()
@@ -327,7 +373,7 @@ class Bench:
         """Time `n` one-row commits on the bench database: what each of a grant's three commits costs at least."""
         import psycopg
 
-        with psycopg.connect(self.stack.database_url("latchkey_bench"), autocommit=True) as conn:
+        with psycopg.connect(self.stack.database_url(DATABASE), autocommit=True) as conn:
             conn.execute("CREATE TABLE bench_commit (n integer)")
             timings = []
             for number in range(n):
@@ -489,7 +535,7 @@ class Bench:
         self.results.figure("5. worker: resident memory, all processes", sum(rss), "MB")
         self.results.target("5. worker process resident", "<= 200 MB", f"{largest:.0f} MB", largest <= 200)
 
-    def memory_of_web(self, endpoints: list[tuple[str, object, str]], sessions: dict) -> None:
+    def memory_of_web(self, endpoints: list[tuple[str, str, str]], sessions: dict[str, str]) -> None:
         """Serve the page scenarios from a gunicorn process over HTTP for a while, then read its memory."""
         port = self.stack.ports.web
         web = self.stack.start_portal_process(
@@ -505,10 +551,10 @@ class Bench:
             self.env,
         )
         wait_for(lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"), what="the web process", process=web)
-        for _name, user, path in endpoints:
+        for _name, person, path in endpoints:
             for _ in range(20):
                 request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}{path}", headers={"Cookie": f"sessionid={sessions[user.pk]}"}
+                    f"http://127.0.0.1:{port}{path}", headers={"Cookie": f"sessionid={sessions[person]}"}
                 )
                 with urllib.request.urlopen(request, timeout=60) as response:
                     response.read()
@@ -520,85 +566,95 @@ class Bench:
 
     # ----- 4. pages and API under data -----
 
-    def pages(self, *, small: bool = False) -> None:
-        """Time each page and API call; on the small history first, then on the full one against it."""
+    def pages(self) -> None:
+        """Time each page and API call on the whole history and on its small part, in turns, call after call."""
         from django.core.cache import cache
         from django.db import connection
 
         n = self.sizes.page_calls
-        alice, bob, carol = (self.personas[name] for name in ("alice", "bob", "carol"))
         # Half a year: the small history's newest weeks hold only its waiting requests, and its first page of
         # matches should be as full as the whole history's.
         since = (datetime.now(tz=UTC) - timedelta(days=HISTORY_FILTER_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
         endpoints = [
-            ("4. My access (alice)", alice, "/access/"),
-            ("4. approval queue (bob)", bob, "/access/review/"),
-            ("4. history, first page (carol)", carol, "/access/audit/"),
+            ("4. My access (alice)", "alice", "/access/"),
+            ("4. approval queue (bob)", "bob", "/access/review/"),
+            ("4. history, first page (carol)", "carol", "/access/audit/"),
             (
                 "4. history, filtered (carol)",
-                carol,
+                "carol",
                 f"/access/audit/?action=grant.revealed&role=orders-admin&since={since[:10]}",
             ),
-            ("4. GET /api/v1/requests (alice)", alice, "/api/v1/requests"),
-            ("4. GET /api/v1/requests?scope=all (carol)", carol, "/api/v1/requests?scope=all"),
-            ("4. GET /api/v1/audit (carol)", carol, "/api/v1/audit"),
+            ("4. GET /api/v1/requests (alice)", "alice", "/api/v1/requests"),
+            ("4. GET /api/v1/requests?scope=all (carol)", "carol", "/api/v1/requests?scope=all"),
+            ("4. GET /api/v1/audit (carol)", "carol", "/api/v1/audit"),
             (
                 "4. GET /api/v1/audit, filtered (carol)",
-                carol,
+                "carol",
                 f"/api/v1/audit?action=grant.revealed&role=orders-admin&since={since}",
             ),
         ]
-        events = self.small_history()[1] if small else self.sizes.seed_events
+        events = self.sizes.seed_events
+        small_events = _count(self.small_history()[1])
         # Nothing left over from the scenarios before (their notifications) shares the machine with the pages.
         self.wait_queue_drained()
-        log(f"4. pages and API with {events} seeded events: {len(endpoints)} endpoints x {n} calls")
-        self.small_p95 = getattr(self, "small_p95", {})
-        clients = {user.pk: self.client(user) for user in (alice, bob, carol)}
+        log(
+            f"4. pages and API with {events} and with {small_events} seeded events, in turns: "
+            f"{len(endpoints)} endpoints x {n} calls each"
+        )
+        sizes = (DATABASE, SMALL_DATABASE)
+        clients = {}
+        for database in sizes:
+            with self.on_database(database):
+                clients[database] = {name: self.client(demo_user(name)) for name in ("alice", "bob", "carol")}
         # As a web worker does once it has loaded the portal: what this process holds by now (the stack's
         # handles, the seeding's leftovers) is left out of the garbage collections during the calls.
         settle_heap()
-        for name, user, path in endpoints:
-            client = clients[user.pk]
-            queries = []
+        for name, person, path in endpoints:
+            queries = {database: [] for database in sizes}
+            for database in sizes:
+                client = clients[database][person]
+                with self.on_database(database):
 
-            def counted(execute, sql, params, many, context, queries=queries):
-                queries.append(sql)
-                return execute(sql, params, many, context)
+                    def counted(execute, sql, params, many, context, queries=queries[database]):
+                        queries.append(sql)
+                        return execute(sql, params, many, context)
 
-            # The first call remembers nothing (the audit API's counts, the signing keys): timed, as a figure.
-            cache.clear()
-            started = time.perf_counter()
-            with connection.execute_wrapper(counted):
-                response = client.get(path)
-            first = (time.perf_counter() - started) * 1000
-            if response.status_code != 200:
-                raise BenchError(f"{path} answered {response.status_code}.")
-            if not small:
-                self.results.figure(f"{name}: first call, nothing cached", first, "ms")
-            for _ in range(2):
-                client.get(path)
-            timings = []
-            for _ in range(n):
-                started = time.perf_counter()
-                client.get(path)
-                timings.append((time.perf_counter() - started) * 1000)
-            if small:
-                entry = self.results.distribution(
-                    f"{name}, {_count(events)} events", timings, queries=len(queries), note=f"{len(queries)} queries"
-                )
-                self.small_p95[name] = entry["p95"]
-                continue
-            entry = self.results.distribution(name, timings, queries=len(queries), note=f"{len(queries)} queries")
+                    # The first call remembers nothing (the audit API's counts, the signing keys): timed, as a figure.
+                    cache.clear()
+                    started = time.perf_counter()
+                    with connection.execute_wrapper(counted):
+                        response = client.get(path)
+                    first = (time.perf_counter() - started) * 1000
+                    if response.status_code != 200:
+                        raise BenchError(f"{path} answered {response.status_code} on {database}.")
+                    if database == DATABASE:
+                        self.results.figure(f"{name}: first call, nothing cached", first, "ms")
+                    for _ in range(2):
+                        client.get(path)
+            timings = {database: [] for database in sizes}
+            for call in range(n):
+                # Each size goes first every other time: neither always follows the other's call.
+                for database in sizes if call % 2 == 0 else sizes[::-1]:
+                    client = clients[database][person]
+                    with self.on_database(database):
+                        started = time.perf_counter()
+                        client.get(path)
+                        timings[database].append((time.perf_counter() - started) * 1000)
+            small = self.results.distribution(
+                f"{name}, {small_events} events",
+                timings[SMALL_DATABASE],
+                queries=len(queries[SMALL_DATABASE]),
+                note=f"{len(queries[SMALL_DATABASE])} queries",
+            )
+            whole = len(queries[DATABASE])
+            entry = self.results.distribution(name, timings[DATABASE], queries=whole, note=f"{whole} queries")
             self.results.target(f"{name} p95", "<= 50 ms", f"{entry['p95']:.1f} ms", entry["p95"] <= 50)
-            growth = entry["p95"] / self.small_p95[name]
-            small_events = _count(self.small_history()[1])
+            growth = entry["p95"] / small["p95"]
             self.results.figure(f"{name}: p95 {_count(events)} / {small_events} events", growth, "x")
             self.results.target(
                 f"{name} p95 growth", f"<= 1.3x ({_count(events)} / {small_events})", f"{growth:.2f}x", growth <= 1.3
             )
-        if small:
-            return
-        sessions = {pk: client.cookies["sessionid"].value for pk, client in clients.items()}
+        sessions = {name: client.cookies["sessionid"].value for name, client in clients[DATABASE].items()}
         self.memory_of_web(endpoints, sessions)
 
     def csv_export(self) -> None:
@@ -689,15 +745,12 @@ def main(argv: list[str] | None = None) -> int:
         bench.start()
         bench.start_workers()
         if "4" in only:
-            # The pages are timed on 1% of the history first, so that their growth to the whole is known.
-            bench.seed(small=True)
-            bench.pages(small=True)
-            bench.seed(small=False)
+            bench.seed()
+            # The pages are timed on 1% of the history too, so that their growth to the whole is known.
+            bench.seed_small_database()
             if not options.smoke:
                 # The timed scenarios should not share the machine with the anchor's walk over the new events.
                 bench.wait_anchored()
-            # Timed right after the small history's figures, only the seeding in between, so that the growth
-            # compares the two sizes in the same state of the machine; scenarios 1-3 then run on the whole history.
             bench.pages()
         if "1" in only:
             bench.approval_to_active()

@@ -36,10 +36,10 @@ ENDINGS = {
 }
 # Filler actions between a grant's start and its end: extensions and their decisions.
 FILLER = ["request.extension_requested", "request.approval", "request.approved", "grant.extended", "grant.issued"]
-# The heavy user's share of the requests: 1%, and in a small seeding at least a full page of the API's lists
-# (50), so that a list measured on the small history and on the whole one shows the same number of rows.
+# The heavy user's share of the requests: 1%, and in a small seeding enough for well over a full page of the API's
+# lists (50), so that a list measured on the small history and on the whole one shows the same number of rows.
 HEAVY_SHARE = 0.01
-HEAVY_AT_LEAST = 60
+HEAVY_AT_LEAST = 75
 USER_ACTIONS = {"request.created", "request.cancelled", "grant.revealed", "grant.revoke_requested"}
 APPROVER_ACTIONS = {"request.approval", "request.denied"}
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
@@ -149,6 +149,7 @@ def _requests(rng, roles, users, heavy, *, count: int, pending: int, days: int) 
     from django.db import connection
 
     from portal.access.models import OPEN_STATES, AccessRequest
+    from portal.access.selectors import RECENT_LIMIT
     from portal.core import clock
 
     with connection.cursor() as cursor:
@@ -157,12 +158,17 @@ def _requests(rng, roles, users, heavy, *, count: int, pending: int, days: int) 
             [count],
         )
         ids = sorted(row[0] for row in cursor.fetchall())
-    heavy_share = max(HEAVY_SHARE, min(1.0, HEAVY_AT_LEAST / count))
+    heavy_share = max(HEAVY_SHARE, min(1.0, HEAVY_AT_LEAST / max(1, count - pending)))
     current = clock.now()
     span = timedelta(days=days)
     step = span / count
     start = current - span
     pending_role = next((role for role in roles if role.approvals_required), roles[0])
+    # The waiting ones were asked within the last half of their role's pending lifetime, a minute apart at most:
+    # the sweeper that expires requests nobody reviewed in time leaves them waiting while the history is used.
+    waiting_step = min(
+        timedelta(minutes=1), timedelta(minutes=pending_role.pending_lifetime_minutes) / (2 * pending or 1)
+    )
     # One open request per person and role: the waiting ones go to people who have none for that role yet.
     busy = set(
         AccessRequest.objects.filter(role=pending_role, state__in=OPEN_STATES, extends=None).values_list(
@@ -172,6 +178,9 @@ def _requests(rng, roles, users, heavy, *, count: int, pending: int, days: int) 
     free = [user for user in users if user.pk not in busy]
     if len(free) < pending:
         raise SeedError(f"Only {len(free)} seeded users have no open {pending_role.slug} request; seed more.")
+    # The people waiting for review asked before, more often than the approval queue shows beside each item: a
+    # small history's queue shows as much as a large one's, whose requesters have a hundred requests each.
+    asked_before = min(pending * (RECENT_LIMIT + 2), count - pending)
     rows = []
     with (
         connection.cursor() as cursor,
@@ -180,12 +189,17 @@ def _requests(rng, roles, users, heavy, *, count: int, pending: int, days: int) 
         for index, request_id in enumerate(ids):
             # The last `pending` requests are recent and wait for review, one per user (the open-request rule).
             waiting = index >= count - pending
-            requester = free[index - (count - pending)] if waiting else rng.choice(users)
-            if not waiting and rng.random() < heavy_share:
+            if waiting:
+                requester = free[index - (count - pending)]
+            elif rng.random() < heavy_share:
                 requester = heavy
+            elif index < asked_before:
+                requester = free[index % pending]
+            else:
+                requester = rng.choice(users)
             role = pending_role if waiting else rng.choice(roles)
             state = AccessRequest.State.PENDING if waiting else rng.choice(FINAL_STATES)
-            created = start + step * index
+            created = current - waiting_step * (count - index) if waiting else start + step * index
             duration = min(role.default_duration_minutes, role.max_duration_minutes)
             issued = state in (AccessRequest.State.EXPIRED, AccessRequest.State.REVOKED)
             starts = created + timedelta(minutes=5) if issued else None

@@ -40,6 +40,7 @@ from portal.reviews.exclusions import excluded_by_review
 State = AccessRequest.State
 # How many of a requester's newest requests an approver sees next to a request.
 RECENT_LIMIT = 5
+RECENT_FIELDS = ("id", "requester_id", "state", "created_at", "role__name")  # what the queue shows of each
 _RECENT_ATTR = "recent_requests_prefetched"
 
 
@@ -166,7 +167,8 @@ def with_recent_requests(items: list[AccessRequest]) -> list[AccessRequest]:
     )
     by_requester: dict[int, list[AccessRequest]] = {requester_id: [] for requester_id in requester_ids}
     if requester_ids:
-        found = AccessRequest.objects.select_related("role").filter(pk__in=newest)
+        # What the queue shows of each: a hundred and fifty rows for a page, built without the columns it does not.
+        found = AccessRequest.objects.select_related("role").only(*RECENT_FIELDS).filter(pk__in=newest)
         for request in found.order_by("-created_at", "-id"):
             by_requester[request.requester_id].append(request)
     for item in items:

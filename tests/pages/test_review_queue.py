@@ -57,3 +57,22 @@ def test_the_requester_has_nothing_to_review_in_their_own_request(alice, catalog
     ask(alice)
 
     assert "Nothing to review" in client_for(alice).get("/access/review/").content.decode()
+
+
+def test_each_item_has_fields_of_its_own_as_if_rendered_for_it_alone(alice, bob, dave, catalog):
+    """The queue renders its forms' fields once and gives each item its IDs: the same as rendering them per item."""
+    from django.template.loader import render_to_string
+
+    from portal.access.forms import ApproveForm, DenyForm
+
+    requests = [ask(alice), ask(dave, role="orders-admin", ticket="INC-1234")]
+
+    page = client_for(bob).get("/access/review/").content.decode()
+
+    for request in requests:
+        for form_class, name in ((ApproveForm, "approve"), (DenyForm, "deny")):
+            alone = render_to_string("_fields.html", {"form": form_class(auto_id=f"{name}-{request.pk}-%s")})
+            assert alone in page
+    assert f'for="approve-{requests[1].pk}-duration_minutes"' in page
+    assert f'aria-describedby="deny-{requests[0].pk}-comment_helptext"' in page
+    assert "-item-" not in page

@@ -35,3 +35,21 @@ def test_every_state_has_a_badge_icon_and_words():
     }
     assert with_icon == set(AccessRequest.State.values)
     assert set(STATE_LABELS) == set(AccessRequest.State.values)
+
+
+@pytest.mark.parametrize("state", AccessRequest.State.values)
+def test_a_state_badge_carries_its_state_and_words(state):
+    from django.template import engines
+
+    badge = engines["django"].from_string("{% load latchkey %}{{ state|state_badge }}").render({"state": state})
+
+    assert badge == f'<span class="state state-{state}">{STATE_LABELS[state]}</span>'
+
+
+def test_a_state_badge_escapes_what_it_is_given():
+    from portal.access.templatetags.latchkey import state_badge
+
+    assert (
+        state_badge('"><script>')
+        == '<span class="state state-&quot;&gt;&lt;script&gt;">&quot;&gt;&lt;script&gt;</span>'
+    )

@@ -1,7 +1,10 @@
-"""Template helpers of the pages: the navigation with its counts, state labels and durations."""
+"""Template helpers of the pages: the navigation with its counts, state labels, durations and request links."""
+
+import functools
 
 from django import template
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
+from django.utils.html import format_html
 
 from portal.access import policy, selectors
 from portal.access.models import REASON_MAX_CHARS, STATE_LABELS, AccessRequest, AuditAction
@@ -47,9 +50,32 @@ def _is_current(path: str, url: str) -> bool:
 
 
 @register.filter
-def state_label(state: str) -> str:
-    """Return the words people read for a request state."""
-    return STATE_LABELS.get(state, state)
+def state_badge(state: str) -> str:
+    """Return a request state as the pages show it: the words people read for it, in a badge of its colour."""
+    return format_html('<span class="state state-{}">{}</span>', state, STATE_LABELS.get(state, state))
+
+
+@register.simple_tag
+def request_url(route: str, request_id) -> str:
+    """Return the path of `route`, a request's page or action (`access:request-detail`, ...), for `request_id`.
+
+    The same as `{% url route request_id %}`, without resolving the route each time: the lists link every row,
+    and a page of the approval queue some two hundred requests (resolving takes 0.02 ms each).
+    """
+    before, after = _around_request_id(route, get_script_prefix())
+    return f"{before}{int(request_id)}{after}"
+
+
+_ID_MARKER = str(2**31 - 1)  # the highest request ID: no route's own text holds it
+
+
+@functools.lru_cache(maxsize=64)
+def _around_request_id(route: str, script_prefix: str) -> tuple[str, str]:
+    """Return the path of `route` before and after its request ID, resolved once for each script prefix."""
+    before, marker, after = reverse(route, args=[_ID_MARKER]).partition(_ID_MARKER)
+    if not marker:
+        raise ValueError(f"The route {route} does not take a request ID.")
+    return before, after
 
 
 @register.filter

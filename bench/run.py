@@ -235,8 +235,8 @@ class Bench:
 
         log(f"Seeding {requests} requests and {events} audit events into {connection.settings_dict['NAME']}")
         seed_history(requests=requests, events=events, users=self.sizes.seed_users, pending=pending, say=lambda _: 0)
-        # As autovacuum would leave every table within a minute or two: the seeded users, profiles and approvals
-        # analyzed too, or the first pages are planned on the statistics of an empty table.
+        # As autovacuum would leave every table a minute later: the seeded people analyzed too, not only the
+        # requests and events.
         # The seeding wrote half a gigabyte of WAL: PostgreSQL's next checkpoint would otherwise spread its
         # writes over the next two minutes, the pages' timing included. A history that old was written long ago.
         with connection.cursor() as cursor:

@@ -325,6 +325,8 @@ def _fields_of_each(form_class, name: str, items) -> dict[int, str]:
     points at its own input; the fields are otherwise the same. They are rendered once, and each item gets a copy
     with its ID in place: a page of 25 items renders 3 fields instead of 75, a third of the page's time.
     """
+    if not items:
+        return {}
     html = render_to_string("_fields.html", {"form": form_class(auto_id=f"{name}-{_ITEM}-%s")})
     # Safe: escaped by the template, and only an integer goes in.
     return {item.pk: mark_safe(html.replace(f"{name}-{_ITEM}-", f"{name}-{int(item.pk)}-")) for item in items}  # noqa: S308

@@ -6,9 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -28,7 +26,7 @@ from portal.access.models import (
     AccessRole,
 )
 from portal.core.errors import DomainError, Gone
-from portal.core.forms import add_refusal
+from portal.core.forms import add_refusal, fields_for_each
 from portal.core.ratelimit import rate_limited
 from portal.core.views import redirect_back
 
@@ -307,29 +305,12 @@ def review_queue(request):
     queue = Paginator(selectors.requests_to_review(request.user).order_by("created_at", "id"), REVIEW_PAGE_SIZE)
     page = queue.get_page(request.GET.get("page"))
     items = selectors.with_recent_requests(list(page))
-    approve_fields = _fields_of_each(ApproveForm, "approve", items)
-    deny_fields = _fields_of_each(DenyForm, "deny", items)
+    approve_fields = fields_for_each(ApproveForm, "approve", items)
+    deny_fields = fields_for_each(DenyForm, "deny", items)
     for item in items:
         item.recent = selectors.recent_requests_of(item.requester, exclude_id=item.pk)
         item.approve_fields, item.deny_fields = approve_fields[item.pk], deny_fields[item.pk]
     return render(request, "access/review_queue.html", {"page": page})
-
-
-_ITEM = "item"  # stands for a request's ID in the fields rendered once for every item of the queue
-
-
-def _fields_of_each(form_class, name: str, items) -> dict[int, str]:
-    """Return, by request ID, the fields of an unbound `form_class` with IDs of their own (`<name>-<ID>-<field>`).
-
-    Each item of the review queue has its own approve and deny forms, whose field IDs differ so that every label
-    points at its own input; the fields are otherwise the same. They are rendered once, and each item gets a copy
-    with its ID in place: a page of 25 items renders 3 fields instead of 75, a third of the page's time.
-    """
-    if not items:
-        return {}
-    html = render_to_string("_fields.html", {"form": form_class(auto_id=f"{name}-{_ITEM}-%s")})
-    # Safe: escaped by the template, and only an integer goes in.
-    return {item.pk: mark_safe(html.replace(f"{name}-{_ITEM}-", f"{name}-{int(item.pk)}-")) for item in items}  # noqa: S308
 
 
 def _history_filters(request) -> tuple[HistoryFilterForm, dict]:

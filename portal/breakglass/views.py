@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from portal.breakglass import selectors, services
 from portal.breakglass.forms import ActivateForm, ConfirmForm, FlagForm
 from portal.core.errors import DomainError
-from portal.core.forms import add_refusal
+from portal.core.forms import add_refusal, fields_for_each
 from portal.core.ratelimit import rate_limited
 
 REVIEWED_SHOWN = 20
@@ -43,9 +43,10 @@ def activate(request, slug):
 @login_required
 def review_queue(request):
     to_review = list(selectors.uses_to_review(request.user))
+    confirm_fields = fields_for_each(ConfirmForm, "confirm", to_review)
+    flag_fields = fields_for_each(FlagForm, "flag", to_review)
     for use in to_review:
-        use.confirm_form = ConfirmForm(auto_id=f"confirm-{use.pk}-%s")
-        use.flag_form = FlagForm(auto_id=f"flag-{use.pk}-%s")
+        use.confirm_fields, use.flag_fields = confirm_fields[use.pk], flag_fields[use.pk]
     reviewed = selectors.uses_visible_to(request.user).exclude(review_state="pending")[:REVIEWED_SHOWN]
     return render(request, "breakglass/review_queue.html", {"to_review": to_review, "reviewed": reviewed})
 

@@ -72,6 +72,8 @@ def test_bob_confirms_from_the_review_queue(client, dave, bob, policy, vault_tas
     queue = client.get("/break-glass/reviews/").content.decode()
     assert INCIDENT in queue and f"/break-glass/uses/{use.pk}/confirm/" in queue
     assert "Break-glass reviews" in queue
+    # Each use's fields have IDs of their own, so every label points at its own input.
+    assert f'for="confirm-{use.pk}-comment"' in queue and f'id="flag-{use.pk}-comment"' in queue
 
     response = client.post(f"/break-glass/uses/{use.pk}/confirm/", {"comment": "Seen in the incident channel"})
 

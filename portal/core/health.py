@@ -62,7 +62,8 @@ def check_database() -> Check:
     """Check that the portal's database answers a query."""
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL statement_timeout = %s", [f"{CHECK_TIMEOUT_SECONDS}s"])
+            # `set_config` rather than `SET LOCAL`: a parameter cannot go into a SET statement bound server-side.
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{CHECK_TIMEOUT_SECONDS}s"])
             cursor.execute("SELECT 1")
     except DatabaseError as error:
         return Check(name="database", ok=False, detail=f"no answer ({type(error).__name__})", required=True)

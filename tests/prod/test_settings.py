@@ -62,6 +62,20 @@ def test_production_settings_refuse_to_start_without_a_secret():
     assert "CREDENTIAL_ENCRYPTION_KEY" in result.stderr
 
 
+def test_prepared_statements_are_on_unless_switched_off_for_a_pooler_that_cannot_keep_them():
+    shown = "from django.conf import settings; print(sorted(settings.DATABASES['default']['OPTIONS'].items()))"
+
+    on = run_manage("shell", "-c", shown, env=production_env())
+    off = run_manage("shell", "-c", shown, env={**production_env(), "DATABASE_PREPARED_STATEMENTS": "false"})
+    wrong = run_manage("check", env={**production_env(), "DATABASE_PREPARED_STATEMENTS": "sometimes"})
+
+    # The last line: `shell` may say first what it imported.
+    assert on.stdout.splitlines()[-1] == "[('prepare_threshold', 5), ('server_side_binding', True)]", on.stderr
+    assert off.stdout.splitlines()[-1] == "[]", off.stderr
+    assert wrong.returncode != 0
+    assert "DATABASE_PREPARED_STATEMENTS must be true or false, not 'sometimes'" in wrong.stderr
+
+
 def test_every_response_carries_the_security_headers():
     response = Client().get("/healthz")
 

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from portal.access import exports, policy, selectors, services
 from portal.access.audit import audit_count
-from portal.access.models import AccessRole, AuditEvent
+from portal.access.models import AccessRequest, AccessRole, AuditEvent
 from portal.access.serializers import (
     ApproveSerializer,
     AuditEventSerializer,
@@ -108,8 +108,14 @@ def _not_found(request_id: int) -> NotFound:
     return NotFound(f"There is no request #{request_id}.")
 
 
-def _reloaded(request_id: int) -> dict:
-    return RequestSerializer(selectors.requests_all().get(pk=request_id)).data
+def _answer(acted_on: AccessRequest | list[AccessRequest]):
+    """Return the answer to an action: the request (or requests) as the action left it, not read again.
+
+    The service read each with its role and requester; what else the answer shows is read for all at once.
+    """
+    many = isinstance(acted_on, list)
+    requests = selectors.with_related(acted_on if many else [acted_on])
+    return RequestSerializer(requests, many=True).data if many else RequestSerializer(requests[0]).data
 
 
 class RolesView(APIView):
@@ -150,7 +156,7 @@ class RequestsView(APIView):
     def post(self, request):
         data = valid_body(RequestCreateSerializer, request.data)
         created = services.request_create(actor=request.user, http_request=request, **data)
-        return Response(_reloaded(created.pk), status=status.HTTP_201_CREATED)
+        return Response(_answer(created), status=status.HTTP_201_CREATED)
 
 
 class RequestDetailView(APIView):
@@ -165,8 +171,8 @@ class ApproveView(APIView):
     def post(self, request, request_id: int):
         _check_visible(request.user, request_id)
         data = valid_body(ApproveSerializer, request.data)
-        services.request_approve(actor=request.user, request_id=request_id, http_request=request, **data)
-        return Response(_reloaded(request_id))
+        acted_on = services.request_approve(actor=request.user, request_id=request_id, http_request=request, **data)
+        return Response(_answer(acted_on))
 
 
 class DenyView(APIView):
@@ -175,16 +181,16 @@ class DenyView(APIView):
     def post(self, request, request_id: int):
         _check_visible(request.user, request_id)
         data = valid_body(DenySerializer, request.data)
-        services.request_deny(actor=request.user, request_id=request_id, http_request=request, **data)
-        return Response(_reloaded(request_id))
+        acted_on = services.request_deny(actor=request.user, request_id=request_id, http_request=request, **data)
+        return Response(_answer(acted_on))
 
 
 class CancelView(APIView):
     @extend_schema(request=None, responses=RequestSerializer, summary="Cancel one's own pending request")
     def post(self, request, request_id: int):
         _check_visible(request.user, request_id)
-        services.request_cancel(actor=request.user, request_id=request_id, http_request=request)
-        return Response(_reloaded(request_id))
+        acted_on = services.request_cancel(actor=request.user, request_id=request_id, http_request=request)
+        return Response(_answer(acted_on))
 
 
 class ExtendView(APIView):
@@ -194,7 +200,7 @@ class ExtendView(APIView):
         _check_visible(request.user, request_id)
         data = valid_body(ExtendSerializer, request.data)
         extension = services.request_extend(actor=request.user, request_id=request_id, http_request=request, **data)
-        return Response(_reloaded(extension.pk), status=status.HTTP_201_CREATED)
+        return Response(_answer(extension), status=status.HTTP_201_CREATED)
 
 
 class RevokeView(APIView):
@@ -202,8 +208,8 @@ class RevokeView(APIView):
     def post(self, request, request_id: int):
         _check_visible(request.user, request_id)
         data = valid_body(RevokeSerializer, request.data)
-        services.grant_revoke(actor=request.user, request_id=request_id, http_request=request, **data)
-        return Response(_reloaded(request_id))
+        acted_on = services.grant_revoke(actor=request.user, request_id=request_id, http_request=request, **data)
+        return Response(_answer(acted_on))
 
 
 class CredentialsView(APIView):
@@ -249,7 +255,7 @@ class BulkRevokeView(APIView):
                 raise NotFound(f"There is no role {data['role']!r}.")
             scope["role"] = role
         revoked = services.grants_revoke_bulk(actor=request.user, reason=data["reason"], http_request=request, **scope)
-        return Response([_reloaded(item.pk) for item in revoked])
+        return Response(_answer(revoked))
 
 
 class CSVRenderer(renderers.BaseRenderer):

@@ -22,6 +22,7 @@ from django.db.models.functions import TruncDate
 
 from portal.access import policy
 from portal.access.models import (
+    APPROVALS_LOADED,
     ENDED_STATES,
     HOLDING_STATES,
     OPEN_STATES,
@@ -81,7 +82,9 @@ def open_request_for(*, user, role: AccessRole) -> AccessRequest | None:
 
 def approvals_with_approvers() -> Prefetch:
     """Prefetch the approvals of requests with their approvers and profiles: one query, not one per level."""
-    return Prefetch("approvals", queryset=Approval.objects.select_related("approver__profile"))
+    return Prefetch(
+        "approvals", queryset=Approval.objects.select_related("approver__profile"), to_attr=APPROVALS_LOADED
+    )
 
 
 def with_related(requests: list[AccessRequest]) -> list[AccessRequest]:

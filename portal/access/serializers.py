@@ -60,7 +60,7 @@ class RequestSerializer(serializers.ModelSerializer):
     role = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     requester = serializers.CharField(source="requester_label")
     starts_at = serializers.SerializerMethodField()
-    approvals = ApprovalSerializer(many=True, read_only=True)
+    approvals = ApprovalSerializer(many=True, read_only=True, source="approval_list")
     waiting_for_vault = serializers.SerializerMethodField()
     break_glass = serializers.SerializerMethodField()
 

@@ -43,12 +43,13 @@ def request_blocks(request: AccessRequest) -> list[dict]:
         },
         {"type": "section", "text": _mrkdwn(f"*Justification*\n{escape(request.justification)}")},
     ]
+    decided = request.approval_list
     decisions = [
         f"{'approved' if item.decision == 'approve' else 'denied'} by {escape(item.approver_label)}"
         + (f": {escape(item.comment)}" if item.comment else "")
-        for item in request.approvals.select_related("approver__profile").order_by("created_at", "id")
+        for item in decided
     ]
-    approvals = sum(1 for item in request.approvals.all() if item.decision == "approve")
+    approvals = sum(1 for item in decided if item.decision == "approve")
     status = f"*{request.state.capitalize()}*"
     if request.state == AccessRequest.State.PENDING:
         status += f": {approvals} of {request.role.approvals_required} approvals"

@@ -86,3 +86,32 @@ def test_my_access_reads_the_break_glass_policies_with_the_roles_it_lists(catalo
     assert queries_on(captured, '"breakglass_breakglasspolicy"') == 1
     assert queries_on(captured, '"reviews_roleexclusion"') == 1
     assert queries_on(captured, 'FROM "breakglass_breakglassuse"') == 1
+
+
+def test_the_api_lists_requests_with_their_approvals_in_one_read_for_one_request_or_three(
+    catalog, alice, bob, carol, dave
+):
+    from portal.access import services
+
+    why = "Investigating the late orders of ticket OPS-12"
+    client = Client()
+    client.force_login(carol)
+
+    def listed() -> tuple[list[int], int]:
+        """Return how many approvals each listed request shows, and how many reads of approvals it took."""
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get("/api/v1/requests?scope=all")
+        assert response.status_code == 200
+        shown = [len(item["approvals"]) for item in response.json()["results"]]
+        return shown, queries_on(captured, 'FROM "access_approval"')
+
+    first = services.request_create(actor=alice, role="orders-readwrite", justification=why)
+    services.request_approve(actor=bob, request_id=first.pk)
+    one = listed()
+    services.request_create(actor=alice, role="analytics-readonly", justification=why)
+    admin = services.request_create(actor=dave, role="orders-admin", justification=why, ticket="OPS-12")
+    services.request_approve(actor=bob, request_id=admin.pk)
+    three = listed()
+
+    assert one == ([1], 1)
+    assert three == ([1, 0, 1], 1)

@@ -59,7 +59,7 @@ def token_metadata(request: AccessRequest) -> dict[str, str]:
     """Return what the grant token carries about the request: its ID, the requester, who approved."""
     profile = getattr(request.requester, "profile", None)
     # All of them, filtered here: a batch has them prefetched with their approvers, and one alone reads them now.
-    approvers = [approval for approval in _approvals(request) if approval.decision == Approval.Decision.APPROVE]
+    approvers = [approval for approval in request.approval_list if approval.decision == Approval.Decision.APPROVE]
     metadata = {
         "request_id": str(request.pk),
         "requester_oid": profile.oid if profile else "",
@@ -69,12 +69,6 @@ def token_metadata(request: AccessRequest) -> dict[str, str]:
     if request.extends_id:
         metadata["extends"] = str(request.extends_id)
     return metadata
-
-
-def _approvals(request: AccessRequest):
-    if "approvals" in getattr(request, "_prefetched_objects_cache", {}):
-        return request.approvals.all()
-    return request.approvals.select_related("approver__profile")
 
 
 def _close_unissued(request: AccessRequest, *, reason: str, detail: str) -> AccessRequest:

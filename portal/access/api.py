@@ -114,7 +114,7 @@ def _answer(acted_on: AccessRequest | list[AccessRequest]):
     The service read each with its role and requester; what else the answer shows is read for all at once.
     """
     many = isinstance(acted_on, list)
-    requests = selectors.with_related(acted_on if many else [acted_on])
+    requests = selectors.load_related(acted_on if many else [acted_on])
     return RequestSerializer(requests, many=True).data if many else RequestSerializer(requests[0]).data
 
 

@@ -87,17 +87,19 @@ def approvals_with_approvers() -> Prefetch:
     )
 
 
-def with_related(requests: list[AccessRequest]) -> list[AccessRequest]:
+# What every read of a request for showing it joins: the lists, the detail and an action's answer.
+_SHOWN_WITH = ("role", "requester__profile", "break_glass_use")
+
+
+def load_related(requests: list[AccessRequest]) -> list[AccessRequest]:
     """Load onto requests already read (an action's) what `requests_visible_to` reads with each: their role,
     requester and profile unless read already, break-glass use, approvals and approvers; two queries for all."""
-    prefetch_related_objects(requests, "role", "requester__profile", "break_glass_use", approvals_with_approvers())
+    prefetch_related_objects(requests, *_SHOWN_WITH, approvals_with_approvers())
     return requests
 
 
 def _with_related(queryset: QuerySet) -> QuerySet:
-    return queryset.select_related("role", "requester__profile", "break_glass_use").prefetch_related(
-        approvals_with_approvers()
-    )
+    return queryset.select_related(*_SHOWN_WITH).prefetch_related(approvals_with_approvers())
 
 
 def _visible_to(user) -> QuerySet:

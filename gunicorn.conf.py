@@ -39,8 +39,20 @@ logconfig_dict = logging_config(
 )
 
 wsgi_app = "portal.wsgi:application"
+# The master loads the portal once and each worker is a fork of it: a worker starts, and replaces one that
+# reached max_requests, in a few milliseconds instead of a second of CPU re-importing Django and the portal
+# (which, at start, took the cores from the workers already serving), and the workers share the loaded code's
+# memory. Loading opens no connection (tests/prod/test_gunicorn.py): each worker opens its own to PostgreSQL,
+# Redis and Vault on its first call.
+preload_app = True
+
+
+def when_ready(server):
+    """Once the master has loaded the portal, before it forks a worker: the startup objects are frozen out of
+    garbage collection in the master, so that no worker's collection walks them or copies their memory."""
+    settle_heap()
 
 
 def post_worker_init(worker):
-    """Once the worker has loaded the portal: its startup objects are frozen out of garbage collection."""
+    """Once the worker is ready: what it made since the fork is settled too."""
     settle_heap()

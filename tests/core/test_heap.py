@@ -44,6 +44,14 @@ def test_a_gunicorn_worker_settles_its_heap_once_it_has_loaded_the_portal(unfroz
     assert gc.get_freeze_count() > 0
 
 
+def test_the_gunicorn_master_settles_its_heap_before_it_forks_the_workers(unfrozen):
+    config = runpy.run_path(str(REPO_ROOT / "gunicorn.conf.py"))
+
+    config["when_ready"](None)
+
+    assert gc.get_freeze_count() > 0
+
+
 def test_a_celery_pool_process_settles_its_heap_when_it_starts(unfrozen):
     from celery.signals import worker_process_init
 

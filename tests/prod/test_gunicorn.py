@@ -6,7 +6,9 @@ import runpy
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,17 +36,18 @@ def test_the_access_log_format_has_no_query_string():
     assert config["timeout"] > 0 and config["graceful_timeout"] > 0
 
 
-@pytest.mark.integration
-def test_gunicorn_serves_the_portal_and_logs_json_without_the_query_string(stack, tmp_path):
+@contextmanager
+def gunicorn(stack, log_path: Path, workers: int):
+    """Run gunicorn with the shipped configuration, as the web identity, on a free port; yield the port."""
     port = free_port()
     env = {
         # The web process signs in to Vault as the web identity, as in production.
         **stack.portal_env(debug=False, identity="web"),
         "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "1",
+        "WEB_CONCURRENCY": str(workers),
     }
-    log = (tmp_path / "gunicorn.log").open("w+")
+    log = log_path.open("w+")
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "--config", str(CONFIG)],
         cwd=REPO_ROOT,
@@ -56,6 +59,15 @@ def test_gunicorn_serves_the_portal_and_logs_json_without_the_query_string(stack
         deadline = time.monotonic() + 60
         while not tcp_open(port) and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.integration
+def test_gunicorn_serves_the_portal_and_logs_json_without_the_query_string(stack, tmp_path):
+    with gunicorn(stack, tmp_path / "gunicorn.log", workers=1) as port:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/healthz?token=hvs.{'q' * 30}", headers={"X-Request-Id": "gunicorn-test-0001"}
         )
@@ -65,9 +77,6 @@ def test_gunicorn_serves_the_portal_and_logs_json_without_the_query_string(stack
         deadline = time.monotonic() + 10
         while "gunicorn.access" not in (tmp_path / "gunicorn.log").read_text() and time.monotonic() < deadline:
             time.sleep(0.2)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     text = (tmp_path / "gunicorn.log").read_text()
     events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     access = [event for event in events if event["logger"] == "gunicorn.access"]
@@ -76,3 +85,41 @@ def test_gunicorn_serves_the_portal_and_logs_json_without_the_query_string(stack
     assert "request_id=gunicorn-test-0001" in access[0]["message"]
     assert "token" not in text and "qqqq" not in text
     assert all(line.startswith("{") for line in text.splitlines() if line.strip()), text
+
+
+@pytest.mark.integration
+def test_each_worker_forked_from_the_loaded_master_opens_its_own_connections(stack, tmp_path):
+    with gunicorn(stack, tmp_path / "gunicorn.log", workers=2) as port:
+        for _ in range(6):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
+                    checks = json.loads(response.read())["checks"]
+            except urllib.error.HTTPError as refused:  # 503 while a check that is not asked here fails
+                checks = json.loads(refused.read())["checks"]
+            assert checks["database"] and checks["redis"], checks
+        text = (tmp_path / "gunicorn.log").read_text()
+    events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    booted = {event["message"].split()[-1] for event in events if event["message"].startswith("Booting worker")}
+    assert len(booted) == 2, text
+
+
+def test_the_master_loads_the_portal_once_for_all_its_workers():
+    config = runpy.run_path(str(CONFIG))
+
+    assert config["preload_app"] is True
+    assert callable(config["when_ready"])
+
+
+@pytest.mark.integration
+def test_loading_the_portal_opens_no_connection(stack):
+    """The master loads the portal before forking: a connection opened then would be shared by every worker."""
+    load = (
+        "import psutil; from portal.wsgi import application; from django.db import connections; "
+        "print(len(psutil.Process().net_connections(kind='inet')), "
+        "sum(c.connection is not None for c in connections.all(initialized_only=True)))"
+    )
+    env = {**stack.portal_env(debug=False, identity="web"), "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", load], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "0"], done.stdout

@@ -51,7 +51,7 @@ def _unverified(token: str, segment: int) -> dict:
     Only to choose what verifies the token (its signing key, its issuer's metadata): `jwt.decode` reads it
     again and refuses it if anything is off, so nothing read here is trusted. PyJWT's own unverified read
     decodes all three segments and checks each of their characters in Python; the bearer check read every
-    token that way twice before verifying it, on each API call, at twice the cost of the verification itself.
+    token that way twice before verifying it, on each API call, at more than the cost of the verification itself.
     Raises ValueError for anything but three segments of which this one is a base64url JSON object.
     """
     parts = token.split(".")

@@ -36,25 +36,27 @@ def test_the_access_log_format_has_no_query_string():
     assert config["timeout"] > 0 and config["graceful_timeout"] > 0
 
 
+def web_env(stack) -> dict:
+    """The web process's environment: it signs in to Vault as the web identity, as in production."""
+    return {
+        **stack.portal_env(debug=False, identity="web"),
+        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+    }
+
+
 @contextmanager
 def gunicorn(stack, log_path: Path, workers: int):
     """Run gunicorn with the shipped configuration, as the web identity, on a free port; yield the port."""
     port = free_port()
-    env = {
-        # The web process signs in to Vault as the web identity, as in production.
-        **stack.portal_env(debug=False, identity="web"),
-        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": str(workers),
-    }
-    log = log_path.open("w+")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "--config", str(CONFIG)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    env = {**web_env(stack), "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)}
+    with log_path.open("w+") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "--config", str(CONFIG)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 60
         while not tcp_open(port) and process.poll() is None and time.monotonic() < deadline:
@@ -88,7 +90,7 @@ def test_gunicorn_serves_the_portal_and_logs_json_without_the_query_string(stack
 
 
 @pytest.mark.integration
-def test_each_worker_forked_from_the_loaded_master_opens_its_own_connections(stack, tmp_path):
+def test_two_workers_forked_from_the_loaded_master_boot_and_reach_the_database_and_redis(stack, tmp_path):
     with gunicorn(stack, tmp_path / "gunicorn.log", workers=2) as port:
         for _ in range(6):
             try:
@@ -118,8 +120,9 @@ def test_loading_the_portal_opens_no_connection(stack):
         "print(len(psutil.Process().net_connections(kind='inet')), "
         "sum(c.connection is not None for c in connections.all(initialized_only=True)))"
     )
-    env = {**stack.portal_env(debug=False, identity="web"), "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", load], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", load], cwd=REPO_ROOT, env=web_env(stack), capture_output=True, text=True
+    )
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "0"], done.stdout

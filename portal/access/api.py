@@ -97,10 +97,15 @@ def _visible(user, request_id: int):
     return found
 
 
-def _check_visible(user, request_id: int) -> None:
-    """Refuse a request `user` may not see before acting on it; the action reads the request itself."""
-    if not selectors.request_is_visible_to(user, request_id):
+def _check_visible(user, request_id: int) -> int | None:
+    """Refuse a request `user` may not see before acting on it; the action reads the request itself.
+
+    Return the ID of the grant the request extends (None: none), which an action that locks both takes first.
+    """
+    found = selectors.extends_of_visible(user, request_id)
+    if not found:
         raise _not_found(request_id)
+    return found[0]
 
 
 def _not_found(request_id: int) -> NotFound:
@@ -148,7 +153,8 @@ class RequestsView(APIView):
         else:
             raise InvalidInput("scope is one of mine, to_review, all.", fields={"scope": ["Unknown scope."]})
         paginator = AllRequestsPagination() if scope == "all" else Pagination()
-        page = paginator.paginate_queryset(queryset.order_by("-created_at", "-id"), request, view=self)
+        listed = selectors.with_listed_columns(queryset.order_by("-created_at", "-id"))
+        page = paginator.paginate_queryset(listed, request, view=self)
         return paginator.get_paginated_response(RequestSerializer(page, many=True).data)
 
     @extend_schema(request=RequestCreateSerializer, responses={201: RequestSerializer}, summary="Request a role")
@@ -169,9 +175,11 @@ class ApproveView(APIView):
     @extend_schema(request=ApproveSerializer, responses=RequestSerializer, summary="Approve a pending request")
     @rate_limited("approval")
     def post(self, request, request_id: int):
-        _check_visible(request.user, request_id)
+        extends_id = _check_visible(request.user, request_id)
         data = valid_body(ApproveSerializer, request.data)
-        acted_on = services.request_approve(actor=request.user, request_id=request_id, http_request=request, **data)
+        acted_on = services.request_approve(
+            actor=request.user, request_id=request_id, extends_id=extends_id, http_request=request, **data
+        )
         return Response(_answer(acted_on))
 
 
@@ -220,8 +228,10 @@ class CredentialsView(APIView):
     )
     @rate_limited("reveal")
     def post(self, request, request_id: int):
-        _check_visible(request.user, request_id)
-        revealed = services.grant_reveal(actor=request.user, request_id=request_id, http_request=request)
+        extends_id = _check_visible(request.user, request_id)
+        revealed = services.grant_reveal(
+            actor=request.user, request_id=request_id, extends_id=extends_id, http_request=request
+        )
         body = {
             "username": revealed.username,
             "password": revealed.password,

@@ -113,6 +113,8 @@ class RequestState(models.TextChoices):
 _S = RequestState
 # The state groups, named once. A person has at most one open request per role (extensions aside).
 OPEN_STATES = (_S.PENDING, _S.APPROVED, _S.ISSUING, _S.ACTIVE)
+# The constraint that holds a person to one open request a role (extensions aside).
+OPEN_REQUEST_CONSTRAINT = "request_one_open_per_user_and_role"
 # A grant (or an extension) that may hold a Vault token: until Vault confirms a revocation, `revoking` holds one.
 HOLDING_STATES = (_S.APPROVED, _S.ISSUING, _S.ACTIVE, _S.REVOKING)
 # Holding and not yet being revoked: what a revocation can still act on.
@@ -263,7 +265,7 @@ class AccessRequest(models.Model):
             models.UniqueConstraint(
                 fields=["requester", "role"],
                 condition=Q(state__in=[state.value for state in OPEN_STATES], extends__isnull=True),
-                name="request_one_open_per_user_and_role",
+                name=OPEN_REQUEST_CONSTRAINT,
             ),
             models.UniqueConstraint(
                 fields=["extends"],

@@ -153,6 +153,7 @@ def request_approve(request, request_id):
             request_id=access_request.pk,
             comment=data["comment"],
             duration_minutes=data["duration_minutes"],
+            extends_id=access_request.extends_id,
             http_request=request,
         )
         messages.success(request, f"You approved request #{access_request.pk} of {access_request.requester_label}.")
@@ -210,7 +211,9 @@ def request_extend(request, request_id):
 def request_reveal(request, request_id):
     access_request = _visible_request(request.user, request_id)
     try:
-        creds = services.grant_reveal(actor=request.user, request_id=access_request.pk, http_request=request)
+        creds = services.grant_reveal(
+            actor=request.user, request_id=access_request.pk, extends_id=access_request.extends_id, http_request=request
+        )
     except Gone as error:
         response = render(request, "410.html", {"req": access_request, "detail": error.detail}, status=410)
         response["Cache-Control"] = "no-store"

@@ -115,3 +115,72 @@ def test_grants_revoked_in_bulk_are_answered_as_they_read_in_as_many_reads_for_o
 
 def _reads_for_the_answer(sql: str) -> bool:
     return sql.startswith("SELECT") and ('FROM "access_approval"' in sql or 'FROM "breakglass_' in sql)
+
+
+@pytest.mark.parametrize("role", ["orders-readwrite", "analytics-readonly"])
+def test_the_new_request_is_answered_without_reading_its_approvals_or_break_glass_use(alice, catalog, role):
+    with CaptureQueriesContext(connection) as queries:
+        response = post(alice, "requests", {"role": role, "justification": WHY})
+
+    assert response.status_code == 201, response.json()
+    # A request made this moment has neither: its answer is what a read shows, without reading them.
+    assert [query["sql"] for query in queries.captured_queries if _reads_for_the_answer(query["sql"])] == []
+    assert response.json() == read(alice, response.json()["id"])
+
+
+def test_a_listed_request_reads_as_its_detail_and_the_list_reads_no_more_for_more_rows(
+    alice, bob, carol, dave, catalog
+):
+    from portal.breakglass.services import break_glass_activate
+    from tests.breakglass.conftest import allow_break_glass
+
+    allow_break_glass(catalog["orders-admin"], incident_pattern=r"^INC-[0-9]+$")
+    broken = break_glass_activate(actor=dave, role="orders-admin", justification=WHY, incident="INC-4711").request_id
+    approved = asked(alice)
+    post(bob, f"requests/{approved}/approve", {"comment": "Fine by me"})
+    queries_for = {}
+    for more in (False, True):
+        if more:
+            made_active(asked(alice, role="analytics-readonly"))
+        with CaptureQueriesContext(connection) as queries:
+            listed = client_for(carol).get("/api/v1/requests?scope=all").json()["results"]
+        queries_for[len(listed)] = len(queries.captured_queries)
+
+    # Only the columns shown are read, and nothing shown is read again row by row.
+    assert list(queries_for) == [2, 3] and queries_for[2] == queries_for[3], queries_for
+    by_id = {item["id"]: item for item in listed}
+    assert by_id[broken]["break_glass"]["incident"] == "INC-4711"
+    assert by_id[approved]["approvals"][0]["comment"] == "Fine by me"
+    assert listed == [read(carol, item["id"]) for item in listed]
+
+
+def _unlocked_reads_of_requests(queries) -> list[str]:
+    return [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith("SELECT") and 'FROM "access_accessrequest"' in query["sql"]
+        if "FOR UPDATE" not in query["sql"]
+    ]
+
+
+def test_an_approval_reads_the_request_once_before_locking_it_and_an_extensions_grant_first(alice, bob, catalog):
+    request_id = asked(alice)
+    with CaptureQueriesContext(connection) as queries:
+        approved = post(bob, f"requests/{request_id}/approve", {"comment": "Go ahead"})
+
+    assert approved.json()["state"] == "approved"
+    # The visibility check says which grant the request extends: the lock needs no read of its own.
+    assert len(_unlocked_reads_of_requests(queries)) == 1, _unlocked_reads_of_requests(queries)
+
+    grant = made_active(request_id)
+    extension = post(alice, f"requests/{grant}/extend", {"duration_minutes": 15, "justification": WHY}).json()
+    ends_at = read(alice, grant)["ends_at"]
+    with CaptureQueriesContext(connection) as queries:
+        extended = post(bob, f"requests/{extension['id']}/approve", {})
+    unlocked = _unlocked_reads_of_requests(queries)
+    locks = [query["sql"] for query in queries.captured_queries if "FOR UPDATE" in query["sql"]]
+
+    assert extended.json()["state"] == "approved", extended.json()
+    assert len(unlocked) == 1, unlocked
+    assert f'"id" = {grant}' in locks[0] and f'"id" = {extension["id"]}' in locks[1], locks
+    assert read(alice, grant)["ends_at"] > ends_at

@@ -125,6 +125,41 @@ def test_a_second_open_request_for_the_same_role_points_to_the_first(alice, cata
     assert error.value.extra == {"existing_request": first.pk}
 
 
+def test_a_second_request_that_races_past_the_check_points_to_the_first_and_records_nothing(
+    alice, catalog, monkeypatch
+):
+    from portal.access.services import requests
+
+    first = create(alice)
+    events = AuditEvent.objects.count()
+    found = requests.open_request_for
+    # The second submission's check ran before the first's insert committed: it found nothing.
+    checks = iter([None])
+    monkeypatch.setattr(requests, "open_request_for", lambda **kw: next(checks, None) or found(**kw))
+
+    with pytest.raises(InvalidTransition) as error:
+        create(alice)
+
+    assert error.value.extra == {"existing_request": first.pk}
+    assert AccessRequest.objects.filter(requester=alice).count() == 1
+    assert AuditEvent.objects.count() == events
+
+
+def test_a_broken_constraint_other_than_one_open_request_is_not_called_a_duplicate(alice, catalog, monkeypatch):
+    from django.db import IntegrityError
+
+    from portal.access.services import requests
+
+    def refuse(**kw):
+        raise IntegrityError("another constraint")
+
+    monkeypatch.setattr(requests, "record", refuse)
+
+    with pytest.raises(IntegrityError, match="another constraint"):
+        create(alice)
+    assert not AccessRequest.objects.filter(requester=alice).exists()
+
+
 def test_a_new_request_is_allowed_once_the_first_is_closed(alice, catalog):
     first = create(alice)
     services.request_cancel(actor=alice, request_id=first.pk)

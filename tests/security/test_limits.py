@@ -5,7 +5,7 @@ from django.test import Client
 
 from portal.access import services
 from portal.access.models import AccessRequest
-from portal.core.ratelimit import parse_rate
+from portal.core.ratelimit import RateLimited, parse_rate, rate_limit_check
 from tests.security.conftest import WHY, api_post, ask, client_for
 from tests.support.sign_in import CALLBACK, start_sign_in
 
@@ -198,3 +198,44 @@ def test_a_page_out_of_range_is_a_clean_404_not_a_500(alice, catalog, page):
 
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+def test_a_counter_is_one_round_trip_to_redis_and_expires_after_its_window(settings, alice, monkeypatch):
+    from django.core.cache import caches
+    from django.test import RequestFactory
+    from redis.connection import AbstractConnection
+
+    limit(settings, request_create="2/m")
+    request = RequestFactory().post("/api/v1/requests")
+    request.user = alice
+    sent = []
+    send = AbstractConnection.send_packed_command
+    monkeypatch.setattr(
+        AbstractConnection, "send_packed_command", lambda self, *a, **k: sent.append(a) or send(self, *a, **k)
+    )
+
+    rate_limit_check("approval", request)  # the connection is open, as it is after a web process's first call
+    sent.clear()
+    rate_limit_check("request_create", request)
+
+    # The counter's creation and its increment leave in one write, answered at once.
+    assert len(sent) == 1
+    rate_limit_check("request_create", request)
+    with pytest.raises(RateLimited):
+        rate_limit_check("request_create", request)
+    cache = caches[settings.RATE_LIMIT_CACHE]
+    client = cache._cache.get_client(write=True)
+    (key,) = client.keys(f"{cache.key_prefix}:*request_create:user:{alice.pk}:*")
+    assert 0 < client.ttl(key) <= 61
+    assert int(client.get(key)) == 3
+
+
+def test_a_cache_other_than_redis_counts_the_same(settings, alice, catalog):
+    settings.CACHES = {
+        **settings.CACHES,
+        settings.RATE_LIMIT_CACHE: {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "limits"},
+    }
+    limit(settings, request_create="1/m")
+
+    assert ask(client_for(alice), duration_minutes=30).status_code == 201
+    assert ask(client_for(alice), "analytics-readonly").status_code == 429

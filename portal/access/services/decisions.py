@@ -7,7 +7,16 @@ from django.db import transaction
 from portal.access import policy
 from portal.access.models import AccessRequest, Approval, AuditAction, NotificationEvent, person_label
 from portal.access.services.cleaning import clean_note
-from portal.access.services.kernel import locked, locked_with_grant, notify, queue, record, record_many, transition
+from portal.access.services.kernel import (
+    UNREAD,
+    locked,
+    locked_with_grant,
+    notify,
+    queue,
+    record,
+    record_many,
+    transition,
+)
 from portal.core import clock
 from portal.core.errors import InvalidInput, InvalidTransition, NotAllowed
 
@@ -21,13 +30,22 @@ def queue_issue(request: AccessRequest) -> None:
 
 
 def request_approve(
-    *, actor, request_id: int, comment: str = "", duration_minutes: int | None = None, http_request=None
+    *,
+    actor,
+    request_id: int,
+    comment: str = "",
+    duration_minutes: int | None = None,
+    extends_id=UNREAD,
+    http_request=None,
 ) -> AccessRequest:
-    """Record the approval of `actor`; with enough distinct approvals the request is approved."""
+    """Record the approval of `actor`; with enough distinct approvals the request is approved.
+
+    A caller that has just read which grant the request extends passes it (`extends_id`, as `locked_with_grant`).
+    """
     requester_left = False
     with transaction.atomic():
         # An extension's grant too, first: approving an extension moves the grant's end.
-        request, _ = locked_with_grant(request_id)
+        request, _ = locked_with_grant(request_id, extends_id=extends_id)
         policy.check_decide(actor, request, verb="approve")
         # An approver may shorten the duration, never lengthen it
         if duration_minutes is not None and not 1 <= duration_minutes <= request.duration_minutes:

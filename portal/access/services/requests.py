@@ -6,7 +6,15 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 
 from portal.access import policy
-from portal.access.models import AccessRequest, AccessRole, AuditAction, NotificationEvent, state_phrase
+from portal.access.models import (
+    APPROVALS_LOADED,
+    OPEN_REQUEST_CONSTRAINT,
+    AccessRequest,
+    AccessRole,
+    AuditAction,
+    NotificationEvent,
+    state_phrase,
+)
 from portal.access.selectors import open_request_for, stale_pending_request_ids
 from portal.access.services.cleaning import REFERENCE_MAX_CHARS, clean_reference
 from portal.access.services.decisions import extension_apply, queue_issue
@@ -72,6 +80,11 @@ def _duplicate(existing: AccessRequest) -> InvalidTransition:
     )
 
 
+def _broken_constraint(error: IntegrityError) -> str | None:
+    """Return the name of the constraint whose violation raised `error`, as PostgreSQL reports it."""
+    return getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+
+
 def request_create(
     *,
     actor,
@@ -100,50 +113,59 @@ def request_create(
         raise _duplicate(existing)
 
     application = is_application(actor)
-    with transaction.atomic():
-        current = clock.now()
-        try:
-            with transaction.atomic():
-                request = AccessRequest.objects.create(
-                    role=role,
-                    requester=actor,
-                    justification=justification,
-                    ticket=ticket,
-                    duration_minutes=duration_minutes,
-                    requested_starts_at=starts_at,
-                    created_at=current,
-                    updated_at=current,
-                )
-        except IntegrityError:
-            # A second submission raced this one past the check above.
-            raise _duplicate(open_request_for(user=actor, role=role)) from None
-        created = {
-            "actor": actor,
-            "action": AuditAction.REQUEST_CREATED,
-            "request": request,
-            "details": {
-                "duration_minutes": duration_minutes,
-                "ticket": ticket,
-                "starts_at": starts_at.isoformat() if starts_at else None,
-                "eligible_through": because,
-            },
-            "http_request": http_request,
-        }
-        if break_glass or role.approvals_required == 0 or (application and role.applications_auto_approve):
-            # Before the events: the audit chain's lock, taken by them, is held until the commit.
-            transition(request, source=State.PENDING, target=State.APPROVED, decided_at=clock.now())
-            details = {"auto": True, "application": True} if application else {"auto": True}
-            if break_glass:
-                # The caller (portal.breakglass) checked the policy and opens the mandatory review.
-                details["break_glass"] = True
-            record_many(
-                created, {"actor": None, "action": AuditAction.REQUEST_APPROVED, "request": request, "details": details}
+    try:
+        # One transaction, no savepoint of its own: the constraint that a racing second submission breaks
+        # aborts it whole, and the race is told apart from any other failure by the constraint's name.
+        with transaction.atomic():
+            current = clock.now()
+            request = AccessRequest.objects.create(
+                role=role,
+                requester=actor,
+                justification=justification,
+                ticket=ticket,
+                duration_minutes=duration_minutes,
+                requested_starts_at=starts_at,
+                created_at=current,
+                updated_at=current,
             )
-            notify(request, NotificationEvent.APPROVED)
-            queue_issue(request)
-        else:
-            record(**created)
-            notify(request, NotificationEvent.CREATED)
+            created = {
+                "actor": actor,
+                "action": AuditAction.REQUEST_CREATED,
+                "request": request,
+                "details": {
+                    "duration_minutes": duration_minutes,
+                    "ticket": ticket,
+                    "starts_at": starts_at.isoformat() if starts_at else None,
+                    "eligible_through": because,
+                },
+                "http_request": http_request,
+            }
+            if break_glass or role.approvals_required == 0 or (application and role.applications_auto_approve):
+                # Before the events: the audit chain's lock, taken by them, is held until the commit.
+                transition(request, source=State.PENDING, target=State.APPROVED, decided_at=clock.now())
+                details = {"auto": True, "application": True} if application else {"auto": True}
+                if break_glass:
+                    # The caller (portal.breakglass) checked the policy and opens the mandatory review.
+                    details["break_glass"] = True
+                record_many(
+                    created,
+                    {"actor": None, "action": AuditAction.REQUEST_APPROVED, "request": request, "details": details},
+                )
+                notify(request, NotificationEvent.APPROVED)
+                queue_issue(request)
+            else:
+                record(**created)
+                notify(request, NotificationEvent.CREATED)
+    except IntegrityError as error:
+        if _broken_constraint(error) != OPEN_REQUEST_CONSTRAINT:
+            raise
+        # A second submission raced this one past the check above.
+        raise _duplicate(open_request_for(user=actor, role=role)) from None
+    # What showing the new request would read again: it has no approvals, nor a break-glass use unless the
+    # caller (portal.breakglass) records one next.
+    setattr(request, APPROVALS_LOADED, [])
+    if not break_glass:
+        AccessRequest.break_glass_use.related.set_cached_value(request, None)
     return request
 
 

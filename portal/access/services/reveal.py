@@ -12,7 +12,7 @@ from django.db import transaction
 
 from portal.access import policy
 from portal.access.models import REVOCABLE_STATES, AccessRequest, AccessRole, AuditAction, NotificationEvent
-from portal.access.services.kernel import correlation, locked_with_grant, notify, queue, record, short
+from portal.access.services.kernel import UNREAD, correlation, locked_with_grant, notify, queue, record, short
 from portal.access.services.revocation import revocation_start
 from portal.core import clock
 from portal.core.crypto import UnsealError
@@ -81,15 +81,16 @@ def _connection(role: AccessRole) -> vault.ConnectionInfo:
     )
 
 
-def grant_reveal(*, actor, request_id: int, http_request=None) -> RevealedCredentials:
+def grant_reveal(*, actor, request_id: int, extends_id=UNREAD, http_request=None) -> RevealedCredentials:
     """Unwrap the grant's credentials for its holder, exactly once, and forget the wrapping token.
 
     A wrapping token that Vault no longer knows, while the portal never revealed it, was used by
     someone else (or its credentials are otherwise out of the portal's hands): the grant is revoked
-    at once, and the holder and the portal admins are told.
+    at once, and the holder and the portal admins are told. A caller that has just read which grant
+    the request extends passes it (`extends_id`, as `locked_with_grant`).
     """
     try:
-        return _reveal(actor=actor, request_id=request_id, http_request=http_request)
+        return _reveal(actor=actor, request_id=request_id, extends_id=extends_id, http_request=http_request)
     except vault.VaultAlreadyGone as error:
         grant_compromised(request_id=request_id, error=error)
         raise CredentialsCompromised(
@@ -109,10 +110,10 @@ def grant_reveal(*, actor, request_id: int, http_request=None) -> RevealedCreden
         ) from None
 
 
-def _reveal(*, actor, request_id: int, http_request) -> RevealedCredentials:
+def _reveal(*, actor, request_id: int, extends_id, http_request) -> RevealedCredentials:
     with transaction.atomic():
         # An extension's grant too: its state decides whether the extension's credentials may be seen.
-        request, _ = locked_with_grant(request_id)
+        request, _ = locked_with_grant(request_id, extends_id=extends_id)
         # Exactly once: a concurrent reveal waits for the lock above, then finds the credentials gone
         policy.check_reveal(actor, request)
         role = request.role

@@ -133,14 +133,21 @@ def test_a_second_request_that_races_past_the_check_points_to_the_first_and_reco
     first = create(alice)
     events = AuditEvent.objects.count()
     found = requests.open_request_for
-    # The second submission's check ran before the first's insert committed: it found nothing.
-    checks = iter([None])
-    monkeypatch.setattr(requests, "open_request_for", lambda **kw: next(checks, None) or found(**kw))
+    checks = []
+
+    def check(**kw):
+        # The second submission's check ran before the first's insert committed: it found nothing.
+        checks.append(kw)
+        return None if len(checks) == 1 else found(**kw)
+
+    monkeypatch.setattr(requests, "open_request_for", check)
 
     with pytest.raises(InvalidTransition) as error:
         create(alice)
 
     assert error.value.extra == {"existing_request": first.pk}
+    # The insert ran into the constraint, and the first request was looked up again to point to it.
+    assert len(checks) == 2
     assert AccessRequest.objects.filter(requester=alice).count() == 1
     assert AuditEvent.objects.count() == events
 

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 
 from django.conf import settings
 from django.db import connection
@@ -91,6 +92,7 @@ def approvals_with_approvers() -> Prefetch:
 _SHOWN_WITH = ("role", "requester__profile", "break_glass_use")
 
 
+@cache  # the models' fields do not change while the process runs: named once, not on every list
 def _listed_columns() -> tuple[str, ...]:
     use = AccessRequest.break_glass_use.related.related_model
     return (

@@ -71,6 +71,12 @@ def test_ratios_to_baselines_measured_in_the_same_run_are_reported(smoke_run):
     for name in ("issue", "revocation"):
         assert values[f"3. {name}: grants per second (2 worker processes)"]["value"] > 0
         assert values[f"3. {name}: baseline, raw Vault from 2 processes"]["value"] > 0
+    # The least time the endings at once can take here: Vault's own, for as many revocations.
+    n = figures["sizes"]["throughput"]
+    raw_time = values[f"3. revocation: raw Vault's time for {n} from 2 processes"]
+    assert raw_time["unit"] == "s"
+    raw_rate = values["3. revocation: baseline, raw Vault from 2 processes"]["value"]
+    assert raw_time["value"] == pytest.approx(n / raw_rate)
 
 
 def test_memory_and_the_csv_export_are_measured(smoke_run):

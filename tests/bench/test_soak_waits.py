@@ -17,6 +17,14 @@ def test_time_on_a_core_is_summed_by_part_across_samples():
     assert waits.waiting[soak.LOAD_GENERATOR] >= 0
 
 
+def test_each_wake_up_is_a_turn_on_a_core():
+    with soak.CoreWaits() as waits:
+        for _ in range(50):
+            time.sleep(0.002)  # asleep, then woken: put on a core again
+
+    assert waits.slices[soak.LOAD_GENERATOR] >= 50
+
+
 def test_a_session_waiting_for_the_chains_lock_is_counted_as_such(stack):
     import threading
 

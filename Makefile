@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m portal.devstack demo
 
+# The suite's processes run side by side, one file at a time each, every process with a stack of its own.
+TEST_PROCESSES ?= logical
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The benchmark suite on its own stack (about 6 minutes); figures in bench/results/latest.json.
 bench: $(STAMP)

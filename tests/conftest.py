@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from portal.devstack.processes import take_share_of_ports
 from portal.devstack.stack import Ports, Stack
 from tests.support.workers import WORKER, running_test_worker
 
@@ -23,6 +24,15 @@ TEST_DATABASE = "test_latchkey"
 
 
 def pytest_configure(config):
+    # `make test` runs the suite in parallel processes (pytest-xdist), each with a stack of its own.
+    # The process that hands them the tests runs none. Its environment becomes theirs, so it names no
+    # settings (importing the Celery app sets a default): each sets Django up after its stack's settings.
+    worker = getattr(config, "workerinput", None)
+    if worker is None and config.getoption("dist", "no") != "no":
+        os.environ.pop("DJANGO_SETTINGS_MODULE", None)
+        return
+    if worker is not None:
+        take_share_of_ports(int(worker["workerid"].removeprefix("gw")), int(worker["workercount"]))
     state_dir = Path(tempfile.mkdtemp(prefix="latchkey-test-"))
     stack = Stack(state_dir=state_dir, ports=Ports.free(), fast=True)
     config.stash[_STACK] = stack
@@ -40,6 +50,12 @@ def pytest_configure(config):
     flush.install()
 
 
+def pytest_collection_modifyitems(items):
+    """Put the files of the long tests first: in parallel, the other processes' tests fill their waits."""
+    long_files = {item.path for item in items if item.get_closest_marker("long")}
+    items.sort(key=lambda item: item.path not in long_files)
+
+
 def pytest_unconfigure(config):
     stack = config.stash.get(_STACK, None)
     if stack is not None:
@@ -55,6 +71,11 @@ def stack(pytestconfig) -> Stack:
     if not stack.processes:
         stack.start()
     return stack
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings():
+    """Keep the test database's name in every parallel process: each has a PostgreSQL of its own."""
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,18 @@ _PORT_RANGE = (20000, 32000)
 _chosen_ports: set[int] = set()
 
 
+def take_share_of_ports(index: int, count: int) -> None:
+    """Choose this process's ports from the `index`-th of `count` equal parts of the range.
+
+    Processes that start stacks side by side (the test suite's workers) then never pick the
+    same port in the moment before either binds it.
+    """
+    global _PORT_RANGE
+    low, high = _PORT_RANGE
+    size = (high - low) // count
+    _PORT_RANGE = (low + index * size, low + (index + 1) * size - 1)
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on now and that this process has not handed out."""
     while True:

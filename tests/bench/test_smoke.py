@@ -32,6 +32,7 @@ def smoke_run(tmp_path_factory):
     return json.loads(output.read_text()), done.stdout
 
 
+@pytest.mark.long
 def test_every_scenario_reports_its_distribution(smoke_run):
     figures, _ = smoke_run
     names = set(figures["distributions"])

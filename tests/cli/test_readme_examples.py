@@ -90,6 +90,7 @@ def finished(process: subprocess.Popen, timeout: float = 180) -> tuple[int, str,
     return process.returncode, stdout, stderr
 
 
+@pytest.mark.long
 def test_every_readme_example_runs_as_written_against_the_demo(demo_shell, worker, beat, people, catalog):
     run, examples = demo_shell, readme_examples()
     assert set(examples) == {"roles", "request", "status", "approve", "credentials", "eval", "revoke", "run"}

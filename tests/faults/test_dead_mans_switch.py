@@ -12,6 +12,7 @@ from tests.support.waiting import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.mark.long
 def test_with_no_worker_and_no_beat_vault_ends_the_credential_by_itself(
     stack, worker, beat, people, catalog, restore_worker
 ):

@@ -22,6 +22,7 @@ def _api_state(user, request_id: int) -> dict:
     return client_for(user).get(f"/api/v1/requests/{request_id}").json()
 
 
+@pytest.mark.long
 def test_a_minute_without_vault_delays_issue_and_end_but_fails_nothing_and_leaves_no_credential(
     stack, worker, beat, people, catalog
 ):

@@ -11,6 +11,7 @@ from tests.support.waiting import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.mark.long
 def test_credential_stops_within_30_seconds_of_the_end_with_worker_and_beat_stopped(
     stack, worker, beat, people, catalog
 ):

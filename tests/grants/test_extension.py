@@ -13,6 +13,7 @@ from tests.support.waiting import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.mark.long
 def test_extended_grant_works_after_the_old_end_and_stops_after_the_new_one(stack, worker, beat, people, catalog):
     alice = people["alice"]
     grant = wait_for_state(grant_for(alice, "analytics-readonly").pk, "active")

@@ -132,6 +132,7 @@ def test_a_refused_csrf_token_is_told_apart_from_other_refusals(alice):
     assert not_allowed.status_code == 403 and CSRF_REFUSED not in not_allowed.content
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("form", FORMS, ids=lambda form: f"{form[0]} {form[1]}")
 @pytest.mark.parametrize("name", PERSONAS)

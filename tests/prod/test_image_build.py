@@ -75,6 +75,7 @@ def run_stage(instructions, root: Path, env: dict[str, str]) -> None:
             assert result.returncode == 0, f"RUN {rest}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
 
 
+@pytest.mark.long
 @pytest.mark.timeout(280)
 def test_the_image_installs_from_pypi_and_collects_hashed_static_files(tmp_path):
     steps = stages()

@@ -70,6 +70,7 @@ def operation_strategies(schema, request_ids):
     return st.one_of(strategies)
 
 
+@pytest.mark.long
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("name", ["alice", "bob", "carol"])
 def test_every_generated_call_gets_a_documented_answer_and_refusals_change_nothing(

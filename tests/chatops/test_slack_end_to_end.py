@@ -1,5 +1,7 @@
 """A Slack approval on the real stack: the signed click approves, the worker issues in OpenBao, Slack is updated."""
 
+import signal
+
 import pytest
 
 from portal.access import services
@@ -36,7 +38,13 @@ def test_bob_approves_in_slack_and_alice_gets_working_credentials(
     )
     body = click_body(slack, who="bob", action="approve", request_id=asked.pk, comment="Go ahead")
 
-    response = post_click(client, body, signed_headers(body))
+    # The worker holds still until Slack is answered, so the message shows the decision before the issue
+    # starts: otherwise which comes first depends on how busy the machine is.
+    worker.signal(signal.SIGSTOP)
+    try:
+        response = post_click(client, body, signed_headers(body))
+    finally:
+        worker.signal(signal.SIGCONT)
 
     assert response.status_code == 200
     grant = wait_for_state(asked.pk, "active")

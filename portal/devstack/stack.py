@@ -7,6 +7,7 @@ and the test suite (free ports, a throw-away folder).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import json
 import os
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +110,7 @@ class Stack:
     fast: bool = False
     processes: dict[str, Process] = field(default_factory=dict)
     vault_root_token: str = ""
+    portal_process_names: set[str] = field(default_factory=set)
 
     # ----- paths and secrets kept in the state folder -----
 
@@ -358,9 +361,26 @@ class Stack:
             # never on the command line, which every local user sees with `ps`.
             env={**os.environ, "HOME": str(vault_dir), "BAO_DEV_ROOT_TOKEN_ID": self.vault_root_token},
         )
-        self.processes["openbao"] = process.start()
-        wait_for(lambda: self._vault("GET", "sys/health").get("initialized", False), what="OpenBao", process=process)
-        self._configure_vault()
+        # A dev server starts empty. Until it is set up again, a portal process that reached it could log in
+        # and find no role, which it rightly takes as final: so they are held still until then.
+        with self._portal_processes_held():
+            self.processes["openbao"] = process.start()
+            wait_for(
+                lambda: self._vault("GET", "sys/health").get("initialized", False), what="OpenBao", process=process
+            )
+            self._configure_vault()
+
+    @contextlib.contextmanager
+    def _portal_processes_held(self) -> Iterator[None]:
+        """Pause the running portal processes (web, worker, beat) for the block."""
+        held = [self.processes[name] for name in sorted(self.portal_process_names) if name in self.processes]
+        for process in held:
+            process.signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for process in held:
+                process.signal(signal.SIGCONT)
 
     def stop_vault(self) -> None:
         """Stop OpenBao (a dev server forgets everything: `start_vault` sets it up again)."""
@@ -506,6 +526,7 @@ class Stack:
         env = {**env, **self.vault_identity_env(identity)}
         process = Process(name, argv, log_dir=self.log_dir, env={**os.environ, **env}, cwd=REPO_ROOT, restart=restart)
         self.processes[name] = process.start()
+        self.portal_process_names.add(name)
         return process
 
     def start_worker(

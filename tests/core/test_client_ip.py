@@ -1,7 +1,5 @@
 """The client address behind trusted proxies: what rate limits count, and what no client can forge."""
 
-import uuid
-
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, RequestFactory
@@ -69,10 +67,7 @@ def test_a_bad_network_in_the_setting_is_refused_at_start():
 
 
 @pytest.fixture
-def own_counters(settings):
-    caches = {name: dict(config) for name, config in settings.CACHES.items()}
-    caches[settings.RATE_LIMIT_CACHE]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
-    settings.CACHES = caches
+def own_counters(settings, one_rate_window):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "sign_in": "2/m"}
 
 

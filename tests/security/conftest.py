@@ -1,7 +1,5 @@
 """Security tests: rate-limit counters of their own for each test (personas and catalog: tests/support)."""
 
-import uuid
-
 import pytest
 from django.test import Client
 
@@ -9,11 +7,8 @@ WHY = "Investigating the late orders of ticket OPS-12"
 
 
 @pytest.fixture(autouse=True)
-def own_rate_limit_counters(settings):
-    """Count rate limits under a key prefix of this test only, so no test is throttled by another's calls."""
-    caches = {name: dict(config) for name, config in settings.CACHES.items()}
-    caches[settings.RATE_LIMIT_CACHE]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
-    settings.CACHES = caches
+def _own_rate_limit_counters(own_rate_limit_counters):
+    """Every security test counts its rate limits apart from the others' (see tests/support/fixtures.py)."""
 
 
 def client_for(user, **kwargs) -> Client:

@@ -9,7 +9,7 @@ from portal.core.ratelimit import RateLimited, parse_rate, rate_limit_check
 from tests.security.conftest import WHY, api_post, ask, client_for
 from tests.support.sign_in import CALLBACK, start_sign_in
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db, pytest.mark.usefixtures("one_rate_window")]
 
 
 def limit(settings, **rates):

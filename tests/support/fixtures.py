@@ -6,10 +6,12 @@ conftest keeps only what that folder alone uses.
 """
 
 import importlib
+import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.support.clock import clock_at
 from tests.support.personas import make_user
 
 DEMO_CATALOG = Path(__file__).resolve().parents[2] / "portal" / "access" / "demo_catalog.yaml"
@@ -138,3 +140,18 @@ def beat(stack, portal_env, worker):
     process = stack.start_beat(portal_env, name="test-beat")
     yield process
     stack.stop_process("test-beat")
+
+
+@pytest.fixture
+def own_rate_limit_counters(settings):
+    """Count rate limits under a key prefix of this test only, so no test is throttled by another's calls."""
+    caches = {name: dict(config) for name, config in settings.CACHES.items()}
+    caches[settings.RATE_LIMIT_CACHE]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = caches
+
+
+@pytest.fixture
+def one_rate_window(own_rate_limit_counters):
+    """Count a test's calls in one window of each rate: the portal's clock stands still, even at a minute's turn."""
+    with clock_at():
+        yield

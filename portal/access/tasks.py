@@ -5,11 +5,10 @@ moved on raises `InvalidTransition`: another worker or sweeper got there first, 
 """
 
 import logging
-import time
 
 from celery import shared_task
 from celery.signals import task_postrun, task_prerun
-from django.db import close_old_connections, connections
+from django.db import close_old_connections
 
 from portal.access import services
 from portal.access.audit import AuditChainBroken
@@ -18,19 +17,12 @@ from portal.access.models import AccessRequest
 from portal.access.notifications import ESCAPES, message_for
 from portal.chatops.blocks import webhook_blocks
 from portal.core import queue
+from portal.core.db import note_clean_ends, skip_recent_health_checks
 from portal.core.errors import InvalidTransition, NotFound
 from portal.integrations import notify, vault
 from portal.logging import log_context
 
 logger = logging.getLogger(__name__)
-
-
-# A connection that served a task without error this recently is not health-checked again before the next
-# (CONN_HEALTH_CHECKS costs a round trip per task: three per grant with its two e-mails). Should the database
-# have gone in between, the task fails on its first query, the connection is dropped, and the sweeper hands
-# the work to a worker again.
-HEALTHY_FOR_SECONDS = 1.0
-_last_clean_end = {"at": float("-inf")}
 
 
 @task_prerun.connect
@@ -40,16 +32,8 @@ def _close_old_connections(sender=None, signal=None, **kwargs) -> None:
     # A task run in-process (eager) is inside its caller's transaction: the caller owns the connection.
     if sender is None or getattr(sender.request, "is_eager", False):
         return
-    if signal is task_postrun:
-        clean = not any(db.errors_occurred for db in connections.all(initialized_only=True))
-        close_old_connections()
-        _last_clean_end["at"] = time.monotonic() if clean else float("-inf")
-        return
     close_old_connections()
-    if time.monotonic() - _last_clean_end["at"] < HEALTHY_FOR_SECONDS:
-        for db in connections.all(initialized_only=True):
-            if db.connection is not None:
-                db.health_check_done = True
+    (note_clean_ends if signal is task_postrun else skip_recent_health_checks)()
 
 
 # Vault down: retry with exponential backoff and jitter. Issuing gives up after the service's own

@@ -16,6 +16,7 @@ ALLOWED_LATE_IMPORTS = {
     ("portal/accounts/apps.py", "ready"),
     ("portal/breakglass/apps.py", "ready"),
     ("portal/chatops/apps.py", "ready"),
+    ("portal/core/apps.py", "ready"),
     ("portal/reviews/apps.py", "ready"),
     # The Vault client imports the metrics module before Django has loaded the apps (the test harness does).
     ("portal/core/metrics.py", "collect"),

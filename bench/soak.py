@@ -127,9 +127,9 @@ def _claims(stack: Stack, person: Person) -> dict:
 def _session_for(person: Person) -> str:
     """Return a session key for the person (created by their first API call), as a sign-in would."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
 
     from portal.accounts.models import Profile
+    from portal.accounts.sessions import SessionStore
 
     user = Profile.objects.select_related("user").get(oid=person.oid).user
     session = SessionStore()

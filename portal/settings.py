@@ -124,6 +124,8 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 
 # Sessions: HttpOnly, SameSite=Lax (Strict would drop the cookie on the OIDC callback).
+# Django's sessions in the database, read with one compiled query.
+SESSION_ENGINE = "portal.accounts.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG

@@ -37,8 +37,9 @@ from portal.access.models import (
 from portal.accounts.models import Profile
 from portal.accounts.selectors import profiles_with_upn, user_groups
 from portal.core import clock
+from portal.core.db import Compiled
 from portal.core.errors import InvalidInput, NotFound
-from portal.reviews.exclusions import excluded_by_review
+from portal.reviews.exclusions import excluded_by_review, excluded_by_review_of
 
 State = AccessRequest.State
 # How many of a requester's newest requests an approver sees next to a request.
@@ -54,16 +55,31 @@ class Eligibility:
     because: list[str]
 
 
-def roles_eligible(user) -> list[Eligibility]:
-    """Return the roles `user` may request now, each with why."""
-    result = []
-    roles = list(
+def _enabled_roles(exclusion) -> QuerySet:
+    """The roles a person may be eligible for, each annotated with whether `exclusion` removed them from it."""
+    return (
         AccessRole.objects.filter(enabled=True, vault_role_missing=False)
-        .annotate(excluded_by_review=excluded_by_review(user))
+        .annotate(excluded_by_review=exclusion)
         # Each role's break-glass policy comes along: the lists show it (`breakglass.selectors.policies_for`).
         .select_related("break_glass_policy")
         .order_by("name")
     )
+
+
+# The roles' list of every page and of `GET /api/v1/roles`, for a person: compiled once.
+_ENABLED_ROLES_FOR = Compiled(
+    lambda tid, oid: _enabled_roles(excluded_by_review_of(tid=tid, oid=oid)), tid=str, oid=str
+)
+
+
+def roles_eligible(user) -> list[Eligibility]:
+    """Return the roles `user` may request now, each with why."""
+    result = []
+    profile = getattr(user, "profile", None)
+    if profile is not None:
+        roles = _ENABLED_ROLES_FOR(tid=profile.tid, oid=profile.oid)
+    else:
+        roles = list(_enabled_roles(excluded_by_review(user)))
     excluded = {role.pk for role in roles if role.excluded_by_review}
     for role in roles:
         because = policy.eligibility(role, user, excluded_role_ids=excluded)

@@ -12,6 +12,7 @@ from portal.accounts.errors import SignInRefused, TokenRefused
 from portal.accounts.models import Profile, SignInSession
 from portal.accounts.tokens import application_id, is_application_token
 from portal.core.clock import now
+from portal.core.db import Compiled
 
 
 def _is_admin(*, groups: list[str], app_roles: list[str]) -> bool:
@@ -40,6 +41,12 @@ def profile_sign_in(*, claims: dict, groups: list[str], app_roles: list[str]):
             "app_roles": app_roles,
         },
     )
+
+
+# Every API call reads it (the caller's profile, by the token's tenant and object ID), so it is compiled once.
+_KNOWN_PROFILE = Compiled(
+    lambda tid, oid: Profile.objects.select_related("user").filter(tid=tid, oid=oid)[:1], tid=str, oid=str
+)
 
 
 def profile_from_access_token(*, claims: dict, groups: list[str], app_roles: list[str]):
@@ -100,7 +107,7 @@ def _profile_update(*, tid: str, oid: str, is_application: bool, fields: dict, f
         # Most API calls come from someone already known under the same names: nothing to write, so no lock,
         # no transaction, no commit. Any difference (a new identity, a new name, a kind that does not match,
         # a deactivated account) takes the locked path below, which writes or refuses.
-        known = Profile.objects.select_related("user").filter(tid=tid, oid=oid).first()
+        known = _KNOWN_PROFILE.first(tid=tid, oid=oid)
         if known is not None and _as_known(known, names=names, is_application=is_application):
             return known.user
     user_model = get_user_model()

@@ -9,8 +9,15 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from portal.accounts import memberships, oidc, services
 from portal.accounts.errors import SignInRefused
 from portal.accounts.tokens import verify_id_token
+from portal.core.db import Compiled
 
 logger = logging.getLogger(__name__)
+
+# Every request of a signed-in browser reads it, so it is compiled once. With the profile: nearly every request
+# reads that too (the log context's oid, groups, admin power).
+_ACTIVE_USER = Compiled(
+    lambda pk: get_user_model()._default_manager.select_related("profile").filter(pk=pk, is_active=True)[:1], pk=int
+)
 
 
 class EntraSignInBackend(OIDCAuthenticationBackend):
@@ -28,8 +35,7 @@ class EntraSignInBackend(OIDCAuthenticationBackend):
 
     def get_user(self, user_id):
         """Return the active user `user_id` of a session, or None: a deactivated person's sessions end at once."""
-        # With the profile: nearly every request reads it (the log context's oid, groups, admin power).
-        return self.UserModel._default_manager.select_related("profile").filter(pk=user_id, is_active=True).first()
+        return _ACTIVE_USER.first(pk=user_id)
 
     def authenticate(self, request, nonce=None, code_verifier=None, **kwargs):
         """Return the user of the authorization code in `request`, or None if it carries none."""

@@ -23,7 +23,12 @@ def excluded_by_review(user):
     profile = getattr(user, "profile", None)
     if profile is None:
         return Value(False)
-    return Exists(RoleExclusion.objects.filter(role=OuterRef("pk"), tid=profile.tid, oid=profile.oid))
+    return excluded_by_review_of(tid=profile.tid, oid=profile.oid)
+
+
+def excluded_by_review_of(*, tid: str, oid: str):
+    """Return a query expression: whether a review removed the person `tid`/`oid` from the role of the row."""
+    return Exists(RoleExclusion.objects.filter(role=OuterRef("pk"), tid=tid, oid=oid))
 
 
 def requester_excluded_by_review():

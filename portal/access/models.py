@@ -7,9 +7,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 
 from portal.access.fields import EncryptedTextField
 from portal.core import clock
+from portal.core.db import Compiled
 
 # The longest reason a revocation may give: it goes into the history and onto the grant's row.
 REASON_MAX_CHARS = 500
@@ -213,9 +215,37 @@ class NotificationEvent(models.TextChoices):
     COMPROMISED = "compromised"
 
 
-# Where a request's approvals go when they are read for many requests at once (`approvals_with_approvers`): a
-# list, which costs nothing a request, where the manager's cache costs a queryset each.
+# Where a request's approvals go when they are read for many requests at once (`load_approvals`): a list,
+# which costs nothing a request, where the manager's cache costs a queryset each.
 APPROVALS_LOADED = "approvals_loaded"
+
+
+class AccessRequestQuerySet(models.QuerySet):
+    """Requests, which can bring their approvals along (`with_approvals`) in one compiled read for all."""
+
+    _with_approvals = False
+
+    def with_approvals(self) -> "AccessRequestQuerySet":
+        """Load the approvals of the requests read, with their approvers and profiles (`load_approvals`)."""
+        clone = self._chain()
+        clone._with_approvals = True
+        return clone
+
+    def _clone(self):
+        clone = super()._clone()
+        clone._with_approvals = self._with_approvals
+        return clone
+
+    def _fetch_all(self):
+        read_now = self._result_cache is None
+        super()._fetch_all()
+        if (
+            read_now
+            and self._with_approvals
+            and self._result_cache
+            and isinstance(self._result_cache[0], AccessRequest)
+        ):
+            load_approvals(self._result_cache)
 
 
 class AccessRequest(models.Model):
@@ -252,6 +282,8 @@ class AccessRequest(models.Model):
     last_error = models.CharField(max_length=500, blank=True, help_text="A short reason, never a secret.")
     ending_notice_sent_at = models.DateTimeField(null=True, blank=True)
 
+    objects = AccessRequestQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -285,8 +317,9 @@ class AccessRequest(models.Model):
     @property
     def approval_list(self) -> list["Approval"]:
         """Return the approvals and denials, oldest first: as read for many requests at once, or read now."""
-        loaded = getattr(self, APPROVALS_LOADED, None)
-        return loaded if loaded is not None else list(self.approvals.select_related("approver__profile"))
+        if getattr(self, APPROVALS_LOADED, None) is None:
+            load_approvals([self])
+        return getattr(self, APPROVALS_LOADED)
 
 
 class Approval(models.Model):
@@ -314,6 +347,32 @@ class Approval(models.Model):
     @property
     def approver_label(self) -> str:
         return person_label(self.approver)
+
+
+# The approvals of the requests read, oldest first, with their approvers and profiles: every list, detail and
+# action's answer reads them, so the read is compiled once (and the IDs go as one array, whatever their number).
+_APPROVALS_OF = Compiled(
+    lambda ids: Approval.objects.select_related("approver__profile").filter(
+        request_id__in=RawSQL("SELECT unnest(%s::bigint[])", (ids,))
+    ),
+    ids=list,
+)
+
+
+def load_approvals(requests: list[AccessRequest]) -> list[AccessRequest]:
+    """Put onto each of `requests` its approvals (`approval_list`), each pointing back to it, in one query; a
+    request whose approvals are there already (as a new one's, none) keeps them."""
+    missing = [request for request in requests if getattr(request, APPROVALS_LOADED, None) is None]
+    by_request = {request.pk: [] for request in missing}
+    if by_request:
+        for approval in _APPROVALS_OF(ids=list(by_request)):
+            by_request[approval.request_id].append(approval)
+    for request in missing:
+        approvals = by_request[request.pk]
+        for approval in approvals:
+            Approval.request.field.set_cached_value(approval, request)
+        setattr(request, APPROVALS_LOADED, approvals)
+    return requests
 
 
 class RequestTally(models.Model):

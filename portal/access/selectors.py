@@ -13,7 +13,6 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
-    Prefetch,
     Q,
     QuerySet,
     prefetch_related_objects,
@@ -23,7 +22,6 @@ from django.db.models.functions import TruncDate
 
 from portal.access import policy
 from portal.access.models import (
-    APPROVALS_LOADED,
     ENDED_STATES,
     HOLDING_STATES,
     OPEN_STATES,
@@ -33,6 +31,7 @@ from portal.access.models import (
     AuditAction,
     AuditEvent,
     RequestTally,
+    load_approvals,
 )
 from portal.accounts.models import Profile
 from portal.accounts.selectors import profiles_with_upn, user_groups
@@ -97,13 +96,6 @@ def open_request_for(*, user, role: AccessRole) -> AccessRequest | None:
     )
 
 
-def approvals_with_approvers() -> Prefetch:
-    """Prefetch the approvals of requests with their approvers and profiles: one query, not one per level."""
-    return Prefetch(
-        "approvals", queryset=Approval.objects.select_related("approver__profile"), to_attr=APPROVALS_LOADED
-    )
-
-
 # What every read of a request for showing it joins: the lists, the detail and an action's answer.
 _SHOWN_WITH = ("role", "requester__profile", "break_glass_use")
 
@@ -130,12 +122,12 @@ def with_listed_columns(queryset: QuerySet) -> QuerySet:
 def load_related(requests: list[AccessRequest]) -> list[AccessRequest]:
     """Load onto requests already read (an action's) what `requests_visible_to` reads with each: their role,
     requester and profile unless read already, break-glass use, approvals and approvers; two queries for all."""
-    prefetch_related_objects(requests, *_SHOWN_WITH, approvals_with_approvers())
-    return requests
+    prefetch_related_objects(requests, *_SHOWN_WITH)
+    return load_approvals(requests)
 
 
 def _with_related(queryset: QuerySet) -> QuerySet:
-    return queryset.select_related(*_SHOWN_WITH).prefetch_related(approvals_with_approvers())
+    return queryset.select_related(*_SHOWN_WITH).with_approvals()
 
 
 def _visible_to(user) -> QuerySet:

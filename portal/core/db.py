@@ -67,11 +67,11 @@ class Compiled:
     times what sending it and reading the answer take. For the reads that nearly every call makes (the session,
     the caller, the roles), that was a large part of the call.
 
-    `build` makes the queryset from its values. It is built once, with stand-ins of the kinds given (`str`, `int`
-    or `datetime` for each value); where each stand-in lands among the SQL's parameters is where its value goes
-    at every run, as its kind. A stand-in that lands nowhere, or changed (a lookup that wraps its value, such as
-    `contains`), is refused when the read is compiled. The rows become models as the ORM makes them: the fields'
-    converters, `select_related`, `only`, annotations.
+    `build` makes the queryset from its values. It is built once, with stand-ins of the kinds given (`str`, `int`,
+    `datetime`, or `list` for a list of IDs); where each stand-in lands among the SQL's parameters is where its
+    value goes at every run, as its kind. A stand-in that lands nowhere, or changed (a lookup that wraps its
+    value, such as `contains`), is refused when the read is compiled. The rows become models as the ORM makes
+    them: the fields' converters, `select_related`, `only`, annotations.
     """
 
     def __init__(self, build: Callable[..., QuerySet], **kinds: type):
@@ -105,8 +105,7 @@ class Compiled:
             raise ValueError("A compiled read returns models, not values.")
         compiler = queryset.query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
-        by_value = {value: name for name, value in stand_ins.items()}
-        parts = [_Place(by_value[param]) if _hashable(param) and param in by_value else param for param in params]
+        parts = [_place_of(param, stand_ins) for param in params]
         landed = {part.name for part in parts if isinstance(part, _Place)}
         if landed != set(stand_ins):
             raise ValueError(f"The values {sorted(set(stand_ins) - landed)} are not parameters of the SQL as given.")
@@ -152,7 +151,9 @@ def _stand_in(name: str, kind: type, index: int):
         return -2_000_000_000 + index
     if kind is datetime:
         return datetime(1900, 1, 1, tzinfo=UTC) + timedelta(microseconds=index)
-    raise TypeError(f"A compiled read's values are str, int or datetime, not {kind.__name__} ({name}).")
+    if kind is list:
+        return [-2_000_000_000 + index]
+    raise TypeError(f"A compiled read's values are str, int, datetime or list (of int), not {kind.__name__} ({name}).")
 
 
 def _as_kind(kind: type, name: str, value):
@@ -161,12 +162,17 @@ def _as_kind(kind: type, name: str, value):
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise TypeError(f"{name} is an aware datetime, not {value!r}.")
         return value
+    if kind is list:
+        return [int(item) for item in value]
     return kind(value)
 
 
-def _hashable(value) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
+def _place_of(param, stand_ins: dict):
+    """Return the place of the value whose stand-in `param` is, or `param` itself: a constant of the query."""
+    for name, stand_in in stand_ins.items():
+        # A list is passed on as it is (an array: `RawSQL("... = ANY(%s)", (ids,))`), so it is the same object.
+        if param is stand_in or (
+            not isinstance(stand_in, list) and type(param) is type(stand_in) and param == stand_in
+        ):
+            return _Place(name)
+    return param

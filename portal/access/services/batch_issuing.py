@@ -20,11 +20,10 @@ import threading
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q, prefetch_related_objects
+from django.db.models import Q
 
 from portal.access.audit import audit_proven, audit_record_many
-from portal.access.models import AccessRequest, AuditAction
-from portal.access.selectors import approvals_with_approvers
+from portal.access.models import AccessRequest, AuditAction, load_approvals
 from portal.access.services.issuing import (
     grant_issue,
     grant_issue_claimed,
@@ -214,7 +213,7 @@ def _claim_locked(requests: list[AccessRequest]) -> list[AccessRequest]:
     claimed = []
     # What each claim checks, read for all of them at once: the approvals (for the tokens' metadata too) and
     # the history's proof of each approval (the lock read whether a review removed each requester).
-    prefetch_related_objects(requests, approvals_with_approvers())
+    load_approvals(requests)
     proven = audit_proven(requests=requests, action=AuditAction.REQUEST_APPROVED)
     for request in requests:
         try:

@@ -1,0 +1,74 @@
+"""Requests bring their approvals along in one compiled read, whatever their number, as the ORM would read them."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from portal.access import selectors, services
+from portal.access.models import AccessRequest, Approval, load_approvals
+
+pytestmark = pytest.mark.django_db
+
+WHY = "Investigating the late orders of ticket OPS-12"
+
+
+@pytest.fixture
+def decided(alice, bob, carol, dave, catalog):
+    """Three requests: one approved by two people (orders-admin asks for two), one denied, one still pending."""
+    twice = services.request_create(actor=dave, role="orders-admin", justification=WHY, ticket="OPS-1")
+    services.request_approve(actor=bob, request_id=twice.pk)
+    services.request_approve(actor=carol, request_id=twice.pk)
+    denied = services.request_create(actor=alice, role="orders-readwrite", justification=WHY, duration_minutes=30)
+    services.request_deny(actor=bob, request_id=denied.pk, comment="Not today")
+    waiting = services.request_create(actor=alice, role="analytics-readonly", justification=WHY, duration_minutes=30)
+    return [twice.pk, denied.pk, waiting.pk]
+
+
+def as_the_orm_reads_them(request_id: int) -> list[tuple]:
+    approvals = Approval.objects.filter(request_id=request_id).select_related("approver__profile")
+    return [(a.pk, a.decision, a.approver.username, a.approver.profile.oid) for a in approvals]
+
+
+def test_every_request_read_has_its_approvals_in_order_from_one_query(decided):
+    with CaptureQueriesContext(connection) as queries:
+        requests = list(AccessRequest.objects.filter(pk__in=decided).order_by("pk").with_approvals())
+        loaded = {
+            r.pk: [(a.pk, a.decision, a.approver.username, a.approver.profile.oid) for a in r.approval_list]
+            for r in requests
+        }
+        back = {a.request is r for r in requests for a in r.approval_list}
+
+    assert len(queries) == 2  # the requests, then the approvals of all three with approvers and profiles
+    assert loaded == {pk: as_the_orm_reads_them(pk) for pk in decided}
+    assert [len(loaded[pk]) for pk in decided] == [2, 1, 0]
+    assert back == {True}
+
+
+def test_a_page_a_detail_and_a_get_bring_them_along_too(decided, bob):
+    visible = selectors.requests_visible_to(bob).order_by("pk")
+    for read in (
+        lambda: visible[:2][0],
+        lambda: visible.get(pk=decided[0]),
+        lambda: visible.filter(pk=decided[1]).first(),
+    ):
+        request = read()
+        with CaptureQueriesContext(connection) as queries:
+            shown = [a.pk for a in request.approval_list]
+        assert len(queries) == 0
+        assert shown == [pk for pk, *_ in as_the_orm_reads_them(request.pk)]
+
+
+def test_loading_keeps_what_a_request_has_already_and_reads_the_rest(decided):
+    first, second, _ = AccessRequest.objects.filter(pk__in=decided).order_by("pk")
+    load_approvals([first])
+    kept = first.approval_list
+
+    with CaptureQueriesContext(connection) as queries:
+        load_approvals([first, second])
+
+    assert first.approval_list is kept
+    assert len(queries) == 1
+    assert [a.pk for a in second.approval_list] == [pk for pk, *_ in as_the_orm_reads_them(second.pk)]
+    with CaptureQueriesContext(connection) as none:
+        load_approvals([first, second])
+    assert len(none) == 0

@@ -87,13 +87,19 @@ def roles_eligible(user) -> list[Eligibility]:
     return result
 
 
+# Read before each new request (a second one for the same role is refused): compiled once.
+_OPEN_REQUEST_FOR = Compiled(
+    lambda requester_id, role_id: AccessRequest.objects.filter(
+        requester_id=requester_id, role_id=role_id, state__in=OPEN_STATES, extends=None
+    ).order_by("-created_at")[:1],
+    requester_id=int,
+    role_id=int,
+)
+
+
 def open_request_for(*, user, role: AccessRole) -> AccessRequest | None:
     """Return the user's pending or active request for `role`, if any (extensions aside)."""
-    return (
-        AccessRequest.objects.filter(requester=user, role=role, state__in=OPEN_STATES, extends=None)
-        .order_by("-created_at")
-        .first()
-    )
+    return _OPEN_REQUEST_FOR.first(requester_id=user.pk, role_id=role.pk)
 
 
 # What every read of a request for showing it joins: the lists, the detail and an action's answer.
@@ -172,10 +178,35 @@ def requests_mine(user) -> QuerySet:
     return _with_related(AccessRequest.objects.filter(requester=user))
 
 
-def requests_ended_of(user, *, limit: int) -> list[AccessRequest]:
-    """Return the newest `limit` ended requests of `user` with their roles: a history's rows, without approvals."""
-    ended = AccessRequest.objects.filter(requester=user, state__in=ENDED_STATES).select_related("role")
-    return list(ended.order_by("-created_at", "-id")[:limit])
+# How many of a person's ended requests their own page shows.
+OWN_HISTORY_ROWS = 10
+
+# The two reads of a person's own page (My access), compiled once: the open requests with what a list shows,
+# and the newest ended ones with their roles.
+_OPEN_OF = Compiled(
+    lambda requester_id: AccessRequest.objects.filter(
+        requester_id=requester_id, state__in=[State.PENDING, *HOLDING_STATES]
+    ).select_related(*_SHOWN_WITH),
+    requester_id=int,
+)
+_ENDED_OF = Compiled(
+    lambda requester_id: (
+        AccessRequest.objects.filter(requester_id=requester_id, state__in=ENDED_STATES)
+        .select_related("role")
+        .order_by("-created_at", "-id")[:OWN_HISTORY_ROWS]
+    ),
+    requester_id=int,
+)
+
+
+def requests_open_of(user) -> list[AccessRequest]:
+    """Return the pending and held requests of `user`, newest first, with what a list shows (approvals too)."""
+    return load_approvals(_OPEN_OF(requester_id=user.pk))
+
+
+def requests_ended_of(user) -> list[AccessRequest]:
+    """Return the newest `OWN_HISTORY_ROWS` ended requests of `user` with their roles, without approvals."""
+    return _ENDED_OF(requester_id=user.pk)
 
 
 def requests_to_review(user) -> QuerySet:

@@ -50,7 +50,7 @@ def _visible_request(user, request_id: int) -> AccessRequest:
 @login_required
 def my_access(request):
     # The open requests in one query (newest first), split by state here.
-    open_ones = list(selectors.requests_mine(request.user).filter(state__in=[State.PENDING, *HOLDING_STATES]))
+    open_ones = selectors.requests_open_of(request.user)
     return render(
         request,
         "access/my_access.html",
@@ -60,7 +60,7 @@ def my_access(request):
                 (item, selectors.approver_labels(item.role)) for item in open_ones if item.state == State.PENDING
             ],
             "active": [item for item in open_ones if item.state in HOLDING_STATES],
-            "history": selectors.requests_ended_of(request.user, limit=10),
+            "history": selectors.requests_ended_of(request.user),
         },
     )
 

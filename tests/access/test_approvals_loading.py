@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from portal.access import selectors, services
-from portal.access.models import AccessRequest, Approval, load_approvals
+from portal.access.models import ENDED_STATES, HOLDING_STATES, AccessRequest, Approval, load_approvals
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +72,32 @@ def test_loading_keeps_what_a_request_has_already_and_reads_the_rest(decided):
     with CaptureQueriesContext(connection) as none:
         load_approvals([first, second])
     assert len(none) == 0
+
+
+def test_a_persons_own_reads_are_the_orms_open_and_newest_ended_requests(decided, alice, dave):
+    made_and_cancelled = selectors.OWN_HISTORY_ROWS + 2
+    for _ in range(made_and_cancelled):
+        made = services.request_create(actor=alice, role="orders-readwrite", justification=WHY, duration_minutes=30)
+        services.request_cancel(actor=alice, request_id=made.pk)
+    for person in (alice, dave):
+        with CaptureQueriesContext(connection) as queries:
+            shown = [
+                (r.pk, r.state, r.role.slug, r.requester.profile.oid, [a.pk for a in r.approval_list])
+                for r in selectors.requests_open_of(person)
+            ]
+        assert len(queries) == 2  # the open requests with role and requester, then their approvals
+        expected = AccessRequest.objects.filter(requester=person, state__in=["pending", *HOLDING_STATES])
+        assert shown == [
+            (r.pk, r.state, r.role.slug, r.requester.profile.oid, [pk for pk, *_ in as_the_orm_reads_them(r.pk)])
+            for r in expected
+        ]
+        assert len(shown) == 1  # each one's request that was not denied
+
+    ended = [(r.pk, r.role.slug) for r in selectors.requests_ended_of(alice)]
+    newest = AccessRequest.objects.filter(requester=alice, state__in=ENDED_STATES).order_by("-created_at", "-id")
+    assert ended == [(r.pk, r.role.slug) for r in newest][: selectors.OWN_HISTORY_ROWS]
+    assert len(ended) == selectors.OWN_HISTORY_ROWS < made_and_cancelled + 1  # the cancelled ones and the denied
+
+    waiting = AccessRequest.objects.get(pk=decided[2])
+    assert selectors.open_request_for(user=alice, role=waiting.role).pk == waiting.pk
+    assert selectors.open_request_for(user=dave, role=waiting.role) is None

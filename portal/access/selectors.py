@@ -225,6 +225,20 @@ def requests_to_review(user) -> QuerySet:
     )
 
 
+# Where `count_to_review` keeps its count on the user read for one web request.
+_TO_REVIEW_COUNTED = "_latchkey_to_review_count"
+
+
+def count_to_review(user) -> int:
+    """Return how many requests `user` may decide now, counted once for the user as read for one web request:
+    the navigation shows it on every page, and the queue's page again in its heading."""
+    counted = getattr(user, _TO_REVIEW_COUNTED, None)
+    if counted is None:
+        counted = requests_to_review(user).count()
+        setattr(user, _TO_REVIEW_COUNTED, counted)
+    return counted
+
+
 def with_recent_requests(items: list[AccessRequest]) -> list[AccessRequest]:
     """Read the newest requests of the requesters of `items` in one query, for `recent_requests_of`; return `items`.
 

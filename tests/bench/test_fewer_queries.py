@@ -115,3 +115,20 @@ def test_the_api_lists_requests_with_their_approvals_in_one_read_for_one_request
 
     assert one == ([1], 1)
     assert three == ([1, 0, 1], 1)
+
+
+def test_the_approval_queue_counts_its_requests_once_for_its_heading_and_the_navigation(catalog, alice, bob, dave):
+    from portal.access import services
+
+    services.request_create(actor=alice, role="orders-readwrite", justification="Investigate OPS-12")
+    services.request_create(actor=dave, role="orders-admin", justification="Investigate OPS-12", ticket="OPS-12")
+    client = Client()
+    client.force_login(bob)
+
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get("/access/review/").content.decode()
+
+    assert '<p class="muted">2 waiting</p>' in page
+    assert '<span class="count" aria-label="2 waiting">2</span>' in page
+    counts = [query["sql"] for query in captured.captured_queries if "COUNT(" in query["sql"]]
+    assert sum('"access_accessrequest"."state" = ' in sql and "?|" in sql for sql in counts) == 1

@@ -76,3 +76,22 @@ def test_each_item_has_fields_of_its_own_as_if_rendered_for_it_alone(alice, bob,
     assert f'for="approve-{requests[1].pk}-duration_minutes"' in page
     assert f'aria-describedby="deny-{requests[0].pk}-comment_helptext"' in page
     assert "-item-" not in page
+
+
+def test_each_items_earlier_requests_are_linked_with_their_state_and_escaped(alice, bob, dave, catalog):
+    from portal.access.models import AccessRole
+
+    AccessRole.objects.filter(slug="orders-readwrite").update(name="Orders <rw> & co")
+    earlier = ask(alice)
+    services.request_cancel(actor=alice, request_id=earlier.pk)
+    ask(alice)
+    ask(dave, role="orders-admin", ticket="OPS-12")
+
+    page = client_for(bob).get("/access/review/").content.decode()
+
+    assert (
+        f'<ul class="history-mini"><li><a href="/access/requests/{earlier.pk}/">#{earlier.pk}</a> '
+        'Orders &lt;rw&gt; &amp; co · <span class="state state-cancelled">'
+    ) in page
+    assert " ago</li></ul>" in page and "<rw>" not in page
+    assert page.count('<p class="muted small">None before this one.</p>') == 1  # dave's first request

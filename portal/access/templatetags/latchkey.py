@@ -4,7 +4,9 @@ import functools
 
 from django import template
 from django.urls import get_script_prefix, get_urlconf, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
 
 from portal.access import policy, selectors
 from portal.access.models import REASON_MAX_CHARS, STATE_LABELS, AccessRequest, AuditAction
@@ -25,7 +27,7 @@ def site_nav(context):
     items = [("My access", reverse("home"), None)]
     approver = is_approver_in(request)
     if approver:
-        items.append(("To review", reverse("access:review-queue"), selectors.requests_to_review(user).count()))
+        items.append(("To review", reverse("access:review-queue"), selectors.count_to_review(user)))
     if approver or policy.may_admin(user):
         items.append(("Break-glass reviews", reverse("breakglass:review-queue"), uses_to_review(user).count()))
     if policy.may_admin(user):
@@ -53,6 +55,32 @@ def _is_current(path: str, url: str) -> bool:
 def state_badge(state: str) -> str:
     """Return a request state as the pages show it: the words people read for it, in a badge of its colour."""
     return format_html('<span class="state state-{}">{}</span>', state, STATE_LABELS.get(state, state))
+
+
+@register.filter
+def recent_requests(requests: list[AccessRequest]) -> str:
+    """Return a requester's recent requests as the approval queue lists them, each linked, with its state.
+
+    A filter rather than a loop of the template: the queue shows five for each of its 25 items, and the
+    template's loop spent a third of the page's rendering on them.
+    """
+    if not requests:
+        return mark_safe('<p class="muted small">None before this one.</p>')
+    rows = format_html_join(
+        "",
+        '<li><a href="{}">#{}</a> {} · {} · {} ago</li>',
+        (
+            (
+                request_url("access:request-detail", r.pk),
+                r.pk,
+                r.role.name,
+                state_badge(r.state),
+                timesince(r.created_at),
+            )
+            for r in requests
+        ),
+    )
+    return format_html('<ul class="history-mini">{}</ul>', rows)
 
 
 @register.simple_tag

@@ -225,18 +225,12 @@ def requests_to_review(user) -> QuerySet:
     )
 
 
-# Where `count_to_review` keeps its count on the user read for one web request.
-_TO_REVIEW_COUNTED = "_latchkey_to_review_count"
-
-
-def count_to_review(user) -> int:
-    """Return how many requests `user` may decide now, counted once for the user as read for one web request:
-    the navigation shows it on every page, and the queue's page again in its heading."""
-    counted = getattr(user, _TO_REVIEW_COUNTED, None)
-    if counted is None:
-        counted = requests_to_review(user).count()
-        setattr(user, _TO_REVIEW_COUNTED, counted)
-    return counted
+def count_to_review_in(request) -> int:
+    """Return how many requests the request's user may decide now, counted once per request (as
+    `is_approver_in` asks once): the navigation shows it on every page, and the queue's page in its heading."""
+    if not hasattr(request, "_latchkey_to_review_count"):
+        request._latchkey_to_review_count = requests_to_review(request.user).count()
+    return request._latchkey_to_review_count
 
 
 def with_recent_requests(items: list[AccessRequest]) -> list[AccessRequest]:

@@ -306,7 +306,7 @@ def _pk(value: str) -> int | None:
 def review_queue(request):
     # A page at a time: each item renders its own forms and recent requests, which a long queue pays per item.
     queue = Paginator(selectors.requests_to_review(request.user).order_by("created_at", "id"), REVIEW_PAGE_SIZE)
-    queue.count = selectors.count_to_review(request.user)  # the navigation's count: counted once for both
+    queue.count = selectors.count_to_review_in(request)  # the navigation's count: counted once for both
     page = queue.get_page(request.GET.get("page"))
     items = selectors.with_recent_requests(list(page))
     approve_fields = fields_for_each(ApproveForm, "approve", items)

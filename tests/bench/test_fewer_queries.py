@@ -6,6 +6,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from portal.access import services
 from portal.access.selectors import roles_eligible
 from portal.devstack import tenant
 from tests.support.personas import make_person
@@ -118,8 +119,6 @@ def test_the_api_lists_requests_with_their_approvals_in_one_read_for_one_request
 
 
 def test_the_approval_queue_counts_its_requests_once_for_its_heading_and_the_navigation(catalog, alice, bob, dave):
-    from portal.access import services
-
     services.request_create(actor=alice, role="orders-readwrite", justification="Investigate OPS-12")
     services.request_create(actor=dave, role="orders-admin", justification="Investigate OPS-12", ticket="OPS-12")
     client = Client()

@@ -1,7 +1,7 @@
 """The review queue: everything an approver needs on one page, and decisions that return to it."""
 
 from portal.access import services
-from portal.access.models import AccessRequest
+from portal.access.models import AccessRequest, AccessRole
 from tests.pages.conftest import ask, client_for
 
 
@@ -79,8 +79,6 @@ def test_each_item_has_fields_of_its_own_as_if_rendered_for_it_alone(alice, bob,
 
 
 def test_each_items_earlier_requests_are_linked_with_their_state_and_escaped(alice, bob, dave, catalog):
-    from portal.access.models import AccessRole
-
     AccessRole.objects.filter(slug="orders-readwrite").update(name="Orders <rw> & co")
     earlier = ask(alice)
     services.request_cancel(actor=alice, request_id=earlier.pk)

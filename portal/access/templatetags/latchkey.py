@@ -27,7 +27,7 @@ def site_nav(context):
     items = [("My access", reverse("home"), None)]
     approver = is_approver_in(request)
     if approver:
-        items.append(("To review", reverse("access:review-queue"), selectors.count_to_review(user)))
+        items.append(("To review", reverse("access:review-queue"), selectors.count_to_review_in(request)))
     if approver or policy.may_admin(user):
         items.append(("Break-glass reviews", reverse("breakglass:review-queue"), uses_to_review(user).count()))
     if policy.may_admin(user):

@@ -12,6 +12,7 @@ from django.core import signals
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model, QuerySet
 from django.db.models.query import ModelIterable, get_related_populators
+from django.db.transaction import TransactionManagementError
 
 from portal.core.errors import NotFound
 
@@ -67,6 +68,9 @@ class Compiled:
     times what sending it and reading the answer take. For the reads that nearly every call makes (the session,
     the caller, the roles), that was a large part of the call.
 
+    A read that locks its rows (`select_for_update`) is refused outside a transaction at every run, as the ORM
+    refuses it at every evaluation.
+
     `build` makes the queryset from its values. It is built once, with stand-ins of the kinds given (`str`, `int`,
     `datetime`, or `list` for a list of IDs); where each stand-in lands among the SQL's parameters is where its
     value goes at every run, as its kind. A stand-in that lands nowhere, or changed (a lookup that wraps its
@@ -86,7 +90,11 @@ class Compiled:
         values = {name: _as_kind(self._kinds[name], name, value) for name, value in values.items()}
         shape = self._shapes.get(DEFAULT_DB_ALIAS) or self._compile(DEFAULT_DB_ALIAS)
         params = [values[part.name] if isinstance(part, _Place) else part for part in shape.params]
-        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        connection = connections[DEFAULT_DB_ALIAS]
+        if shape.locks and connection.get_autocommit():
+            # As the ORM refuses it at every evaluation: outside a transaction the lock would end with the read.
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        with connection.cursor() as cursor:
             cursor.execute(shape.sql, params)
             rows = cursor.fetchall()
         return [shape.model_of(row) for row in shape.compiler.apply_converters(rows, shape.converters)]
@@ -109,7 +117,7 @@ class Compiled:
         landed = {part.name for part in parts if isinstance(part, _Place)}
         if landed != set(stand_ins):
             raise ValueError(f"The values {sorted(set(stand_ins) - landed)} are not parameters of the SQL as given.")
-        shape = _Shape(sql=sql, params=parts, compiler=compiler, alias=alias)
+        shape = _Shape(sql=sql, params=parts, compiler=compiler, alias=alias, locks=queryset.query.select_for_update)
         self._shapes[alias] = shape
         return shape
 
@@ -122,8 +130,8 @@ class _Place:
 class _Shape:
     """A compiled read: its SQL, where its values go, and how its rows become models (as `ModelIterable` does)."""
 
-    def __init__(self, *, sql: str, params: list, compiler, alias: str):
-        self.sql, self.params, self.compiler, self.alias = sql, params, compiler, alias
+    def __init__(self, *, sql: str, params: list, compiler, alias: str, locks: bool):
+        self.sql, self.params, self.compiler, self.alias, self.locks = sql, params, compiler, alias, locks
         select, klass_info = compiler.select, compiler.klass_info
         self.converters = compiler.get_converters([column[0] for column in select[: compiler.col_count]])
         self.model = klass_info["model"]

@@ -101,3 +101,33 @@ def test_a_persons_own_reads_are_the_orms_open_and_newest_ended_requests(decided
     waiting = AccessRequest.objects.get(pk=decided[2])
     assert selectors.open_request_for(user=alice, role=waiting.role).pk == waiting.pk
     assert selectors.open_request_for(user=dave, role=waiting.role) is None
+
+
+def test_a_transitions_lock_is_the_orms_read_of_the_request_its_role_and_profile_and_locks_only_its_row(decided):
+    from django.db import transaction
+
+    from portal.access.services.kernel import locked
+    from portal.core.errors import NotFound
+
+    for request_id in (*decided, decided[0]):
+        expected = AccessRequest.objects.select_related("role", "requester__profile").get(pk=request_id)
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            found = locked(request_id)
+            read = (found.state, found.role.slug, found.requester.username, found.requester.profile.groups)
+
+        assert len(queries) == 1
+        assert 'FOR UPDATE OF "access_accessrequest"' in queries[0]["sql"]
+        assert (found.pk, found.updated_at, found.justification) == (
+            expected.pk,
+            expected.updated_at,
+            expected.justification,
+        )
+        assert read == (
+            expected.state,
+            expected.role.slug,
+            expected.requester.username,
+            expected.requester.profile.groups,
+        )
+
+    with transaction.atomic(), pytest.raises(NotFound, match="no request #999999"):
+        locked(999999)

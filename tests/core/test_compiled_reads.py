@@ -102,3 +102,20 @@ def test_a_browser_session_is_read_while_it_lives_and_forgotten_after(alice, set
     assert expired.load() == {}
     assert expired.session_key is None
     assert SessionStore("no-such-session-key-of-32-chars!").load() == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_that_locks_is_refused_outside_a_transaction_however_often_it_runs(alice):
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    locking = Compiled(lambda pk: get_user_model().objects.select_for_update().filter(pk=pk), pk=int)
+    with pytest.raises(TransactionManagementError):
+        locking(pk=alice.pk)  # as the ORM refuses it: the lock would end with the read
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        assert locking(pk=alice.pk) == [alice]
+    assert queries[0]["sql"].endswith("FOR UPDATE")
+
+    with pytest.raises(TransactionManagementError):
+        locking(pk=alice.pk)  # compiled by now, and refused all the same

@@ -13,8 +13,8 @@ from django.db.models import Case, Q, When
 from portal.access.audit import audit_record, audit_record_many
 from portal.access.models import AccessRequest, AuditAction, NotificationEvent
 from portal.core import clock
-from portal.core.db import lock_row
-from portal.core.errors import InvalidTransition
+from portal.core.db import Compiled
+from portal.core.errors import InvalidTransition, NotFound
 from portal.core.queue import notify_on_commit
 from portal.core.queue import on_commit as queue_after_commit
 
@@ -23,11 +23,22 @@ _TASKS = "portal.access.tasks."
 ERROR_MAX_CHARS = 500
 
 
+# Every transition locks its request, with the role and the requester's profile (most transitions check their
+# groups: eligibility, token metadata): compiled once. Only the request's row is locked (as `lock_row` locks).
+_LOCKED = Compiled(
+    lambda pk: (
+        AccessRequest.objects.select_related("role", "requester__profile").select_for_update(of=("self",)).filter(pk=pk)
+    ),
+    pk=int,
+)
+
+
 def locked(request_id: int) -> AccessRequest:
     """Return the request, locked for the rest of the transaction."""
-    # The requester's profile too: most transitions check their groups (eligibility, token metadata).
-    requests = AccessRequest.objects.select_related("role", "requester__profile")
-    return lock_row(requests, request_id, missing=f"There is no request #{request_id}.")
+    found = _LOCKED.first(pk=request_id)
+    if found is None:
+        raise NotFound(f"There is no request #{request_id}.")
+    return found
 
 
 def locked_many(

@@ -1,11 +1,13 @@
 """Requests bring their approvals along in one compiled read, whatever their number, as the ORM would read them."""
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from portal.access import selectors, services
 from portal.access.models import ENDED_STATES, HOLDING_STATES, AccessRequest, Approval, load_approvals
+from portal.access.services.kernel import locked
+from portal.core.errors import NotFound
 
 pytestmark = pytest.mark.django_db
 
@@ -104,11 +106,6 @@ def test_a_persons_own_reads_are_the_orms_open_and_newest_ended_requests(decided
 
 
 def test_a_transitions_lock_is_the_orms_read_of_the_request_its_role_and_profile_and_locks_only_its_row(decided):
-    from django.db import transaction
-
-    from portal.access.services.kernel import locked
-    from portal.core.errors import NotFound
-
     for request_id in (*decided, decided[0]):
         expected = AccessRequest.objects.select_related("role", "requester__profile").get(pk=request_id)
         with transaction.atomic(), CaptureQueriesContext(connection) as queries:

@@ -2,8 +2,9 @@
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models.sql.compiler import SQLCompiler
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
 from portal.accounts.models import Profile
@@ -106,9 +107,6 @@ def test_a_browser_session_is_read_while_it_lives_and_forgotten_after(alice, set
 
 @pytest.mark.django_db(transaction=True)
 def test_a_read_that_locks_is_refused_outside_a_transaction_however_often_it_runs(alice):
-    from django.db import transaction
-    from django.db.transaction import TransactionManagementError
-
     locking = Compiled(lambda pk: get_user_model().objects.select_for_update().filter(pk=pk), pk=int)
     with pytest.raises(TransactionManagementError):
         locking(pk=alice.pk)  # as the ORM refuses it: the lock would end with the read

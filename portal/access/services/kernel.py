@@ -13,8 +13,8 @@ from django.db.models import Case, Q, When
 from portal.access.audit import audit_record, audit_record_many
 from portal.access.models import AccessRequest, AuditAction, NotificationEvent
 from portal.core import clock
-from portal.core.db import Compiled
-from portal.core.errors import InvalidTransition, NotFound
+from portal.core.db import RowLock
+from portal.core.errors import InvalidTransition
 from portal.core.queue import notify_on_commit
 from portal.core.queue import on_commit as queue_after_commit
 
@@ -23,22 +23,14 @@ _TASKS = "portal.access.tasks."
 ERROR_MAX_CHARS = 500
 
 
-# Every transition locks its request, with the role and the requester's profile (most transitions check their
-# groups: eligibility, token metadata): compiled once. Only the request's row is locked (as `lock_row` locks).
-_LOCKED = Compiled(
-    lambda pk: (
-        AccessRequest.objects.select_related("role", "requester__profile").select_for_update(of=("self",)).filter(pk=pk)
-    ),
-    pk=int,
-)
+# Every transition locks its request, and reads its role and the requester's profile with it (most transitions
+# check their groups: eligibility, token metadata).
+_LOCK = RowLock(lambda: AccessRequest.objects.select_related("role", "requester__profile"))
 
 
 def locked(request_id: int) -> AccessRequest:
     """Return the request, locked for the rest of the transaction."""
-    found = _LOCKED.first(pk=request_id)
-    if found is None:
-        raise NotFound(f"There is no request #{request_id}.")
-    return found
+    return _LOCK(request_id, missing=f"There is no request #{request_id}.")
 
 
 def locked_many(

@@ -90,8 +90,8 @@ def _page_of(serializer_class, name: str):
     )
 
 
-def _visible(user, request_id: int):
-    found = selectors.requests_visible_to(user).filter(pk=request_id).first()
+def _visible(user, request_id: int, *, approvals: bool = True):
+    found = selectors.request_visible_to(user, request_id, approvals=approvals)
     if found is None:
         raise _not_found(request_id)
     return found
@@ -102,10 +102,7 @@ def _check_visible(user, request_id: int) -> int | None:
 
     Return the ID of the grant the request extends (None: none), which an action that locks both takes first.
     """
-    found = selectors.extends_of_visible(user, request_id)
-    if not found:
-        raise _not_found(request_id)
-    return found[0]
+    return _visible(user, request_id, approvals=False).extends_id
 
 
 def _not_found(request_id: int) -> NotFound:

@@ -146,10 +146,21 @@ def requests_visible_to(user) -> QuerySet:
     return _with_related(_visible_to(user))
 
 
-def extends_of_visible(user, request_id: int) -> list[int | None]:
-    """Return `[extends_id]` of request `request_id` if `user` may see it (as `requests_visible_to`), else `[]`:
-    whether it is visible and which grant it extends (None: none), which an action locks first, in one read."""
-    return list(_visible_to(user).filter(pk=request_id).values_list("extends_id", flat=True))
+# One request with what showing it joins, compiled once: read by its ID for a page, a detail or an action.
+_SHOWN = Compiled(lambda pk: AccessRequest.objects.filter(pk=pk).select_related(*_SHOWN_WITH), pk=int)
+
+
+def request_visible_to(user, request_id: int, *, approvals: bool = True) -> AccessRequest | None:
+    """Return request `request_id` with what showing it joins if `user` may see it (`policy.may_see`, which
+    `requests_visible_to` is as a query), else None; with its approvals unless `approvals` is False.
+
+    One read by ID, its SQL compiled once, and the check on the row read: the filter of `requests_visible_to`
+    would be compiled anew at every call (the caller's groups are in it), for one row.
+    """
+    found = _SHOWN.first(pk=request_id)
+    if found is None or not policy.may_see(user, found):
+        return None
+    return load_approvals([found])[0] if approvals else found
 
 
 def person_by_oid_or_upn(text: str):
@@ -328,14 +339,34 @@ def stale_pending_request_ids(*, at=None) -> list[int]:
     )
 
 
-def request_compromised(request: AccessRequest) -> bool:
-    """Return whether the credentials of the grant (or of one of its extensions) were taken before their reveal."""
-    return request_timeline(request).filter(action=AuditAction.GRANT_COMPROMISED).exists()
+def request_compromised(timeline: list[AuditEvent]) -> bool:
+    """Return whether the credentials of the grant (or of one of its extensions) were taken before their reveal,
+    from its timeline (`request_timeline`), which its page reads anyway."""
+    return any(event.action == AuditAction.GRANT_COMPROMISED for event in timeline)
 
 
-def request_timeline(request: AccessRequest) -> QuerySet:
-    """Return the audit events of a request and of its extensions, oldest first."""
-    return AuditEvent.objects.filter(Q(request=request) | Q(request__extends=request)).order_by("id")
+# A request's page, compiled once: its timeline (its events and its extensions', with their requests) and its
+# extensions (with their roles).
+_TIMELINE = Compiled(
+    lambda pk: (
+        AuditEvent.objects.filter(Q(request_id=pk) | Q(request__extends_id=pk)).select_related("request").order_by("id")
+    ),
+    pk=int,
+)
+_EXTENSIONS = Compiled(
+    lambda pk: AccessRequest.objects.filter(extends_id=pk).select_related("role").order_by("created_at", "id"),
+    pk=int,
+)
+
+
+def request_timeline(request: AccessRequest) -> list[AuditEvent]:
+    """Return the audit events of a request and of its extensions, oldest first, each with its request."""
+    return _TIMELINE(pk=request.pk)
+
+
+def request_extensions(request: AccessRequest) -> list[AccessRequest]:
+    """Return the extensions of a grant, oldest first, with their roles."""
+    return _EXTENSIONS(pk=request.pk)
 
 
 def grants_open() -> QuerySet:

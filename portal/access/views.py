@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -44,7 +44,10 @@ def _require_admin(user) -> None:
 
 
 def _visible_request(user, request_id: int) -> AccessRequest:
-    return get_object_or_404(selectors.requests_visible_to(user), pk=request_id)
+    found = selectors.request_visible_to(user, request_id)
+    if found is None:
+        raise Http404("No such request.")
+    return found
 
 
 @login_required
@@ -91,12 +94,13 @@ def request_new(request, slug):
 
 
 def _detail_context(user, access_request: AccessRequest) -> dict:
+    timeline = selectors.request_timeline(access_request)
     return {
         "req": access_request,
-        "timeline": selectors.request_timeline(access_request).select_related("request"),
+        "timeline": timeline,
         "may_decide": policy.may_decide(user, access_request),
-        "compromised": selectors.request_compromised(access_request),
-        "extensions": access_request.extensions.select_related("role").order_by("created_at", "id"),
+        "compromised": selectors.request_compromised(timeline),
+        "extensions": selectors.request_extensions(access_request),
         "waiting_for_vault": bool(access_request.last_error) and access_request.state in VAULT_WORK_STATES,
         "moving": access_request.state in MOVING_STATES,
         "approvers": selectors.approver_labels(access_request.role),

@@ -1,0 +1,122 @@
+"""One request read by its ID for its page, its API detail or an action: compiled once, and shown to exactly whom
+the lists show it; its page's timeline and extensions, compiled too, as the ORM reads them."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import Q
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from portal.access import selectors, services
+from portal.access.models import AccessRequest, AuditAction, AuditEvent
+from portal.access.services.kernel import record
+from portal.core.clock import now
+
+pytestmark = pytest.mark.django_db
+
+WHY = "Investigating the late orders of ticket OPS-12"
+
+
+@pytest.fixture
+def requests(alice, bob, carol, dave, catalog):
+    """A grant of alice's with an extension, a denied request of alice's, a pending one of dave's."""
+    grant = services.request_create(actor=alice, role="orders-readwrite", justification=WHY, duration_minutes=30)
+    services.request_approve(actor=bob, request_id=grant.pk)
+    start = now()
+    AccessRequest.objects.filter(pk=grant.pk).update(
+        state=AccessRequest.State.ACTIVE, starts_at=start, ends_at=start + timedelta(minutes=30)
+    )
+    extension = services.request_extend(actor=alice, request_id=grant.pk, duration_minutes=10, justification=WHY)
+    denied = services.request_create(actor=alice, role="analytics-readonly", justification=WHY, duration_minutes=30)
+    AccessRequest.objects.filter(pk=denied.pk).update(state=AccessRequest.State.DENIED)
+    waiting = services.request_create(actor=dave, role="orders-admin", justification=WHY, ticket="OPS-1")
+    return {"grant": grant.pk, "extension": extension.pk, "denied": denied.pk, "waiting": waiting.pk}
+
+
+def test_one_request_is_shown_to_exactly_whom_the_lists_show_it(requests, alice, bob, carol, dave, erin):
+    unknown = max(requests.values()) + 1000
+    seen = {}
+    for person in (alice, bob, carol, dave, erin):
+        listed = set(selectors.requests_visible_to(person).values_list("pk", flat=True))
+        for pk in [*requests.values(), unknown]:
+            shown = selectors.request_visible_to(person, pk)
+            assert (shown is not None) == (pk in listed), (person.username, pk)
+            assert shown is None or shown.pk == pk
+            seen[person.pk, pk] = shown is not None
+
+    # Each answer was possible: someone sees each request, and someone does not.
+    assert any(seen.values()) and not all(seen.values())
+    assert not any(seen[person.pk, unknown] for person in (alice, bob, carol, dave, erin))
+
+
+def test_a_request_read_by_its_id_is_the_orms_with_its_role_requester_and_approvals(requests, alice):
+    as_the_orm_reads_it = selectors.requests_visible_to(alice).get(pk=requests["grant"])
+
+    with CaptureQueriesContext(connection) as read:
+        shown = selectors.request_visible_to(alice, requests["grant"])
+    with CaptureQueriesContext(connection) as used:
+        approvals = [(a.pk, a.approver.username) for a in shown.approval_list]
+        joined = (shown.role.slug, shown.requester.profile.upn, getattr(shown, "break_glass_use", None))
+    with CaptureQueriesContext(connection) as checked:
+        checked_only = selectors.request_visible_to(alice, requests["grant"], approvals=False)
+
+    assert len(read) == 2  # the request with its role, requester and profile; its approvals
+    assert len(used) == 0
+    assert len(checked) == 1 and checked_only.extends_id is None
+    fields = [field.attname for field in AccessRequest._meta.concrete_fields]
+    assert [getattr(shown, name) for name in fields] == [getattr(as_the_orm_reads_it, name) for name in fields]
+    assert approvals == [(a.pk, a.approver.username) for a in as_the_orm_reads_it.approval_list]
+    assert joined == (
+        as_the_orm_reads_it.role.slug,
+        as_the_orm_reads_it.requester.profile.upn,
+        getattr(as_the_orm_reads_it, "break_glass_use", None),
+    )
+    assert len(approvals) == 1
+
+
+def test_a_grants_timeline_and_extensions_are_the_orms(requests):
+    grant = AccessRequest.objects.get(pk=requests["grant"])
+
+    timeline = selectors.request_timeline(grant)
+    extensions = selectors.request_extensions(grant)
+
+    orm_timeline = AuditEvent.objects.filter(Q(request=grant) | Q(request__extends=grant)).order_by("id")
+    assert [(event.pk, event.action, event.request.pk) for event in timeline] == [
+        (event.pk, event.action, event.request.pk) for event in orm_timeline
+    ]
+    assert {event.request_id for event in timeline} == {requests["grant"], requests["extension"]}
+    assert [(r.pk, r.role.slug) for r in extensions] == [(requests["extension"], "orders-readwrite")]
+    assert selectors.request_extensions(AccessRequest.objects.get(pk=requests["extension"])) == []
+
+
+def test_a_requests_page_says_it_was_compromised_from_the_timeline_it_shows(requests, alice):
+    client = Client()
+    client.force_login(alice)
+    url = f"/access/requests/{requests['grant']}/"
+    before = client.get(url).content.decode()
+    grant = AccessRequest.objects.get(pk=requests["grant"])
+    with transaction.atomic():
+        record(actor=None, action=AuditAction.GRANT_COMPROMISED, request=grant)
+
+    with CaptureQueriesContext(connection) as queries:
+        after = client.get(url).content.decode()
+
+    banner = "taken out of Vault before their holder revealed them"
+    assert banner not in before and banner in after
+    assert not any("grant_compromised" in query["sql"] for query in queries.captured_queries)
+
+
+@pytest.mark.parametrize("request_id", [0, 2**31, 2**63, 10**20])
+def test_an_id_beyond_any_requests_is_not_found_on_the_page_and_in_the_api(requests, alice, request_id):
+    client = Client()
+    client.force_login(alice)
+
+    page = client.get(f"/access/requests/{request_id}/")
+    detail = client.get(f"/api/v1/requests/{request_id}")
+    revoke = client.post(f"/api/v1/requests/{request_id}/revoke", {}, content_type="application/json")
+
+    assert page.status_code == 404
+    assert (detail.status_code, detail.json()["error"]) == (404, "not_found")
+    assert (revoke.status_code, revoke.json()["error"]) == (404, "not_found")

@@ -225,22 +225,34 @@ def requests_to_review(user) -> QuerySet:
 
     The queue's page reads each requester's recent requests for the items it shows (`with_recent_requests`).
     """
-    if not policy.may_decide_any(user):
-        return AccessRequest.objects.none()
-    groups = list(user_groups(user))
+    values = _to_review_values(user)
+    return AccessRequest.objects.none() if values is None else _with_related(_to_review(**values))
+
+
+def _to_review_values(user) -> dict | None:
+    """Return the values of `_to_review` for `user`, or None if they may decide nothing now."""
+    return {"user_id": user.pk, "groups": sorted(user_groups(user))} if policy.may_decide_any(user) else None
+
+
+def _to_review(*, user_id: int, groups: list[str]) -> QuerySet:
     roles = AccessRole.objects.filter(approver_groups__has_any_keys=groups)
-    return _with_related(
+    return (
         AccessRequest.objects.filter(state=State.PENDING, role__in=roles)
-        .exclude(requester=user)
-        .exclude(approvals__approver=user)
+        .exclude(requester_id=user_id)
+        .exclude(approvals__approver_id=user_id)
     )
+
+
+# The navigation's count of them, on every page an approver opens: its SQL compiled once.
+_TO_REVIEW = Compiled(_to_review, user_id=int, groups=list[str])
 
 
 def count_to_review_in(request) -> int:
     """Return how many requests the request's user may decide now, counted once per request (as
     `is_approver_in` asks once): the navigation shows it on every page, and the queue's page in its heading."""
     if not hasattr(request, "_latchkey_to_review_count"):
-        request._latchkey_to_review_count = requests_to_review(request.user).count()
+        values = _to_review_values(request.user)
+        request._latchkey_to_review_count = 0 if values is None else _TO_REVIEW.count(**values)
     return request._latchkey_to_review_count
 
 

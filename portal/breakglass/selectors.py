@@ -11,6 +11,7 @@ from portal.access.selectors import Eligibility, roles_eligible
 from portal.accounts.selectors import is_application, is_portal_admin, memberships_are_fresh, user_groups
 from portal.breakglass.models import BreakGlassPolicy, BreakGlassUse
 from portal.core.clock import now
+from portal.core.db import Compiled
 
 Review = BreakGlassUse.Review
 
@@ -90,15 +91,39 @@ def may_review(user, use: BreakGlassUse) -> bool:
 
 def uses_to_review(user) -> QuerySet:
     """Return the uses awaiting the review of `user`, soonest due first."""
-    if not memberships_are_fresh(user) or is_application(user):
+    values = _to_review_values(user)
+    if values is None:
         return BreakGlassUse.objects.none()
-    pending = BreakGlassUse.objects.filter(review_state=Review.PENDING).exclude(requester=user)
-    if not is_portal_admin(user):
-        groups = list(user_groups(user))
-        if not groups:
-            return BreakGlassUse.objects.none()
-        pending = pending.filter(role__approver_groups__has_any_keys=groups)
-    return _with_related(pending).order_by("review_due_at", "id")
+    return _with_related(_pending_uses(**values)).order_by("review_due_at", "id")
+
+
+def count_uses_to_review(user) -> int:
+    """Return how many uses await the review of `user` (`uses_to_review`), for the navigation of every page."""
+    values = _to_review_values(user)
+    if values is None:
+        return 0
+    return (_PENDING_USES_OF_GROUPS if "groups" in values else _PENDING_USES).count(**values)
+
+
+def _to_review_values(user) -> dict | None:
+    """Return the values of `_pending_uses` for `user`: every use for a portal admin, those of the roles they
+    approve for an approver; None if they review none now."""
+    if not memberships_are_fresh(user) or is_application(user):
+        return None
+    if is_portal_admin(user):
+        return {"user_id": user.pk}
+    groups = sorted(user_groups(user))
+    return {"user_id": user.pk, "groups": groups} if groups else None
+
+
+def _pending_uses(*, user_id: int, groups: list[str] | None = None) -> QuerySet:
+    pending = BreakGlassUse.objects.filter(review_state=Review.PENDING).exclude(requester_id=user_id)
+    return pending if groups is None else pending.filter(role__approver_groups__has_any_keys=groups)
+
+
+# Their count in the navigation, compiled once: for a portal admin, and for an approver.
+_PENDING_USES = Compiled(_pending_uses, user_id=int)
+_PENDING_USES_OF_GROUPS = Compiled(_pending_uses, user_id=int, groups=list[str])
 
 
 def uses_visible_to(user) -> QuerySet:

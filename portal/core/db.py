@@ -79,24 +79,23 @@ class Compiled:
     refuses it at every evaluation.
 
     `build` makes the queryset from its values. It is built once, with stand-ins of the kinds given (`str`, `int`,
-    `datetime`, or `list` for a list of IDs); where each stand-in lands among the SQL's parameters is where its
-    value goes at every run, as its kind. A stand-in that lands nowhere, or changed (a lookup that wraps its
-    value, such as `contains`), is refused when the read is compiled. The rows become models as the ORM makes
-    them: the fields' converters, `select_related`, `only`, annotations.
+    `datetime`, `list` for a list of IDs, or `list[str]` for a list of strings such as a person's groups); where
+    each stand-in lands among the SQL's parameters is where its value goes at every run, as its kind. A stand-in
+    that lands nowhere, or changed (a lookup that wraps its value, such as `contains`), is refused when the read is
+    compiled. The rows become models as the ORM makes them: the fields' converters, `select_related`, `only`,
+    annotations. `count` counts them instead, as the queryset's `count()` does.
     """
 
     def __init__(self, build: Callable[..., QuerySet], **kinds: type):
         self._build = build
         self._kinds = kinds
         self._shapes: dict[str, _Shape] = {}
+        self._counts: dict[str, tuple[str, list]] = {}
 
     def __call__(self, **values) -> list[Model]:
         """Return the models of the read's rows for `values`."""
-        if values.keys() != self._kinds.keys():
-            raise TypeError(f"A compiled read takes {sorted(self._kinds)}, not {sorted(values)}.")
-        values = {name: _as_kind(self._kinds[name], name, value) for name, value in values.items()}
         shape = self._shapes.get(DEFAULT_DB_ALIAS) or self._compile(DEFAULT_DB_ALIAS)
-        params = [values[part.name] if isinstance(part, _Place) else part for part in shape.params]
+        params = self._params(shape.params, values)
         connection = connections[DEFAULT_DB_ALIAS]
         if shape.locks and connection.get_autocommit():
             # As the ORM refuses it at every evaluation: outside a transaction the lock would end with the read.
@@ -111,22 +110,56 @@ class Compiled:
         found = self(**values)
         return found[0] if found else None
 
-    def _compile(self, alias: str) -> _Shape:
+    def count(self, **values) -> int:
+        """Return how many rows the read has for `values`, as the queryset's `count()` would, in one query whose
+        SQL is compiled once too (the read's rows, only their IDs, counted)."""
+        sql, parts = self._counts.get(DEFAULT_DB_ALIAS) or self._compile_count(DEFAULT_DB_ALIAS)
+        params = self._params(parts, values)
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()[0]
+
+    def _params(self, parts: list, values: dict) -> list:
+        if values.keys() != self._kinds.keys():
+            raise TypeError(f"A compiled read takes {sorted(self._kinds)}, not {sorted(values)}.")
+        values = {name: _as_kind(self._kinds[name], name, value) for name, value in values.items()}
+        return [values[part.name] if isinstance(part, _Place) else part for part in parts]
+
+    def _built(self) -> tuple[QuerySet, dict]:
         stand_ins = {name: _stand_in(name, kind, index) for index, (name, kind) in enumerate(self._kinds.items())}
-        queryset = self._build(**stand_ins)
+        return self._build(**stand_ins), stand_ins
+
+    def _compile(self, alias: str) -> _Shape:
+        queryset, stand_ins = self._built()
         if queryset._prefetch_related_lookups or queryset._known_related_objects:
             raise ValueError("A compiled read cannot prefetch: prefetch after it.")
         if queryset._iterable_class is not ModelIterable:
             raise ValueError("A compiled read returns models, not values.")
         compiler = queryset.query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
-        parts = [_place_of(param, stand_ins) for param in params]
-        landed = {part.name for part in parts if isinstance(part, _Place)}
-        if landed != set(stand_ins):
-            raise ValueError(f"The values {sorted(set(stand_ins) - landed)} are not parameters of the SQL as given.")
+        parts = _places(params, stand_ins)
         shape = _Shape(sql=sql, params=parts, compiler=compiler, alias=alias, locks=queryset.query.select_for_update)
         self._shapes[alias] = shape
         return shape
+
+    def _compile_count(self, alias: str) -> tuple[str, list]:
+        queryset, stand_ins = self._built()
+        if queryset.query.select_for_update:
+            raise ValueError("A compiled count does not lock: count the rows a read has locked.")
+        ids = (queryset if queryset.query.is_sliced else queryset.order_by()).values("pk")
+        sql, params = ids.query.get_compiler(using=alias).as_sql()
+        counted = (f"SELECT COUNT(*) FROM ({sql}) AS counted", _places(params, stand_ins))
+        self._counts[alias] = counted
+        return counted
+
+
+def _places(params, stand_ins: dict) -> list:
+    """Return the SQL's parameters with each stand-in's replaced by its place; refuse a stand-in that lands nowhere."""
+    parts = [_place_of(param, stand_ins) for param in params]
+    landed = {part.name for part in parts if isinstance(part, _Place)}
+    if landed != set(stand_ins):
+        raise ValueError(f"The values {sorted(set(stand_ins) - landed)} are not parameters of the SQL as given.")
+    return parts
 
 
 class RowLock:
@@ -180,9 +213,13 @@ def _stand_in(name: str, kind: type, index: int):
         return -2_000_000_000 + index
     if kind is datetime:
         return datetime(1900, 1, 1, tzinfo=UTC) + timedelta(microseconds=index)
+    if kind == list[str]:
+        return [f"\x00{name}\x00"]
     if kind is list:
         return [-2_000_000_000 + index]
-    raise TypeError(f"A compiled read's values are str, int, datetime or list (of int), not {kind.__name__} ({name}).")
+    raise TypeError(
+        f"A compiled read's values are str, int, datetime, list (of int) or list[str], not {kind.__name__} ({name})."
+    )
 
 
 def _as_kind(kind: type, name: str, value):
@@ -191,6 +228,8 @@ def _as_kind(kind: type, name: str, value):
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise TypeError(f"{name} is an aware datetime, not {value!r}.")
         return value
+    if kind == list[str]:
+        return [str(item) for item in value]
     if kind is list:
         return [int(item) for item in value]
     return kind(value)
@@ -199,9 +238,8 @@ def _as_kind(kind: type, name: str, value):
 def _place_of(param, stand_ins: dict):
     """Return the place of the value whose stand-in `param` is, or `param` itself: a constant of the query."""
     for name, stand_in in stand_ins.items():
-        # A list is passed on as it is (an array: `RawSQL("... = ANY(%s)", (ids,))`), so it is the same object.
-        if param is stand_in or (
-            not isinstance(stand_in, list) and type(param) is type(stand_in) and param == stand_in
-        ):
+        # A list is passed on as it is (an array: `RawSQL("... = ANY(%s)", (ids,))`), so it is the same object,
+        # or as a copy of its items (`has_any_keys` makes each a string): an equal list.
+        if param is stand_in or (type(param) is type(stand_in) and param == stand_in):
             return _Place(name)
     return param

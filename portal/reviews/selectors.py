@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from portal.access.models import AccessRequest, AccessRole
 from portal.access.policy import is_role_approver
@@ -13,6 +14,7 @@ from portal.accounts import oidc
 from portal.accounts.models import Profile
 from portal.accounts.selectors import is_application, is_portal_admin
 from portal.core.clock import now
+from portal.core.db import Compiled
 from portal.core.errors import ServiceUnavailable
 from portal.integrations import graph
 from portal.reviews.models import HOLDING_STATES, Campaign, ReviewItem, RoleExclusion
@@ -169,8 +171,12 @@ def is_reviewer(role: AccessRole, user) -> bool:
     return is_portal_admin(user)
 
 
+# Every role, for whom reviews which (a handful, read on every page an approver opens): compiled once.
+_ROLES = Compiled(lambda: AccessRole.objects.all())
+
+
 def _reviewable_roles(user) -> list[int]:
-    return [role.pk for role in AccessRole.objects.all() if is_reviewer(role, user)]
+    return [role.pk for role in _ROLES() if is_reviewer(role, user)]
 
 
 def may_see_campaign(user, campaign: Campaign) -> bool:
@@ -217,12 +223,23 @@ def pending_for_reviewer(user) -> int:
     if not roles:
         return 0
     profile = getattr(user, "profile", None)
+    if profile is None:
+        return _pending_items(role_ids=roles, user_id=user.pk).count()
+    return _PENDING_ITEMS.count(role_ids=roles, user_id=user.pk, tid=profile.tid, oid=profile.oid)
+
+
+def _pending_items(*, role_ids: list[int], user_id: int, tid: str | None = None, oid: str | None = None) -> QuerySet:
+    """The open items of `role_ids` that are not about the person `user_id` (nor their identity `tid`/`oid`)."""
     items = ReviewItem.objects.filter(
-        campaign__state=Campaign.State.OPEN, decision=ReviewItem.Decision.PENDING, role_id__in=roles
-    ).exclude(user_id=user.pk)
-    if profile is not None:
-        items = items.exclude(tid=profile.tid, oid=profile.oid)
-    return items.count()
+        campaign__state=Campaign.State.OPEN,
+        decision=ReviewItem.Decision.PENDING,
+        role_id__in=RawSQL("SELECT unnest(%s::bigint[])", (role_ids,)),
+    ).exclude(user_id=user_id)
+    return items if tid is None else items.exclude(tid=tid, oid=oid)
+
+
+# Their count in the navigation of every page an approver opens, compiled once.
+_PENDING_ITEMS = Compiled(_pending_items, role_ids=list, user_id=int, tid=str, oid=str)
 
 
 @dataclass(frozen=True)

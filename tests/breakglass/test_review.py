@@ -134,3 +134,20 @@ def test_a_portal_admin_may_review_an_escalated_use(use, carol):
 
     services.break_glass_confirm(actor=carol, use_id=use.pk)
     assert BreakGlassUse.objects.get(pk=use.pk).reviewer == carol
+
+
+def test_the_navigation_counts_the_uses_each_person_reviews_in_one_query(use, alice, bob, carol, dave, erin):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for person in (alice, bob, carol, dave, erin):
+        with CaptureQueriesContext(connection) as queries:
+            counts[person.pk] = selectors.count_uses_to_review(person)
+        assert counts[person.pk] == len(selectors.uses_to_review(person)), person.username
+        if counts[person.pk]:
+            assert [query["sql"].startswith("SELECT COUNT(*)") for query in queries] == [True]
+
+    # bob approves the role; carol is a portal admin (every use); nobody reviews their own (dave).
+    assert counts[bob.pk] == counts[carol.pk] == 1
+    assert counts[dave.pk] == counts[alice.pk] == 0

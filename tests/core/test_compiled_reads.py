@@ -117,3 +117,45 @@ def test_a_read_that_locks_is_refused_outside_a_transaction_however_often_it_run
 
     with pytest.raises(TransactionManagementError):
         locking(pk=alice.pk)  # compiled by now, and refused all the same
+
+
+def profiles_in_any_group() -> Compiled:
+    return Compiled(lambda groups: Profile.objects.filter(groups__has_any_keys=groups), groups=list[str])
+
+
+def test_a_list_of_strings_goes_where_the_lookup_put_its_copy(alice, bob, carol, dave, erin):
+    read = profiles_in_any_group()
+    everyone = [alice, bob, carol, dave, erin]
+    memberships = sorted({group for person in everyone for group in person.profile.groups})
+    assert len(memberships) > 1
+    for groups in ([memberships[0]], memberships[:2], memberships, ["no such group"], []):
+        expected = sorted(Profile.objects.filter(groups__has_any_keys=groups).values_list("pk", flat=True))
+
+        assert sorted(profile.pk for profile in read(groups=groups)) == expected
+        assert read.count(groups=groups) == len(expected)
+
+    with pytest.raises(TypeError, match="list\\[str\\]"):
+        Compiled(lambda groups: Profile.objects.filter(groups__has_any_keys=groups), groups=tuple)(groups=())
+
+
+def test_a_compiled_count_is_the_querysets_in_one_query_compiled_once(alice, bob, monkeypatch):
+    starts = (0, alice.pk, bob.pk, bob.pk + 1, alice.pk)
+    expected = [get_user_model().objects.filter(pk__gte=pk).count() for pk in starts]
+    users = Compiled(lambda pk: get_user_model().objects.select_related("profile").filter(pk__gte=pk), pk=int)
+    compiled = []
+    as_sql = SQLCompiler.as_sql
+    monkeypatch.setattr(SQLCompiler, "as_sql", lambda self, *a, **k: compiled.append(1) or as_sql(self, *a, **k))
+
+    with CaptureQueriesContext(connection) as queries:
+        counts = [users.count(pk=pk) for pk in starts]
+
+    assert counts == expected
+    assert counts[0] >= 2 and counts[3] == 0
+    assert len(queries) == 5 and all(query["sql"].startswith("SELECT COUNT(*)") for query in queries)
+    assert len(compiled) == 1
+    # A read sliced counts its slice, as the queryset's count() does.
+    assert active_user_read().count(pk=alice.pk) == 1
+
+    locking = Compiled(lambda pk: get_user_model().objects.select_for_update().filter(pk=pk), pk=int)
+    with pytest.raises(ValueError, match="does not lock"):
+        locking.count(pk=alice.pk)

@@ -215,3 +215,23 @@ def test_a_role_without_approvers_is_reviewed_by_the_portal_admins(catalog, alic
     services.item_decide(actor=carol, item_id=item.pk, decision="keep")
 
     assert ReviewItem.objects.get(pk=item.pk).decided_by == carol
+
+
+def test_the_navigation_counts_the_items_each_person_may_decide_in_one_query(review, alice, bob, carol, dave, erin):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.reviews.selectors import may_decide, pending_for_reviewer
+
+    services.item_decide(actor=carol, item_id=item_of(review, alice).pk, decision="keep")
+    items = list(ReviewItem.objects.select_related("campaign", "role"))
+    counts = {}
+    for person in (alice, bob, carol, dave, erin):
+        with CaptureQueriesContext(connection) as queries:
+            counts[person.pk] = pending_for_reviewer(person)
+        assert counts[person.pk] == sum(may_decide(item, person) for item in items), person.username
+        if counts[person.pk]:
+            # The roles (whose reviewer they are), then the count of their items.
+            assert [query["sql"].startswith("SELECT COUNT(*)") for query in queries] == [False, True]
+
+    assert any(counts.values()) and not all(counts.values())

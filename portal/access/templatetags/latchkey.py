@@ -11,7 +11,7 @@ from django.utils.timesince import timesince
 from portal.access import policy, selectors
 from portal.access.models import REASON_MAX_CHARS, STATE_LABELS, AccessRequest, AuditAction
 from portal.accounts.selectors import is_approver_in
-from portal.breakglass.selectors import uses_to_review
+from portal.breakglass.selectors import count_uses_to_review
 
 register = template.Library()
 State = AccessRequest.State
@@ -29,7 +29,7 @@ def site_nav(context):
     if approver:
         items.append(("To review", reverse("access:review-queue"), selectors.count_to_review_in(request)))
     if approver or policy.may_admin(user):
-        items.append(("Break-glass reviews", reverse("breakglass:review-queue"), uses_to_review(user).count()))
+        items.append(("Break-glass reviews", reverse("breakglass:review-queue"), count_uses_to_review(user)))
     if policy.may_admin(user):
         items += [
             ("Active grants", reverse("access:grants-active"), selectors.grants_open().count()),

@@ -1,12 +1,15 @@
 """Who a user is in Entra ID, as last read at sign-in: groups, app roles, admin power."""
 
+import json
 from datetime import timedelta
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import RawSQL
 
 from portal.core.clock import now
+from portal.core.db import Compiled
 
 
 def _profile(user):
@@ -56,13 +59,24 @@ def is_approver(user) -> bool:
         return False
     # The catalog lives in the access app, which depends on this one: look it up at call time.
     try:
-        access_role = apps.get_model("access", "AccessRole")
+        apps.get_model("access", "AccessRole")
     except LookupError:
         return False
-    in_any_group = Q()
-    for group in groups:
-        in_any_group |= Q(approver_groups__contains=[group])
-    return access_role.objects.filter(in_any_group).exists()
+    return _APPROVES_ANY.first(groups=[json.dumps([group]) for group in sorted(groups)]) is not None
+
+
+def _approves_any(groups: list[str]) -> QuerySet:
+    """A role whose approver groups contain one of `groups`, each given as a one-item JSON array: `@>`, as
+    `approver_groups__contains=[group]` asks it for one group, for any number of them in one SQL."""
+    access_role = apps.get_model("access", "AccessRole")
+    contains_any = RawSQL(
+        '"access_accessrole"."approver_groups" @> ANY(%s::jsonb[])', (groups,), output_field=BooleanField()
+    )
+    return access_role.objects.filter(contains_any).only("pk")[:1]
+
+
+# Asked on every page (the navigation): compiled once, whatever the number of groups.
+_APPROVES_ANY = Compiled(_approves_any, groups=list[str])
 
 
 def is_approver_in(request) -> bool:

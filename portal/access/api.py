@@ -1,5 +1,8 @@
 """The access workflow's JSON API (the contract in the README, "Automation"): roles, requests, decisions, audit."""
 
+from collections.abc import Callable
+from functools import partial
+
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.utils.dateparse import parse_datetime
@@ -34,12 +37,19 @@ from portal.core.ratelimit import rate_limited
 
 class _Paginator(Paginator):
     """Django's paginator, except that the first page is read before the count: when it has room to spare,
-    its rows are the whole list and their number is the count, without a COUNT query (most people's lists)."""
+    its rows are the whole list and their number is the count, without a COUNT query (most people's lists).
+
+    `first_rows(limit)`, when given, reads the first page's rows (a compiled read: `selectors.Listing.first`).
+    """
+
+    def __init__(self, object_list, per_page, *args, first_rows: Callable[[int], list] | None = None, **kwargs):
+        super().__init__(object_list, per_page, *args, **kwargs)
+        self._first_rows = first_rows or (lambda limit: list(self.object_list[:limit]))
 
     def page(self, number):
         if str(number) != "1" or "count" in self.__dict__:
             return super().page(number)
-        rows = list(self.object_list[: self.per_page + 1])
+        rows = self._first_rows(self.per_page + 1)
         if len(rows) <= self.per_page:
             self.count = len(rows)
         return self._get_page(rows[: self.per_page], self.validate_number(1), self)
@@ -53,6 +63,11 @@ class Pagination(PageNumberPagination):
     @property
     def max_page_size(self) -> int:
         return settings.API_PAGE_SIZE_MAX
+
+    def paginate_listing(self, listing: selectors.Listing, request, view=None) -> list:
+        """Return the page of `listing` the call asks for; the first page through its compiled read."""
+        self.django_paginator_class = partial(type(self).django_paginator_class, first_rows=listing.first)
+        return self.paginate_queryset(listing.queryset, request, view=view)
 
 
 class _AllRequestsPaginator(_Paginator):
@@ -140,18 +155,12 @@ class RequestsView(APIView):
     )
     def get(self, request):
         scope = request.query_params.get("scope", "mine")
-        if scope == "mine":
-            queryset = selectors.requests_mine(request.user)
-        elif scope == "to_review":
-            queryset = selectors.requests_to_review(request.user)
-        elif scope == "all":
-            policy.check_admin(request.user, doing="list all requests")
-            queryset = selectors.requests_all()
-        else:
+        if scope not in ("mine", "to_review", "all"):
             raise InvalidInput("scope is one of mine, to_review, all.", fields={"scope": ["Unknown scope."]})
+        if scope == "all":
+            policy.check_admin(request.user, doing="list all requests")
         paginator = AllRequestsPagination() if scope == "all" else Pagination()
-        listed = selectors.with_listed_columns(queryset.order_by("-created_at", "-id"))
-        page = paginator.paginate_queryset(listed, request, view=self)
+        page = paginator.paginate_listing(selectors.requests_listed(request.user, scope), request, view=self)
         return paginator.get_paginated_response(RequestSerializer(page, many=True).data)
 
     @extend_schema(request=RequestCreateSerializer, responses={201: RequestSerializer}, summary="Request a role")

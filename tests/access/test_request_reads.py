@@ -120,3 +120,45 @@ def test_an_id_beyond_any_requests_is_not_found_on_the_page_and_in_the_api(reque
     assert page.status_code == 404
     assert (detail.status_code, detail.json()["error"]) == (404, "not_found")
     assert (revoke.status_code, revoke.json()["error"]) == (404, "not_found")
+
+
+def test_each_lists_first_rows_are_the_orms_page_with_their_approvals(requests, alice, bob, carol, dave, erin):
+    shown = {}
+    for person in (alice, bob, carol, dave, erin):
+        for scope in ("mine", "to_review", "all"):
+            listing = selectors.requests_listed(person, scope)
+            for limit in (1, 2, 51):
+                as_the_orm_reads_them = list(listing.queryset[:limit])
+                first = listing.first(limit)
+                assert [r.pk for r in first] == [r.pk for r in as_the_orm_reads_them], (person.username, scope)
+                assert [[a.pk for a in r.approval_list] for r in first] == [
+                    [a.pk for a in r.approval_list] for r in as_the_orm_reads_them
+                ]
+                assert [(r.role.slug, r.requester.profile.upn) for r in first] == [
+                    (r.role.slug, r.requester.profile.upn) for r in as_the_orm_reads_them
+                ]
+                shown[person.pk, scope, limit] = len(first)
+
+    # Every list had something to show for someone, and the limits cut them.
+    assert all(any(shown[p.pk, scope, 51] for p in (alice, bob, carol)) for scope in ("mine", "to_review", "all"))
+    assert shown[carol.pk, "all", 1] == 1 and shown[carol.pk, "all", 51] == len(requests)
+    assert shown[dave.pk, "to_review", 51] == 0
+
+
+def test_the_apis_first_page_is_read_with_sql_compiled_once(requests, alice, monkeypatch):
+    from django.db.models.sql.compiler import SQLCompiler
+
+    client = Client()
+    client.force_login(alice)
+    first = client.get("/api/v1/requests?page_size=3").json()
+    compiled = []
+    as_sql = SQLCompiler.as_sql
+    monkeypatch.setattr(SQLCompiler, "as_sql", lambda self, *a, **k: compiled.append(1) or as_sql(self, *a, **k))
+
+    again = client.get("/api/v1/requests?page_size=3").json()
+    second_page = client.get("/api/v1/requests?page_size=2&page=2").json()
+
+    assert again == first and first["count"] == len(first["results"]) == 3
+    assert [r["id"] for r in second_page["results"]] == [first["results"][2]["id"]]
+    # The first page: nothing compiled; the second: the ORM's page and its count.
+    assert len(compiled) == 2

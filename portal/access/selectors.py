@@ -129,8 +129,32 @@ def with_listed_columns(queryset: QuerySet) -> QuerySet:
 def load_related(requests: list[AccessRequest]) -> list[AccessRequest]:
     """Load onto requests already read (an action's) what `requests_visible_to` reads with each: their role,
     requester and profile unless read already, break-glass use, approvals and approvers; two queries for all."""
-    prefetch_related_objects(requests, *_SHOWN_WITH)
+    prefetch_related_objects(requests, *(name for name in _SHOWN_WITH if name != "break_glass_use"))
+    _load_break_glass_uses(requests)
     return load_approvals(requests)
+
+
+# The break-glass uses that opened requests, by their IDs: compiled once (an action's answer reads its own).
+_USES_OF = Compiled(
+    lambda ids: AccessRequest.break_glass_use.related.related_model.objects.filter(
+        request_id__in=RawSQL("SELECT unnest(%s::bigint[])", (ids,))
+    ),
+    ids=list,
+)
+
+
+def _load_break_glass_uses(requests: list[AccessRequest]) -> None:
+    """Put onto each of `requests` the break-glass use that opened it, or that none did, unless it has it."""
+    use_of = AccessRequest.break_glass_use.related
+    missing = [request for request in requests if not use_of.is_cached(request)]
+    if not missing:
+        return
+    found = {use.request_id: use for use in _USES_OF(ids=[request.pk for request in missing])}
+    for request in missing:
+        use = found.get(request.pk)
+        use_of.set_cached_value(request, use)
+        if use is not None:
+            use_of.remote_field.set_cached_value(use, request)
 
 
 def _with_related(queryset: QuerySet) -> QuerySet:

@@ -151,3 +151,32 @@ def test_the_navigation_counts_the_uses_each_person_reviews_in_one_query(use, al
     # bob approves the role; carol is a portal admin (every use); nobody reviews their own (dave).
     assert counts[bob.pk] == counts[carol.pk] == 1
     assert counts[dave.pk] == counts[alice.pk] == 0
+
+
+def test_an_actions_answer_reads_the_uses_of_its_requests_as_a_list_reads_them(use, alice, bob, carol):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.access import selectors as access_selectors
+    from portal.access import services as access_services
+    from portal.access.serializers import RequestSerializer
+
+    plain = access_services.request_create(actor=alice, role="orders-readwrite", justification=WHY)
+    ids = [use.request_id, plain.pk]
+    # As an action leaves them: read with their role and requester, not with their uses nor approvals.
+    acted_on = list(
+        AccessRequest.objects.select_related("role", "requester__profile").filter(pk__in=ids).order_by("pk")
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        answered = RequestSerializer(access_selectors.load_related(acted_on), many=True).data
+    listed = RequestSerializer(
+        access_selectors.requests_visible_to(carol).filter(pk__in=ids).order_by("pk"), many=True
+    ).data
+
+    assert answered == listed
+    assert [item["break_glass"] is not None for item in answered] == [True, False]
+    assert answered[0]["break_glass"]["incident"] == INCIDENT
+    assert len(queries) == 2  # the uses, then the approvals
+    again = acted_on[0].break_glass_use
+    assert again.request is acted_on[0]

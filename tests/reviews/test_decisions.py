@@ -235,3 +235,25 @@ def test_the_navigation_counts_the_items_each_person_may_decide_in_one_query(rev
             assert [query["sql"].startswith("SELECT COUNT(*)") for query in queries] == [False, True]
 
     assert any(counts.values()) and not all(counts.values())
+
+
+def test_a_removal_excludes_the_person_of_its_tenant_and_object_id_only(review, alice, bob, carol, dave):
+    from django.contrib.auth import get_user_model
+
+    from portal.accounts.models import Profile
+    from portal.devstack.personas import make_person
+    from portal.reviews.exclusions import roles_excluded_for, roles_excluded_for_each
+
+    services.item_decide(actor=carol, item_id=item_of(review, alice).pk, decision="remove", reason="Left the team")
+    # Alice's object ID in another tenant, and another object ID in alice's tenant: other people.
+    elsewhere = make_person(
+        upn="alice@fabrikam.example", oid="d0000000-0000-4000-8000-000000000009", display_name="A", group_ids=[]
+    )
+    Profile.objects.filter(user=elsewhere).update(tid="f0000000-0000-4000-8000-000000000001", oid=alice.profile.oid)
+    elsewhere = get_user_model().objects.select_related("profile").get(pk=elsewhere.pk)
+
+    excluded = roles_excluded_for_each([alice, bob, dave, elsewhere])
+
+    role = review.items.get(user=alice).role_id
+    assert excluded == {alice.pk: {role}, bob.pk: set(), dave.pk: set(), elsewhere.pk: set()}
+    assert roles_excluded_for(alice) == {role} and roles_excluded_for(elsewhere) == set()

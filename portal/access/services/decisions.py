@@ -18,6 +18,7 @@ from portal.access.services.kernel import (
     transition,
 )
 from portal.core import clock
+from portal.core.db import Compiled
 from portal.core.errors import InvalidInput, InvalidTransition, NotAllowed
 
 State = AccessRequest.State
@@ -73,6 +74,13 @@ def request_approve(
     return request
 
 
+# The approvals a request has so far (counted at each approval): compiled once.
+_APPROVALS_OF = Compiled(
+    lambda request_id: Approval.objects.filter(request_id=request_id, decision=Approval.Decision.APPROVE),
+    request_id=int,
+)
+
+
 def _record_approval(request: AccessRequest, *, actor, comment: str, duration_minutes: int | None, http) -> None:
     Approval.objects.create(
         request=request,
@@ -86,7 +94,7 @@ def _record_approval(request: AccessRequest, *, actor, comment: str, duration_mi
         changes["duration_minutes"] = duration_minutes
         AccessRequest.objects.filter(pk=request.pk).update(duration_minutes=duration_minutes, updated_at=clock.now())
         request.duration_minutes = duration_minutes
-    approvals = request.approvals.filter(decision=Approval.Decision.APPROVE).count()
+    approvals = _APPROVALS_OF.count(request_id=request.pk)
     approved = approvals >= request.role.approvals_required
     if approved:
         # Before the events: the audit chain's lock, taken by the first event, is held until the commit.

@@ -26,6 +26,7 @@ from portal.access.models import AuditAction, AuditEvent
 from portal.accounts.models import Profile
 from portal.core.client_ip import client_ip
 from portal.core.clock import now
+from portal.core.db import Compiled
 from portal.integrations import vault
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,16 @@ def _lock_chain() -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
 
 
+# The chain's newest event, read under its lock by every writer: compiled once.
+_HEAD = Compiled(lambda: AuditEvent.objects.order_by("-id").only("hash")[:1])
+
+
+def _chain_head() -> str:
+    """Return the hash the next event chains to: the newest event's, or the chain's start."""
+    head = _HEAD.first()
+    return head.hash if head is not None and head.hash else GENESIS_HASH
+
+
 def _new_event(*, actor, action, request=None, role=None, details=None, http_request=None) -> AuditEvent:
     ip, user_agent = _client(http_request)
     if role is None and request is not None:
@@ -143,9 +154,8 @@ def audit_record(*, actor, action, request=None, role=None, details=None, http_r
     # the caller's whole transaction anyway (a state change is never committed without its event).
     with transaction.atomic(savepoint=False):
         _lock_chain()
-        last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
         event.at = now()
-        event.prev_hash = last or GENESIS_HASH
+        event.prev_hash = _chain_head()
         event.hash = chain_hash(event)
         event.save()
     return event
@@ -161,7 +171,7 @@ def audit_record_many(entries: list[dict]) -> list[AuditEvent]:
         return []
     with transaction.atomic(savepoint=False):
         _lock_chain()
-        prev = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+        prev = _chain_head()
         at = now()
         for event in events:
             event.at, event.prev_hash = at, prev

@@ -20,6 +20,7 @@ from portal.accounts.selectors import (
     user_app_roles,
     user_groups,
 )
+from portal.core.db import Compiled
 from portal.core.errors import DomainError, Gone, InvalidTransition, NotAllowed, NotFound
 from portal.reviews.exclusions import excluded_from_role
 
@@ -59,9 +60,13 @@ def check_fresh_memberships(user) -> None:
         )
 
 
+# A role named by its slug, as the API asks for it: compiled once.
+_ROLE_BY_SLUG = Compiled(lambda slug: AccessRole.objects.filter(slug=slug)[:1], slug=str)
+
+
 def offered_role(role: AccessRole | str) -> AccessRole:
     """Return the role (by slug or itself) if people may ask for it at all; else raise NotFound."""
-    found = role if isinstance(role, AccessRole) else AccessRole.objects.filter(slug=role).first()
+    found = role if isinstance(role, AccessRole) else _ROLE_BY_SLUG.first(slug=role)
     if found is None or not found.offered:
         raise NotFound(f"There is no role {getattr(role, 'slug', role)!r} to request.")
     return found

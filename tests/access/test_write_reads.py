@@ -1,0 +1,53 @@
+"""What every write reads besides its row: the role asked for by its slug, and the audit chain's head under its
+lock; each with SQL compiled once, each as the ORM reads it."""
+
+import pytest
+from django.db import transaction
+from django.db.models.sql.compiler import SQLCompiler
+
+from portal.access import policy
+from portal.access.audit import GENESIS_HASH, _chain_head, audit_record
+from portal.access.models import AccessRole, AuditAction, AuditEvent
+from portal.core.errors import NotFound
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def compiled_selects(monkeypatch):
+    compiled = []
+    as_sql = SQLCompiler.as_sql
+    monkeypatch.setattr(SQLCompiler, "as_sql", lambda self, *a, **k: compiled.append(1) or as_sql(self, *a, **k))
+    return compiled
+
+
+def test_a_role_asked_for_by_its_slug_is_the_orms(catalog, compiled_selects):
+    policy.offered_role("orders-admin")
+    compiled_selects.clear()
+
+    slugs = ("orders-readwrite", "analytics-readonly", "orders-readwrite")
+    found = [policy.offered_role(slug).pk for slug in slugs]
+    compiled = len(compiled_selects)
+
+    assert compiled == 0
+    assert found == [AccessRole.objects.get(slug=slug).pk for slug in slugs]
+    AccessRole.objects.filter(slug="orders-admin").update(enabled=False)
+    for slug in ("orders-admin", "no-such-role"):
+        with pytest.raises(NotFound):
+            policy.offered_role(slug)
+
+
+def test_each_event_chains_to_the_newest_as_the_orm_reads_it(alice, catalog, compiled_selects):
+    assert _chain_head() == (AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH)
+    with transaction.atomic():
+        first = audit_record(actor=alice, action=AuditAction.CATALOG_ROLE_UPDATED, details={"n": 1})
+    compiled_selects.clear()
+
+    with transaction.atomic():
+        second = audit_record(actor=alice, action=AuditAction.CATALOG_ROLE_UPDATED, details={"n": 2})
+        third = audit_record(actor=alice, action=AuditAction.CATALOG_ROLE_UPDATED, details={"n": 3})
+
+    compiled = len(compiled_selects)
+    assert compiled == 0
+    assert (second.prev_hash, third.prev_hash) == (first.hash, second.hash)
+    assert _chain_head() == third.hash == AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()

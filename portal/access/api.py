@@ -1,6 +1,5 @@
 """The access workflow's JSON API (the contract in the README, "Automation"): roles, requests, decisions, audit."""
 
-from collections.abc import Callable
 from functools import partial
 
 from django.conf import settings
@@ -32,33 +31,14 @@ from portal.access.serializers import (
 from portal.breakglass.selectors import policies_for
 from portal.core.api import valid_body
 from portal.core.errors import InvalidInput, NotFound
+from portal.core.paging import FirstPageFirst
 from portal.core.ratelimit import rate_limited
-
-
-class _Paginator(Paginator):
-    """Django's paginator, except that the first page is read before the count: when it has room to spare,
-    its rows are the whole list and their number is the count, without a COUNT query (most people's lists).
-
-    `first_rows(limit)`, when given, reads the first page's rows (a compiled read: `selectors.Listing.first`).
-    """
-
-    def __init__(self, object_list, per_page, *args, first_rows: Callable[[int], list] | None = None, **kwargs):
-        super().__init__(object_list, per_page, *args, **kwargs)
-        self._first_rows = first_rows or (lambda limit: list(self.object_list[:limit]))
-
-    def page(self, number):
-        if str(number) != "1" or "count" in self.__dict__:
-            return super().page(number)
-        rows = self._first_rows(self.per_page + 1)
-        if len(rows) <= self.per_page:
-            self.count = len(rows)
-        return self._get_page(rows[: self.per_page], self.validate_number(1), self)
 
 
 class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
-    django_paginator_class = _Paginator
+    django_paginator_class = FirstPageFirst
 
     @property
     def max_page_size(self) -> int:
@@ -70,7 +50,7 @@ class Pagination(PageNumberPagination):
         return self.paginate_queryset(listing.queryset, request, view=view)
 
 
-class _AllRequestsPaginator(_Paginator):
+class _AllRequestsPaginator(FirstPageFirst):
     @cached_property
     def count(self) -> int:
         # Every request, unfiltered: the database keeps their number, exact, rather than counting them each time.

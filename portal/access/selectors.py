@@ -284,21 +284,52 @@ def with_recent_requests(items: list[AccessRequest]) -> list[AccessRequest]:
     read does not grow with how many requests a requester made before.
     """
     requester_ids = sorted({item.requester_id for item in items})
+    by_requester: dict[int, list[AccessRequest]] = {requester_id: [] for requester_id in requester_ids}
+    if requester_ids:
+        for request in _RECENT_OF(requester_ids=requester_ids):
+            by_requester[request.requester_id].append(request)
+    for item in items:
+        setattr(item.requester, _RECENT_ATTR, by_requester[item.requester_id])
+    return items
+
+
+def _recent_of(requester_ids: list[int]) -> QuerySet:
     newest = RawSQL(
         "SELECT newest.id FROM unnest(%s::bigint[]) AS requester(id) CROSS JOIN LATERAL ("
         "SELECT id FROM access_accessrequest WHERE requester_id = requester.id "
         "ORDER BY created_at DESC, id DESC LIMIT %s) AS newest",
         (requester_ids, RECENT_LIMIT + 1),
     )
-    by_requester: dict[int, list[AccessRequest]] = {requester_id: [] for requester_id in requester_ids}
-    if requester_ids:
-        # What the queue shows of each: a hundred and fifty rows for a page, built without the columns it does not.
-        found = AccessRequest.objects.select_related("role").only(*RECENT_FIELDS).filter(pk__in=newest)
-        for request in found.order_by("-created_at", "-id"):
-            by_requester[request.requester_id].append(request)
-    for item in items:
-        setattr(item.requester, _RECENT_ATTR, by_requester[item.requester_id])
-    return items
+    # What the queue shows of each: a hundred and fifty rows for a page, built without the columns it does not.
+    return (
+        AccessRequest.objects.select_related("role")
+        .only(*RECENT_FIELDS)
+        .filter(pk__in=newest)
+        .order_by("-created_at", "-id")
+    )
+
+
+_RECENT_OF = Compiled(_recent_of, requester_ids=list)
+
+# The queue's first pages, by their size: compiled once each (a page size is part of the SQL).
+_FIRST_TO_REVIEW: dict[int, Compiled] = {}
+
+
+def first_to_review(user, limit: int) -> list[AccessRequest]:
+    """Return the first `limit` requests of `requests_to_review(user)`, oldest first (the queue's order), with
+    their approvals."""
+    values = _to_review_values(user)
+    if values is None:
+        return []
+    read = _FIRST_TO_REVIEW.get(limit)
+    if read is None:
+        read = Compiled(
+            lambda **values: _with_related(_to_review(**values)).order_by("created_at", "id")[:limit],
+            user_id=int,
+            groups=list[str],
+        )
+        _FIRST_TO_REVIEW[limit] = read
+    return load_approvals(read(**values))
 
 
 def requests_all() -> QuerySet:

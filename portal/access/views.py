@@ -1,9 +1,10 @@
 """Pages of the access workflow: my access, the request form, request detail, the review queue, admin pages."""
 
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,6 +28,7 @@ from portal.access.models import (
 )
 from portal.core.errors import DomainError, Gone
 from portal.core.forms import add_refusal, fields_for_each
+from portal.core.paging import FirstPageFirst
 from portal.core.ratelimit import rate_limited
 from portal.core.views import redirect_back
 
@@ -309,7 +311,11 @@ def _pk(value: str) -> int | None:
 @login_required
 def review_queue(request):
     # A page at a time: each item renders its own forms and recent requests, which a long queue pays per item.
-    queue = Paginator(selectors.requests_to_review(request.user).order_by("created_at", "id"), REVIEW_PAGE_SIZE)
+    queue = FirstPageFirst(
+        selectors.requests_to_review(request.user).order_by("created_at", "id"),
+        REVIEW_PAGE_SIZE,
+        first_rows=partial(selectors.first_to_review, request.user),
+    )
     queue.count = selectors.count_to_review_in(request)  # the navigation's count: counted once for both
     page = queue.get_page(request.GET.get("page"))
     items = selectors.with_recent_requests(list(page))

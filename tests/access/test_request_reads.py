@@ -162,3 +162,20 @@ def test_the_apis_first_page_is_read_with_sql_compiled_once(requests, alice, mon
     assert [r["id"] for r in second_page["results"]] == [first["results"][2]["id"]]
     # The first page: nothing compiled; the second: the ORM's page and its count.
     assert len(compiled) == 2
+
+
+def test_the_queues_first_page_is_the_orms_oldest_first_with_their_approvals(requests, alice, bob, carol, dave, erin):
+    sizes = {}
+    for person in (alice, bob, carol, dave, erin):
+        queue = selectors.requests_to_review(person).order_by("created_at", "id")
+        for limit in (1, 25):
+            first = selectors.first_to_review(person, limit)
+            as_the_orm_reads_them = list(queue[:limit])
+            assert [r.pk for r in first] == [r.pk for r in as_the_orm_reads_them], person.username
+            assert [[a.pk for a in r.approval_list] for r in first] == [
+                [a.pk for a in r.approval_list] for r in as_the_orm_reads_them
+            ]
+            sizes[person.pk, limit] = len(first)
+
+    assert sizes[bob.pk, 25] >= 2 and sizes[bob.pk, 1] == 1
+    assert sizes[alice.pk, 25] == sizes[dave.pk, 25] == 0

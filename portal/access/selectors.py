@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 from django.conf import settings
 from django.db import connection
@@ -311,25 +311,22 @@ def _recent_of(requester_ids: list[int]) -> QuerySet:
 
 _RECENT_OF = Compiled(_recent_of, requester_ids=list)
 
-# The queue's first pages, by their size: compiled once each (a page size is part of the SQL).
-_FIRST_TO_REVIEW: dict[int, Compiled] = {}
-
 
 def first_to_review(user, limit: int) -> list[AccessRequest]:
     """Return the first `limit` requests of `requests_to_review(user)`, oldest first (the queue's order), with
     their approvals."""
     values = _to_review_values(user)
-    if values is None:
-        return []
-    read = _FIRST_TO_REVIEW.get(limit)
-    if read is None:
-        read = Compiled(
-            lambda **values: _with_related(_to_review(**values)).order_by("created_at", "id")[:limit],
-            user_id=int,
-            groups=list[str],
-        )
-        _FIRST_TO_REVIEW[limit] = read
-    return load_approvals(read(**values))
+    return [] if values is None else load_approvals(_first_to_review(limit)(**values))
+
+
+@lru_cache(maxsize=4)
+def _first_to_review(limit: int) -> Compiled:
+    """Return the read of the queue's first `limit` requests: its page size is part of the SQL."""
+    return Compiled(
+        lambda **values: _with_related(_to_review(**values)).order_by("created_at", "id")[:limit],
+        user_id=int,
+        groups=list[str],
+    )
 
 
 def requests_all() -> QuerySet:
@@ -344,8 +341,13 @@ _LISTS: dict[str, tuple[Callable[..., QuerySet], dict[str, type]]] = {
     "to_review": (_to_review, {"user_id": int, "groups": list[str]}),
     "all": (lambda: AccessRequest.objects.all(), {}),
 }
-# The first rows of each scope's list, by how many: compiled once each (a page size is part of the SQL).
-_FIRST_ROWS: dict[tuple[str, int], Compiled] = {}
+
+
+@lru_cache(maxsize=16)  # a few page sizes are common; any other is compiled again, not kept forever
+def _first_rows(scope: str, limit: int) -> Compiled:
+    """Return the read of the first `limit` rows of the list `scope`: a page size is part of the SQL."""
+    build, kinds = _LISTS[scope]
+    return Compiled(lambda **values: _listed(build, values)[:limit], **kinds)
 
 
 def _listed(build: Callable[..., QuerySet], values: dict) -> QuerySet:
@@ -373,12 +375,7 @@ class Listing:
         """Return the list's first `limit` requests, with their approvals."""
         if self.values is None:
             return []
-        read = _FIRST_ROWS.get((self.scope, limit))
-        if read is None:
-            build, kinds = _LISTS[self.scope]
-            read = Compiled(lambda **values: _listed(build, values)[:limit], **kinds)
-            _FIRST_ROWS[self.scope, limit] = read
-        return load_approvals(read(**self.values))
+        return load_approvals(_first_rows(self.scope, limit)(**self.values))
 
 
 def requests_listed(user, scope: str) -> Listing:

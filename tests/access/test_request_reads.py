@@ -179,3 +179,15 @@ def test_the_queues_first_page_is_the_orms_oldest_first_with_their_approvals(req
 
     assert sizes[bob.pk, 25] >= 2 and sizes[bob.pk, 1] == 1
     assert sizes[alice.pk, 25] == sizes[dave.pk, 25] == 0
+
+
+def test_the_compiled_first_pages_kept_are_few_whatever_page_sizes_are_asked(requests, alice):
+    from portal.access.selectors import _first_rows
+
+    client = Client()
+    client.force_login(alice)
+    for size in range(1, 41):
+        page = client.get(f"/api/v1/requests?page_size={size}").json()
+        assert len(page["results"]) == min(size, 3)
+
+    assert _first_rows.cache_info().currsize <= 16

@@ -66,8 +66,8 @@ def is_approver(user) -> bool:
 
 
 def _approves_any(groups: list[str]) -> QuerySet:
-    """A role whose approver groups contain one of `groups`, each given as a one-item JSON array: `@>`, as
-    `approver_groups__contains=[group]` asks it for one group, for any number of them in one SQL."""
+    """Return a role whose approver groups contain one of `groups`, each given as a one-item JSON array: `@>`,
+    as `approver_groups__contains=[group]` asks it for one group, for any number of them in one SQL."""
     access_role = apps.get_model("access", "AccessRole")
     contains_any = RawSQL(
         '"access_accessrole"."approver_groups" @> ANY(%s::jsonb[])', (groups,), output_field=BooleanField()

@@ -229,7 +229,7 @@ def pending_for_reviewer(user) -> int:
 
 
 def _pending_items(*, role_ids: list[int], user_id: int, tid: str | None = None, oid: str | None = None) -> QuerySet:
-    """The open items of `role_ids` that are not about the person `user_id` (nor their identity `tid`/`oid`)."""
+    """Return the open items of `role_ids` that are not about the person `user_id` (nor their `tid`/`oid`)."""
     items = ReviewItem.objects.filter(
         campaign__state=Campaign.State.OPEN,
         decision=ReviewItem.Decision.PENDING,

@@ -312,34 +312,30 @@ def _recent_of(requester_ids: list[int]) -> QuerySet:
 _RECENT_OF = Compiled(_recent_of, requester_ids=list)
 
 
-def first_to_review(user, limit: int) -> list[AccessRequest]:
-    """Return the first `limit` requests of `requests_to_review(user)`, oldest first (the queue's order), with
-    their approvals."""
-    values = _to_review_values(user)
-    return [] if values is None else load_approvals(_first_to_review(limit)(**values))
-
-
-@lru_cache(maxsize=4)
-def _first_to_review(limit: int) -> Compiled:
-    """Return the read of the queue's first `limit` requests: its page size is part of the SQL."""
-    return Compiled(
-        lambda **values: _with_related(_to_review(**values)).order_by("created_at", "id")[:limit],
-        user_id=int,
-        groups=list[str],
-    )
-
-
 def requests_all() -> QuerySet:
     return _with_related(AccessRequest.objects.all())
 
 
-# ----- the API's lists of requests -----
+# ----- the lists of requests that are paged: the API's, and the approval queue -----
 
-# Each scope's requests, from the values that choose them (the caller's ID, their groups), and those values' kinds.
+
+def _listed(queryset: QuerySet) -> QuerySet:
+    return with_listed_columns(_with_related(queryset).order_by("-created_at", "-id"))
+
+
+# Each list's requests in its order, from the values that choose them (the caller's ID, their groups), and those
+# values' kinds. The API's lists are newest first, with what a list shows; the queue oldest first, whole.
 _LISTS: dict[str, tuple[Callable[..., QuerySet], dict[str, type]]] = {
-    "mine": (lambda *, requester_id: AccessRequest.objects.filter(requester_id=requester_id), {"requester_id": int}),
-    "to_review": (_to_review, {"user_id": int, "groups": list[str]}),
-    "all": (lambda: AccessRequest.objects.all(), {}),
+    "mine": (
+        lambda *, requester_id: _listed(AccessRequest.objects.filter(requester_id=requester_id)),
+        {"requester_id": int},
+    ),
+    "to_review": (lambda **values: _listed(_to_review(**values)), {"user_id": int, "groups": list[str]}),
+    "all": (lambda: _listed(AccessRequest.objects.all()), {}),
+    "queue": (
+        lambda **values: _with_related(_to_review(**values)).order_by("created_at", "id"),
+        {"user_id": int, "groups": list[str]},
+    ),
 }
 
 
@@ -347,16 +343,12 @@ _LISTS: dict[str, tuple[Callable[..., QuerySet], dict[str, type]]] = {
 def _first_rows(scope: str, limit: int) -> Compiled:
     """Return the read of the first `limit` rows of the list `scope`: a page size is part of the SQL."""
     build, kinds = _LISTS[scope]
-    return Compiled(lambda **values: _listed(build, values)[:limit], **kinds)
-
-
-def _listed(build: Callable[..., QuerySet], values: dict) -> QuerySet:
-    return with_listed_columns(_with_related(build(**values)).order_by("-created_at", "-id"))
+    return Compiled(lambda **values: build(**values)[:limit], **kinds)
 
 
 @dataclass(frozen=True)
 class Listing:
-    """A list of requests as the API pages it: newest first, with what a list shows (`with_listed_columns`).
+    """A list of requests as it is paged (`portal.core.paging.FirstPageFirst`).
 
     `queryset` is the whole list, for any page; `first` reads its first rows with SQL compiled once, as most
     calls ask for the first page only (its compilation was a quarter of such a call's CPU).
@@ -369,7 +361,7 @@ class Listing:
     def queryset(self) -> QuerySet:
         if self.values is None:
             return AccessRequest.objects.none()
-        return _listed(_LISTS[self.scope][0], self.values)
+        return _LISTS[self.scope][0](**self.values)
 
     def first(self, limit: int) -> list[AccessRequest]:
         """Return the list's first `limit` requests, with their approvals."""
@@ -388,6 +380,11 @@ def requests_listed(user, scope: str) -> Listing:
     if scope == "all":
         return Listing(scope, {})
     raise ValueError(f"No list of requests is called {scope!r}.")
+
+
+def review_queue_of(user) -> Listing:
+    """Return the approval queue of `user`: `requests_to_review(user)`, oldest first, with every column."""
+    return Listing("queue", _to_review_values(user))
 
 
 def requests_total() -> int:

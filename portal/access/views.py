@@ -1,7 +1,5 @@
 """Pages of the access workflow: my access, the request form, request detail, the review queue, admin pages."""
 
-from functools import partial
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -311,11 +309,8 @@ def _pk(value: str) -> int | None:
 @login_required
 def review_queue(request):
     # A page at a time: each item renders its own forms and recent requests, which a long queue pays per item.
-    queue = FirstPageFirst(
-        selectors.requests_to_review(request.user).order_by("created_at", "id"),
-        REVIEW_PAGE_SIZE,
-        first_rows=partial(selectors.first_to_review, request.user),
-    )
+    listing = selectors.review_queue_of(request.user)
+    queue = FirstPageFirst(listing.queryset, REVIEW_PAGE_SIZE, first_rows=listing.first)
     queue.count = selectors.count_to_review_in(request)  # the navigation's count: counted once for both
     page = queue.get_page(request.GET.get("page"))
     items = selectors.with_recent_requests(list(page))

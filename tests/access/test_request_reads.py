@@ -169,7 +169,7 @@ def test_the_queues_first_page_is_the_orms_oldest_first_with_their_approvals(req
     for person in (alice, bob, carol, dave, erin):
         queue = selectors.requests_to_review(person).order_by("created_at", "id")
         for limit in (1, 25):
-            first = selectors.first_to_review(person, limit)
+            first = selectors.review_queue_of(person).first(limit)
             as_the_orm_reads_them = list(queue[:limit])
             assert [r.pk for r in first] == [r.pk for r in as_the_orm_reads_them], person.username
             assert [[a.pk for a in r.approval_list] for r in first] == [

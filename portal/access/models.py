@@ -7,11 +7,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.expressions import RawSQL
 
 from portal.access.fields import EncryptedTextField
 from portal.core import clock
-from portal.core.db import Compiled
+from portal.core.db import Compiled, ids_in
 
 # The longest reason a revocation may give: it goes into the history and onto the grant's row.
 REASON_MAX_CHARS = 500
@@ -352,9 +351,7 @@ class Approval(models.Model):
 # The approvals of the requests read, oldest first, with their approvers and profiles: every list, detail and
 # action's answer reads them, so the read is compiled once (and the IDs go as one array, whatever their number).
 _APPROVALS_OF = Compiled(
-    lambda ids: Approval.objects.select_related("approver__profile").filter(
-        request_id__in=RawSQL("SELECT unnest(%s::bigint[])", (ids,))
-    ),
+    lambda ids: Approval.objects.select_related("approver__profile").filter(request_id__in=ids_in(ids)),
     ids=list,
 )
 

@@ -37,7 +37,7 @@ from portal.access.models import (
 from portal.accounts.models import Profile
 from portal.accounts.selectors import profiles_with_upn, user_groups
 from portal.core import clock
-from portal.core.db import Compiled
+from portal.core.db import Compiled, ids_in
 from portal.core.errors import InvalidInput, NotFound
 from portal.reviews.exclusions import excluded_by_review, excluded_by_review_of
 
@@ -136,9 +136,7 @@ def load_related(requests: list[AccessRequest]) -> list[AccessRequest]:
 
 # The break-glass uses that opened requests, by their IDs: compiled once (an action's answer reads its own).
 _USES_OF = Compiled(
-    lambda ids: AccessRequest.break_glass_use.related.related_model.objects.filter(
-        request_id__in=RawSQL("SELECT unnest(%s::bigint[])", (ids,))
-    ),
+    lambda ids: AccessRequest.break_glass_use.related.related_model.objects.filter(request_id__in=ids_in(ids)),
     ids=list,
 )
 

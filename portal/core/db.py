@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from django.core import signals
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.query import ModelIterable, get_related_populators
 from django.db.transaction import TransactionManagementError
 
@@ -160,6 +161,12 @@ def _places(params, stand_ins: dict) -> list:
     if landed != set(stand_ins):
         raise ValueError(f"The values {sorted(set(stand_ins) - landed)} are not parameters of the SQL as given.")
     return parts
+
+
+def ids_in(ids: list[int]) -> RawSQL:
+    """Return `ids` as a subquery of one array parameter, for `field__in=ids_in(ids)` in a compiled read: an `IN`
+    list would have as many parameters as IDs, so its SQL would change with their number."""
+    return RawSQL("SELECT unnest(%s::bigint[])", (ids,))
 
 
 class RowLock:

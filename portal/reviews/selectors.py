@@ -5,7 +5,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
-from django.db.models.expressions import RawSQL
 
 from portal.access.models import AccessRequest, AccessRole
 from portal.access.policy import is_role_approver
@@ -14,7 +13,7 @@ from portal.accounts import oidc
 from portal.accounts.models import Profile
 from portal.accounts.selectors import is_application, is_portal_admin
 from portal.core.clock import now
-from portal.core.db import Compiled
+from portal.core.db import Compiled, ids_in
 from portal.core.errors import ServiceUnavailable
 from portal.integrations import graph
 from portal.reviews.models import HOLDING_STATES, Campaign, ReviewItem, RoleExclusion
@@ -233,7 +232,7 @@ def _pending_items(*, role_ids: list[int], user_id: int, tid: str | None = None,
     items = ReviewItem.objects.filter(
         campaign__state=Campaign.State.OPEN,
         decision=ReviewItem.Decision.PENDING,
-        role_id__in=RawSQL("SELECT unnest(%s::bigint[])", (role_ids,)),
+        role_id__in=ids_in(role_ids),
     ).exclude(user_id=user_id)
     return items if tid is None else items.exclude(tid=tid, oid=oid)
 

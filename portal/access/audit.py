@@ -26,7 +26,6 @@ from portal.access.models import AuditAction, AuditEvent
 from portal.accounts.models import Profile
 from portal.core.client_ip import client_ip
 from portal.core.clock import now
-from portal.core.db import Compiled
 from portal.integrations import vault
 
 logger = logging.getLogger(__name__)
@@ -119,14 +118,13 @@ def _lock_chain() -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
 
 
-# The chain's newest event, read under its lock by every writer: compiled once.
-_HEAD = Compiled(lambda: AuditEvent.objects.order_by("-id").only("hash")[:1])
-
-
-def _chain_head() -> str:
-    """Return the hash the next event chains to: the newest event's, or the chain's start."""
-    head = _HEAD.first()
-    return head.hash if head is not None and head.hash else GENESIS_HASH
+def _lock_chain_at_head() -> str:
+    """Take the chain's lock (as `_lock_chain`) and return the hash the next event chains to: the newest
+    event's, read once the lock is held, or the chain's start. One round trip (migration 0009)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT latchkey_audit_chain_head(%s)", [_CHAIN_LOCK])
+        head = cursor.fetchone()[0]
+    return head or GENESIS_HASH
 
 
 def _new_event(*, actor, action, request=None, role=None, details=None, http_request=None) -> AuditEvent:
@@ -153,9 +151,8 @@ def audit_record(*, actor, action, request=None, role=None, details=None, http_r
     # No savepoint: its release would be one more round trip under the lock, and an error here must undo
     # the caller's whole transaction anyway (a state change is never committed without its event).
     with transaction.atomic(savepoint=False):
-        _lock_chain()
+        event.prev_hash = _lock_chain_at_head()
         event.at = now()
-        event.prev_hash = _chain_head()
         event.hash = chain_hash(event)
         event.save()
     return event
@@ -170,8 +167,7 @@ def audit_record_many(entries: list[dict]) -> list[AuditEvent]:
     if not events:
         return []
     with transaction.atomic(savepoint=False):
-        _lock_chain()
-        prev = _chain_head()
+        prev = _lock_chain_at_head()
         at = now()
         for event in events:
             event.at, event.prev_hash = at, prev

@@ -116,8 +116,8 @@ def check_decide(user, request: AccessRequest, *, verb: str = "decide") -> None:
     # Only members of an approver group of the role may decide
     if not is_role_approver(request.role, user):
         raise NotAllowed(f"You are not an approver of {request.role.name}.")
-    # Each approver counts once
-    if request.approvals.filter(approver=user).exists():
+    # Each approver counts once (the approvals as read with the request, or read now)
+    if any(approval.approver_id == user.pk for approval in request.approval_list):
         raise InvalidTransition("You have already decided on this request.")
 
 

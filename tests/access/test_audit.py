@@ -25,6 +25,7 @@ from portal.access.models import AccessRequest, AppendOnly, AuditAction, AuditEv
 from portal.core.clock import now
 from portal.integrations import vault
 from tests.support.audit_tamper import tamper, trigger_off
+from tests.support.waiting import wait_until
 
 WHY = "Investigating the late orders of ticket OPS-12"
 
@@ -348,6 +349,46 @@ def test_concurrent_writers_keep_one_chain(alice):
         thread.join()
 
     assert AuditEvent.objects.count() == 20
+    assert audit_verify() is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_that_waited_for_the_chains_lock_chains_to_the_event_committed_meanwhile(alice):
+    """The head is read once the lock is held, not as the waiting writer's statement began."""
+    holding, release = threading.Event(), threading.Event()
+    written = {}
+
+    def first():
+        try:
+            with transaction.atomic():
+                written["first"] = audit_record(actor=None, action="test.concurrent", details={"writer": 1})
+                holding.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    def second():
+        try:
+            written["second"] = audit_record(actor=None, action="test.concurrent", details={"writer": 2})
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert holding.wait(30)
+    threads[1].start()
+
+    def waiting_for_the_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            return cursor.fetchone()[0] == 1
+
+    assert wait_until(waiting_for_the_lock, timeout_seconds=30)
+    release.set()
+    for thread in threads:
+        thread.join(30)
+
+    assert written["second"].prev_hash == written["first"].hash
     assert audit_verify() is None
 
 

@@ -431,7 +431,7 @@ def _audit_inserts(run) -> tuple[int, int]:
     statements = [query["sql"] for query in captured.captured_queries]
     return (
         sum(sql.startswith('INSERT INTO "access_auditevent"') for sql in statements),
-        sum("pg_advisory_xact_lock" in sql for sql in statements),
+        sum("latchkey_audit_chain_head" in sql for sql in statements),
     )
 
 

@@ -1,12 +1,13 @@
-"""What every write reads besides its row: the role asked for by its slug, and the audit chain's head under its
-lock; each with SQL compiled once, each as the ORM reads it."""
+"""What every write reads besides its row: the role asked for by its slug (SQL compiled once, as the ORM reads
+it), and the audit chain's head, read with its lock in one round trip."""
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.sql.compiler import SQLCompiler
+from django.test.utils import CaptureQueriesContext
 
 from portal.access import policy
-from portal.access.audit import GENESIS_HASH, _chain_head, audit_record
+from portal.access.audit import GENESIS_HASH, _lock_chain_at_head, audit_record
 from portal.access.models import AccessRole, AuditAction, AuditEvent
 from portal.core.errors import NotFound
 
@@ -37,17 +38,28 @@ def test_a_role_asked_for_by_its_slug_is_the_orms(catalog, compiled_selects):
             policy.offered_role(slug)
 
 
+def _newest_hash() -> str:
+    return AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+
+
 def test_each_event_chains_to_the_newest_as_the_orm_reads_it(alice, catalog, compiled_selects):
-    assert _chain_head() == (AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH)
+    with transaction.atomic():
+        assert _lock_chain_at_head() == _newest_hash()
     with transaction.atomic():
         first = audit_record(actor=alice, action=AuditAction.CATALOG_ROLE_UPDATED, details={"n": 1})
     compiled_selects.clear()
 
-    with transaction.atomic():
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
         second = audit_record(actor=alice, action=AuditAction.CATALOG_ROLE_UPDATED, details={"n": 2})
         third = audit_record(actor=alice, action=AuditAction.CATALOG_ROLE_UPDATED, details={"n": 3})
 
     compiled = len(compiled_selects)
     assert compiled == 0
+    # Each event: one call that takes the lock and reads the head, and its INSERT.
+    assert [query["sql"].split("(")[0] for query in queries.captured_queries] == [
+        "SELECT latchkey_audit_chain_head",
+        'INSERT INTO "access_auditevent" ',
+    ] * 2
     assert (second.prev_hash, third.prev_hash) == (first.hash, second.hash)
-    assert _chain_head() == third.hash == AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+    with transaction.atomic():
+        assert _lock_chain_at_head() == third.hash == _newest_hash()

@@ -18,7 +18,6 @@ from portal.access.services.kernel import (
     transition,
 )
 from portal.core import clock
-from portal.core.db import Compiled
 from portal.core.errors import InvalidInput, InvalidTransition, NotAllowed
 
 State = AccessRequest.State
@@ -74,27 +73,22 @@ def request_approve(
     return request
 
 
-# The approvals a request has so far (counted at each approval): compiled once.
-_APPROVALS_OF = Compiled(
-    lambda request_id: Approval.objects.filter(request_id=request_id, decision=Approval.Decision.APPROVE),
-    request_id=int,
-)
-
-
 def _record_approval(request: AccessRequest, *, actor, comment: str, duration_minutes: int | None, http) -> None:
-    Approval.objects.create(
+    approval = Approval.objects.create(
         request=request,
         approver=actor,
         decision=Approval.Decision.APPROVE,
         comment=comment.strip(),
         created_at=clock.now(),
     )
+    # The request's approvals were read under its lock (`check_decide`): with this one, they are all of them.
+    request.approval_list.append(approval)
     changes = {}
     if duration_minutes is not None and duration_minutes != request.duration_minutes:
         changes["duration_minutes"] = duration_minutes
         AccessRequest.objects.filter(pk=request.pk).update(duration_minutes=duration_minutes, updated_at=clock.now())
         request.duration_minutes = duration_minutes
-    approvals = _APPROVALS_OF.count(request_id=request.pk)
+    approvals = sum(approval.decision == Approval.Decision.APPROVE for approval in request.approval_list)
     approved = approvals >= request.role.approvals_required
     if approved:
         # Before the events: the audit chain's lock, taken by the first event, is held until the commit.
@@ -135,9 +129,10 @@ def request_deny(*, actor, request_id: int, comment: str, http_request=None) -> 
         comment = clean_note(
             comment, field="comment", missing=("Say why you deny the request.", "A comment is required to deny.")
         )
-        Approval.objects.create(
+        denial = Approval.objects.create(
             request=request, approver=actor, decision=Approval.Decision.DENY, comment=comment, created_at=clock.now()
         )
+        request.approval_list.append(denial)
         transition(request, source=State.PENDING, target=State.DENIED, decided_at=clock.now())
         record(
             actor=actor,

@@ -24,8 +24,9 @@ ERROR_MAX_CHARS = 500
 
 
 # Every transition locks its request, and reads its role and the requester's profile with it (most transitions
-# check their groups: eligibility, token metadata).
-_LOCK = RowLock(lambda: AccessRequest.objects.select_related("role", "requester__profile"))
+# check their groups: eligibility, token metadata), and the break-glass use that opened it, if one did (an
+# action's answer shows it; only the request's row is locked).
+_LOCK = RowLock(lambda: AccessRequest.objects.select_related("role", "requester__profile", "break_glass_use"))
 
 
 def locked(request_id: int) -> AccessRequest:

@@ -6,4 +6,4 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self) -> None:
-        from portal.core import db  # noqa: F401 - connects its receivers of the web requests' signals
+        from portal.core import db, queue  # noqa: F401 - each connects its receivers of the web requests' signals

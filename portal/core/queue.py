@@ -2,14 +2,28 @@
 
 A task never runs for a state the database has not recorded, and a services module that its
 tasks module imports needs no import of it in return (no circle).
+
+In a web request, what its transactions committed is queued once its answer has been sent
+(`request_finished`), not before: a worker that picks the task up at once then no longer takes
+a core from the answer, and the person is not kept waiting for the broker. Outside a request
+(a worker, beat, a command), it is queued as soon as the transaction commits.
 """
 
+import logging
+import threading
+from collections.abc import Callable
 from datetime import datetime
 
+from django.core import signals
 from django.db import transaction
 
 from portal.celery import app
 from portal.integrations.notify import webhook_urls
+
+logger = logging.getLogger(__name__)
+
+# The sends a web request's commits left for after its answer, per thread (None: not in a web request).
+_after_answer = threading.local()
 
 
 def send(task: str, *args, eta: datetime | None = None) -> None:
@@ -17,9 +31,18 @@ def send(task: str, *args, eta: datetime | None = None) -> None:
     app.signature(task, args=args).apply_async(eta=eta)
 
 
+def _when_answered(sends: Callable[[], None]) -> None:
+    """Run `sends` once the current web request has been answered, or now outside a web request."""
+    held = getattr(_after_answer, "sends", None)
+    if held is None:
+        sends()
+    else:
+        held.append(sends)
+
+
 def on_commit(task: str, *args, eta: datetime | None = None) -> None:
     """Queue the Celery task named `task` once the caller's transaction commits."""
-    transaction.on_commit(lambda: send(task, *args, eta=eta))
+    transaction.on_commit(lambda: _when_answered(lambda: send(task, *args, eta=eta)))
 
 
 def notify_on_commit(*, email_task: str, webhook_task: str, args: tuple) -> None:
@@ -30,4 +53,28 @@ def notify_on_commit(*, email_task: str, webhook_task: str, args: tuple) -> None
         for channel in webhook_urls():
             send(webhook_task, *args, channel)
 
-    transaction.on_commit(send_all)
+    transaction.on_commit(lambda: _when_answered(send_all))
+
+
+def hold_until_answered(**kwargs) -> None:
+    """`request_started`: what this request's commits queue waits for its answer (anything left is sent first)."""
+    send_held()
+    _after_answer.sends = []
+
+
+def send_held(**kwargs) -> None:
+    """`request_finished`: queue what the request's commits left, in their order; the answer is out.
+
+    Each send is tried: one that fails (the broker away) is logged and the others still go. The sweeper
+    queues again the issuing and the revocations whose task never came.
+    """
+    held, _after_answer.sends = getattr(_after_answer, "sends", None), None
+    for sends in held or ():
+        try:
+            sends()
+        except Exception:  # noqa: BLE001 - the answer is sent: a failure is logged, and the next send still tried
+            logger.exception("A task could not be queued after the answer; the sweeper queues it again if it must.")
+
+
+signals.request_started.connect(hold_until_answered, dispatch_uid="portal.core.queue.hold_until_answered")
+signals.request_finished.connect(send_held, dispatch_uid="portal.core.queue.send_held")

@@ -211,32 +211,39 @@ def person_by_oid_or_upn(text: str):
 # How many of a person's ended requests their own page shows.
 OWN_HISTORY_ROWS = 10
 
-# The two reads of a person's own page (My access), compiled once: the open requests with what a list shows,
-# and the newest ended ones with their roles.
-_OPEN_OF = Compiled(
-    lambda requester_id: AccessRequest.objects.filter(
-        requester_id=requester_id, state__in=[State.PENDING, *HOLDING_STATES]
-    ).select_related(*_SHOWN_WITH),
-    requester_id=int,
-)
-_ENDED_OF = Compiled(
-    lambda requester_id: (
-        AccessRequest.objects.filter(requester_id=requester_id, state__in=ENDED_STATES)
-        .select_related("role")
-        .order_by("-created_at", "-id")[:OWN_HISTORY_ROWS]
-    ),
-    requester_id=int,
-)
+
+# A person's own page (My access) in one read, compiled once: the open requests and the newest ended ones,
+# newest first, with what a list shows.
+def _own(requester_id) -> QuerySet:
+    ended = AccessRequest.objects.filter(requester_id=requester_id, state__in=ENDED_STATES).order_by(
+        "-created_at", "-id"
+    )
+    return (
+        AccessRequest.objects.filter(
+            Q(state__in=[State.PENDING, *HOLDING_STATES]) | Q(pk__in=ended.values("pk")[:OWN_HISTORY_ROWS]),
+            requester_id=requester_id,
+        )
+        .select_related(*_SHOWN_WITH)
+        .order_by("-created_at", "-id")
+    )
 
 
-def requests_open_of(user) -> list[AccessRequest]:
-    """Return the pending and held requests of `user`, newest first, with what a list shows (approvals too)."""
-    return load_approvals(_OPEN_OF(requester_id=user.pk))
+_OWN = Compiled(_own, requester_id=int)
 
 
-def requests_ended_of(user) -> list[AccessRequest]:
-    """Return the newest `OWN_HISTORY_ROWS` ended requests of `user` with their roles, without approvals."""
-    return _ENDED_OF(requester_id=user.pk)
+@dataclass(frozen=True)
+class OwnRequests:
+    open: list[AccessRequest]  # pending and held, with their approvals
+    ended: list[AccessRequest]  # the newest OWN_HISTORY_ROWS, without approvals
+
+
+def requests_own(user) -> OwnRequests:
+    """Return the open requests of `user` (with approvals) and their newest ended ones, each newest first."""
+    read = _OWN(requester_id=user.pk)
+    ended = [request for request in read if request.state in ENDED_STATES]
+    return OwnRequests(
+        open=load_approvals([request for request in read if request.state not in ENDED_STATES]), ended=ended
+    )
 
 
 def requests_to_review(user) -> QuerySet:
@@ -478,7 +485,13 @@ def request_timeline(request: AccessRequest) -> list[AuditEvent]:
 
 
 def request_extensions(request: AccessRequest) -> list[AccessRequest]:
-    """Return the extensions of a grant, oldest first, with their roles."""
+    """Return the extensions of a grant, oldest first, with their roles.
+
+    Only an active grant is extended (`policy.check_extend`): a request that never started, or an extension,
+    has none, and they are not read.
+    """
+    if request.starts_at is None or request.extends_id is not None:
+        return []
     return _EXTENSIONS(pk=request.pk)
 
 

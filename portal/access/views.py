@@ -52,8 +52,9 @@ def _visible_request(user, request_id: int) -> AccessRequest:
 
 @login_required
 def my_access(request):
-    # The open requests in one query (newest first), split by state here.
-    open_ones = selectors.requests_open_of(request.user)
+    # The open requests and the newest ended ones in one query (newest first), split by state here.
+    own = selectors.requests_own(request.user)
+    open_ones = own.open
     return render(
         request,
         "access/my_access.html",
@@ -63,7 +64,7 @@ def my_access(request):
                 (item, selectors.approver_labels(item.role)) for item in open_ones if item.state == State.PENDING
             ],
             "active": [item for item in open_ones if item.state in HOLDING_STATES],
-            "history": selectors.requests_ended_of(request.user),
+            "history": own.ended,
         },
     )
 

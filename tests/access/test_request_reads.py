@@ -91,6 +91,17 @@ def test_a_grants_timeline_and_extensions_are_the_orms(requests):
     assert selectors.request_extensions(AccessRequest.objects.get(pk=requests["extension"])) == []
 
 
+def test_a_request_that_never_started_has_no_extensions_to_read(requests):
+    never_started = [AccessRequest.objects.get(pk=requests[name]) for name in ("denied", "waiting", "extension")]
+
+    with CaptureQueriesContext(connection) as queries:
+        found = [selectors.request_extensions(request) for request in never_started]
+
+    assert found == [[], [], []]
+    assert len(queries) == 0
+    assert not AccessRequest.objects.filter(extends__in=never_started).exists()
+
+
 def test_a_requests_page_says_it_was_compromised_from_the_timeline_it_shows(requests, alice):
     client = Client()
     client.force_login(alice)

@@ -75,15 +75,18 @@ def offered_role(role: AccessRole | str) -> AccessRole:
 # ----- the rules -----
 
 
-def check_request(user, role: AccessRole) -> list[str]:
-    """Check that `user` may ask for `role` now; return the groups that make them eligible."""
+def check_request(user, role: AccessRole, *, excluded_role_ids: set[int] | None = None) -> list[str]:
+    """Check that `user` may ask for `role` now; return the groups that make them eligible.
+
+    `excluded_role_ids`, when given, are the roles a review removed the user from, read already (`eligibility`).
+    """
     # Eligibility rests on memberships read recently
     check_fresh_memberships(user)
     # Applications ask only for roles that admit them
     if is_application(user) and not role.applications_may_request:
         raise NotAllowed(f"Applications may not request {role.name}.")
     # Only members of an eligible group (or app role) may ask
-    because = eligibility(role, user)
+    because = eligibility(role, user, excluded_role_ids=excluded_role_ids)
     if not because:
         raise NotAllowed(f"You are not in a group that may request {role.name}.")
     return because

@@ -14,8 +14,10 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     prefetch_related_objects,
 )
 from django.db.models.expressions import RawSQL
@@ -101,6 +103,30 @@ _OPEN_REQUEST_FOR = Compiled(
 def open_request_for(*, user, role: AccessRole) -> AccessRequest | None:
     """Return the user's pending or active request for `role`, if any (extensions aside)."""
     return _OPEN_REQUEST_FOR.first(requester_id=user.pk, role_id=role.pk)
+
+
+def _role_asked(slug, requester_id, tid, oid) -> QuerySet:
+    open_ones = AccessRequest.objects.filter(
+        requester_id=requester_id, role_id=OuterRef("pk"), state__in=OPEN_STATES, extends=None
+    ).order_by("-created_at")
+    return AccessRole.objects.filter(slug=slug).annotate(
+        excluded_by_review=excluded_by_review_of(tid=tid, oid=oid),
+        open_request_id=Subquery(open_ones.values("pk")[:1]),
+        open_request_state=Subquery(open_ones.values("state")[:1]),
+    )[:1]
+
+
+# What a new request reads before anything else, in one query compiled once: the role, whether a review removed
+# the person from it, and their open request for it (`open_request_for`), which a second one is refused for.
+_ROLE_ASKED = Compiled(_role_asked, slug=str, requester_id=int, tid=str, oid=str)
+
+
+def role_asked_for(user, slug: str) -> AccessRole | None:
+    """Return the role `slug` as `user` asks for it, or None: with `excluded_by_review` (a review removed them from
+    it) and `open_request_id` and `open_request_state` (their open request for it, as `open_request_for`; None)."""
+    profile = getattr(user, "profile", None)
+    tid, oid = (profile.tid, profile.oid) if profile is not None else ("", "")
+    return _ROLE_ASKED.first(slug=slug, requester_id=user.pk, tid=tid, oid=oid)
 
 
 # What every read of a request for showing it joins: the lists, the detail and an action's answer.

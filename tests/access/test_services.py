@@ -132,15 +132,22 @@ def test_a_second_request_that_races_past_the_check_points_to_the_first_and_reco
 
     first = create(alice)
     events = AuditEvent.objects.count()
-    found = requests.open_request_for
+    asked, found = requests.role_asked_for, requests.open_request_for
     checks = []
 
-    def check(**kw):
+    def check(user, slug):
         # The second submission's check ran before the first's insert committed: it found nothing.
-        checks.append(kw)
-        return None if len(checks) == 1 else found(**kw)
+        checks.append(slug)
+        role = asked(user, slug)
+        role.open_request_id = role.open_request_state = None
+        return role
 
-    monkeypatch.setattr(requests, "open_request_for", check)
+    def look_up(**kw):
+        checks.append(kw)
+        return found(**kw)
+
+    monkeypatch.setattr(requests, "role_asked_for", check)
+    monkeypatch.setattr(requests, "open_request_for", look_up)
 
     with pytest.raises(InvalidTransition) as error:
         create(alice)

@@ -18,6 +18,7 @@ from portal.core.errors import InvalidTransition
 from portal.integrations import vault
 from tests.faults.conftest import analytics_reader
 from tests.grants.conftest import WHY, can_log_in, grant_for, live_tokens_of, reveal
+from tests.support.grants import removed_by_a_review
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -303,20 +304,6 @@ def test_the_look_for_other_waiting_requests_is_the_claims_lock(people, catalog,
     assert not [sql for sql in reads if sql not in locking and "issue_attempts" in sql.partition(" WHERE ")[2]]
 
 
-def _removed_by_a_review(person, role: AccessRole) -> None:
-    """Record that a review removed `person` from `role`, as a removal landing after the approval would."""
-    from portal.reviews.models import Campaign, ReviewItem, RoleExclusion
-
-    campaign = Campaign.objects.create(
-        role=role, due_at=now() + timedelta(days=7), when_overdue="keep", started_by=person, owner=person
-    )
-    profile = person.profile
-    item = ReviewItem.objects.create(
-        campaign=campaign, role=role, user=person, tid=profile.tid, oid=profile.oid, decision="remove"
-    )
-    RoleExclusion.objects.create(role=role, tid=profile.tid, oid=profile.oid, item=item)
-
-
 @pytest.mark.parametrize("others_waiting", [False, True], ids=["alone", "in a batch"])
 def test_a_requester_a_review_removed_after_the_approval_is_not_issued(people, catalog, sent, others_waiting):
     request = grant_for(people["alice"], "orders-readwrite", approver=people["bob"])
@@ -329,7 +316,7 @@ def test_a_requester_a_review_removed_after_the_approval_is_not_issued(people, c
         if others_waiting
         else []
     )
-    _removed_by_a_review(people["alice"], request.role)
+    removed_by_a_review(people["alice"], request.role)
 
     tasks.issue_grant(request.pk)
 

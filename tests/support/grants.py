@@ -70,3 +70,20 @@ def live_tokens_of(stack, request_id: int) -> list[str]:
         if (token["data"].get("meta") or {}).get("request_id") == str(request_id):
             found.append(accessor)
     return found
+
+
+def removed_by_a_review(person, role) -> None:
+    """Record that a review removed `person` from `role`, as a removal landing after an approval would."""
+    from datetime import timedelta
+
+    from portal.core.clock import now
+    from portal.reviews.models import Campaign, ReviewItem, RoleExclusion
+
+    campaign = Campaign.objects.create(
+        role=role, due_at=now() + timedelta(days=7), when_overdue="keep", started_by=person, owner=person
+    )
+    profile = person.profile
+    item = ReviewItem.objects.create(
+        campaign=campaign, role=role, user=person, tid=profile.tid, oid=profile.oid, decision="remove"
+    )
+    RoleExclusion.objects.create(role=role, tid=profile.tid, oid=profile.oid, item=item)

@@ -15,7 +15,7 @@ from portal.access.models import (
     NotificationEvent,
     state_phrase,
 )
-from portal.access.selectors import open_request_for, stale_pending_request_ids
+from portal.access.selectors import open_request_for, role_asked_for, stale_pending_request_ids
 from portal.access.services.cleaning import REFERENCE_MAX_CHARS, clean_reference
 from portal.access.services.decisions import extension_apply, queue_issue
 from portal.access.services.kernel import locked, notify, record, record_many, transition
@@ -97,8 +97,11 @@ def request_create(
     break_glass: bool = False,
 ) -> AccessRequest:
     """Ask for `role`; a role that needs no approval (or a break-glass activation) is approved at once."""
-    role = policy.offered_role(role)
-    because = policy.check_request(actor, role)
+    # The role, whether a review removed the person from it, and their open request for it: one read.
+    slug = role.slug if isinstance(role, AccessRole) else role
+    asked = role_asked_for(actor, slug)
+    role = policy.offered_role(asked if asked is not None else slug)
+    because = policy.check_request(actor, role, excluded_role_ids={role.pk} if role.excluded_by_review else set())
     errors: dict[str, list[str]] = {}
     duration_minutes = _clean_duration(role, duration_minutes, errors)
     justification = _clean_justification(justification, errors)
@@ -108,9 +111,8 @@ def request_create(
     if errors:
         raise InvalidInput("The request is not valid.", fields=errors)
     # One pending or active request per person and role
-    existing = open_request_for(user=actor, role=role)
-    if existing is not None:
-        raise _duplicate(existing)
+    if role.open_request_id is not None:
+        raise _duplicate(AccessRequest(pk=role.open_request_id, state=role.open_request_state))
 
     application = is_application(actor)
     try:

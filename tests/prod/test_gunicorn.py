@@ -15,6 +15,7 @@ import pytest
 
 from portal.devstack.processes import free_port, tcp_open
 from tests.prod.compose import REPO_ROOT
+from tests.support.waiting import wait_until
 
 CONFIG = REPO_ROOT / "gunicorn.conf.py"
 
@@ -99,10 +100,16 @@ def test_two_workers_forked_from_the_loaded_master_boot_and_reach_the_database_a
             except urllib.error.HTTPError as refused:  # 503 while a check that is not asked here fails
                 checks = json.loads(refused.read())["checks"]
             assert checks["database"] and checks["redis"], checks
+
+        def booted() -> set[str]:
+            # The second worker may still be booting after the first answered every call: give it its time.
+            text = (tmp_path / "gunicorn.log").read_text()
+            events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+            return {event["message"].split()[-1] for event in events if event["message"].startswith("Booting worker")}
+
+        wait_until(lambda: len(booted()) >= 2, timeout_seconds=30)
         text = (tmp_path / "gunicorn.log").read_text()
-    events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-    booted = {event["message"].split()[-1] for event in events if event["message"].startswith("Booting worker")}
-    assert len(booted) == 2, text
+    assert len(booted()) == 2, text
 
 
 def test_the_master_loads_the_portal_once_for_all_its_workers():

@@ -290,6 +290,12 @@ class AccessRequest(models.Model):
             models.Index(fields=["state", "ends_at"], name="request_state_end_idx"),
             models.Index(fields=["state", "created_at"], name="request_state_created_idx"),
             models.Index(fields=["requester", "-created_at"], name="request_requester_newest_idx"),
+            # A person's open requests (My access) are a handful, however many they have had.
+            models.Index(
+                fields=["requester"],
+                condition=Q(state__in=[state.value for state in (*OPEN_STATES, RequestState.REVOKING)]),
+                name="request_requester_open_idx",
+            ),
             models.Index(fields=["-created_at", "-id"], name="request_newest_idx"),
         ]
         constraints = [

@@ -126,6 +126,8 @@ MOVING_STATES = (_S.PENDING, _S.APPROVED, _S.ISSUING, _S.REVOKING)
 VAULT_WORK_STATES = (_S.APPROVED, _S.ISSUING, _S.REVOKING)
 # Nothing happens to a request any more.
 ENDED_STATES = (_S.EXPIRED, _S.REVOKED, _S.DENIED, _S.CANCELLED, _S.FAILED)
+# Waiting for a decision or holding: every state but the ended ones (a person's own page lists them as open).
+NOT_ENDED_STATES = (_S.PENDING, *HOLDING_STATES)
 
 # The words people read for each state: on pages, and in messages ("... is waiting for approval").
 STATE_LABELS = {
@@ -293,7 +295,7 @@ class AccessRequest(models.Model):
             # A person's open requests (My access) are a handful, however many they have had.
             models.Index(
                 fields=["requester"],
-                condition=Q(state__in=[state.value for state in (*OPEN_STATES, RequestState.REVOKING)]),
+                condition=Q(state__in=[state.value for state in NOT_ENDED_STATES]),
                 name="request_requester_open_idx",
             ),
             models.Index(fields=["-created_at", "-id"], name="request_newest_idx"),

@@ -27,6 +27,7 @@ from portal.access import policy
 from portal.access.models import (
     ENDED_STATES,
     HOLDING_STATES,
+    NOT_ENDED_STATES,
     OPEN_STATES,
     AccessRequest,
     AccessRole,
@@ -90,13 +91,16 @@ def roles_eligible(user) -> list[Eligibility]:
     return result
 
 
-# Read before each new request (a second one for the same role is refused): compiled once.
-_OPEN_REQUEST_FOR = Compiled(
-    lambda requester_id, role_id: AccessRequest.objects.filter(
+def _open_requests(requester_id, role_id) -> QuerySet:
+    """A person's open requests for a role, extensions aside, newest first: at most one (OPEN_REQUEST_CONSTRAINT)."""
+    return AccessRequest.objects.filter(
         requester_id=requester_id, role_id=role_id, state__in=OPEN_STATES, extends=None
-    ).order_by("-created_at")[:1],
-    requester_id=int,
-    role_id=int,
+    ).order_by("-created_at")
+
+
+# Read again when a second request for the same role raced past the check (`role_asked_for`): compiled once.
+_OPEN_REQUEST_FOR = Compiled(
+    lambda requester_id, role_id: _open_requests(requester_id, role_id)[:1], requester_id=int, role_id=int
 )
 
 
@@ -106,9 +110,7 @@ def open_request_for(*, user, role: AccessRole) -> AccessRequest | None:
 
 
 def _role_asked(slug, requester_id, tid, oid) -> QuerySet:
-    open_ones = AccessRequest.objects.filter(
-        requester_id=requester_id, role_id=OuterRef("pk"), state__in=OPEN_STATES, extends=None
-    ).order_by("-created_at")
+    open_ones = _open_requests(requester_id, OuterRef("pk"))
     return AccessRole.objects.filter(slug=slug).annotate(
         excluded_by_review=excluded_by_review_of(tid=tid, oid=oid),
         open_request_id=Subquery(open_ones.values("pk")[:1]),
@@ -244,7 +246,7 @@ def _own(requester_id) -> QuerySet:
     # Each part by its own index, so that neither grows with the person's history: the open ones (a handful,
     # `request_requester_open_idx`) and the newest ended ones (`request_requester_newest_idx`).
     mine = AccessRequest.objects.filter(requester_id=requester_id).order_by().values("pk")
-    open_ones = mine.filter(state__in=[State.PENDING, *HOLDING_STATES])
+    open_ones = mine.filter(state__in=NOT_ENDED_STATES)
     ended = mine.filter(state__in=ENDED_STATES).order_by("-created_at", "-id")[:OWN_HISTORY_ROWS]
     return (
         AccessRequest.objects.filter(pk__in=open_ones.union(ended, all=True))

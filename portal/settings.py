@@ -44,6 +44,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: what a request's commits queue goes to the broker once its answer is sent (portal/core/queue.py).
+    "portal.core.queue.SendAfterAnswerMiddleware",
     "portal.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.core.middleware.SecurityHeadersMiddleware",

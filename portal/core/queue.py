@@ -5,8 +5,10 @@ tasks module imports needs no import of it in return (no circle).
 
 In a web request, what its transactions committed is queued once its answer has been sent
 (`request_finished`), not before: a worker that picks the task up at once then no longer takes
-a core from the answer, and the person is not kept waiting for the broker. Outside a request
-(a worker, beat, a command), it is queued as soon as the transaction commits.
+a core from the answer, and the person is not kept waiting for the broker. Only what commits while
+the request is handled (`SendAfterAnswerMiddleware`) waits; anywhere else (a worker, beat, a command,
+or code that runs after a request whose answer was never closed) it is queued as soon as the
+transaction commits.
 """
 
 import logging
@@ -22,7 +24,8 @@ from portal.integrations.notify import webhook_urls
 
 logger = logging.getLogger(__name__)
 
-# The sends a web request's commits left for after its answer, per thread (None: not in a web request).
+# Per thread: whether a web request is being handled (`holding`), and the sends its commits left for after its
+# answer (`sends`; None: none waiting).
 _after_answer = threading.local()
 
 
@@ -33,11 +36,10 @@ def send(task: str, *args, eta: datetime | None = None) -> None:
 
 def _when_answered(sends: Callable[[], None]) -> None:
     """Run `sends` once the current web request has been answered, or now outside a web request."""
-    held = getattr(_after_answer, "sends", None)
-    if held is None:
-        sends()
+    if getattr(_after_answer, "holding", False):
+        _after_answer.sends.append(sends)
     else:
-        held.append(sends)
+        sends()
 
 
 def on_commit(task: str, *args, eta: datetime | None = None) -> None:
@@ -56,10 +58,20 @@ def notify_on_commit(*, email_task: str, webhook_task: str, args: tuple) -> None
     transaction.on_commit(lambda: _when_answered(send_all))
 
 
-def hold_until_answered(**kwargs) -> None:
-    """`request_started`: what this request's commits queue waits for its answer (anything left is sent first)."""
-    send_held()
-    _after_answer.sends = []
+class SendAfterAnswerMiddleware:
+    """Hold what the request's commits queue while it is handled (the outermost middleware): `send_held` sends it
+    once the answer is out. Anything a request before left, its answer never closed, is sent first."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        send_held()
+        _after_answer.sends, _after_answer.holding = [], True
+        try:
+            return self.get_response(request)
+        finally:
+            _after_answer.holding = False
 
 
 def send_held(**kwargs) -> None:
@@ -76,5 +88,4 @@ def send_held(**kwargs) -> None:
             logger.exception("A task could not be queued after the answer; the sweeper queues it again if it must.")
 
 
-signals.request_started.connect(hold_until_answered, dispatch_uid="portal.core.queue.hold_until_answered")
 signals.request_finished.connect(send_held, dispatch_uid="portal.core.queue.send_held")

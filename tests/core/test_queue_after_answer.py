@@ -70,3 +70,17 @@ def test_a_send_that_fails_after_the_answer_is_logged_and_the_next_still_goes(pe
     ]
     # The next request starts with nothing held from this one.
     assert queue._after_answer.sends is None
+
+
+def test_a_request_whose_answer_is_never_closed_holds_back_nothing_queued_after_it(people, catalog, events):
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    request = services.request_create(actor=people["alice"], role="orders-readwrite", justification=WHY)
+    events.clear()
+    # Handled, but its answer never closed (a streamed answer nobody read to its end): no `request_finished`.
+    queue.SendAfterAnswerMiddleware(lambda _: HttpResponse())(RequestFactory().get("/"))
+
+    services.request_approve(actor=people["bob"], request_id=request.pk)
+
+    assert events == ["notify_email", "issue_grant"]

@@ -393,7 +393,8 @@ def test_a_writer_that_waited_for_the_chains_lock_chains_to_the_event_committed_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_approvers_racing_move_the_request_exactly_once(alice, bob, carol, catalog):
+def test_two_approvers_racing_move_the_request_exactly_once(alice, bob, carol, catalog, sent):
+    # `sent` keeps the issue task from the broker: a worker of the test stack would move the request on.
     request = services.request_create(actor=alice, role="orders-readwrite", justification=WHY)
     barrier = threading.Barrier(2)
     outcomes = []
@@ -418,4 +419,5 @@ def test_two_approvers_racing_move_the_request_exactly_once(alice, bob, carol, c
     assert AccessRequest.objects.get(pk=request.pk).state == AccessRequest.State.APPROVED
     assert AuditEvent.objects.filter(request=request, action="request.approved").count() == 1
     assert request.approvals.count() == 1
+    assert [name for name, _ in sent].count("issue_grant") == 1
     assert audit_verify() is None

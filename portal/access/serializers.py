@@ -5,9 +5,13 @@ from portal.access.models import REASON_MAX_CHARS, VAULT_WORK_STATES, AccessRequ
 from portal.access.selectors import approver_labels
 from portal.breakglass.selectors import policy_for
 from portal.breakglass.serializers import BreakGlassPolicySerializer, BreakGlassUseSerializer
+from portal.core.serializers import Planned
+
+# Writes a moment as every DateTimeField of the API does; one for the methods that write one.
+_MOMENT = serializers.DateTimeField()
 
 
-class RoleSerializer(serializers.ModelSerializer):
+class RoleSerializer(Planned, serializers.ModelSerializer):
     """A role the caller may request, with what the page shows about it: why them, who approves, the ticket format."""
 
     eligible_through = serializers.SerializerMethodField()
@@ -47,7 +51,7 @@ class RoleSerializer(serializers.ModelSerializer):
         return BreakGlassPolicySerializer(policy).data if policy is not None else None
 
 
-class ApprovalSerializer(serializers.ModelSerializer):
+class ApprovalSerializer(Planned, serializers.ModelSerializer):
     approver = serializers.CharField(source="approver_label")
     at = serializers.DateTimeField(source="created_at")
 
@@ -56,7 +60,7 @@ class ApprovalSerializer(serializers.ModelSerializer):
         fields = ["approver", "decision", "comment", "at"]
 
 
-class RequestSerializer(serializers.ModelSerializer):
+class RequestSerializer(Planned, serializers.ModelSerializer):
     role = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     requester = serializers.CharField(source="requester_label")
     starts_at = serializers.SerializerMethodField()
@@ -98,7 +102,7 @@ class RequestSerializer(serializers.ModelSerializer):
     def get_starts_at(self, obj) -> str | None:
         """Return the issued start, or until issuance the requested one (null: as soon as approved)."""
         value = obj.starts_at or obj.requested_starts_at
-        return serializers.DateTimeField().to_representation(value) if value else None
+        return _MOMENT.to_representation(value) if value else None
 
 
 class RequestCreateSerializer(serializers.Serializer):
@@ -124,7 +128,7 @@ class ExtendSerializer(serializers.Serializer):
     justification = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(Planned, serializers.ModelSerializer):
     actor = serializers.CharField(source="actor_label")
     role = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 

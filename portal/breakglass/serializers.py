@@ -2,9 +2,10 @@ from rest_framework import serializers
 
 from portal.breakglass.models import BreakGlassPolicy, BreakGlassUse
 from portal.breakglass.selectors import window_minutes
+from portal.core.serializers import Planned
 
 
-class BreakGlassPolicySerializer(serializers.ModelSerializer):
+class BreakGlassPolicySerializer(Planned, serializers.ModelSerializer):
     """How a role may be activated in an emergency."""
 
     max_minutes = serializers.SerializerMethodField()
@@ -29,7 +30,7 @@ class ReviewSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class BreakGlassUseSerializer(serializers.ModelSerializer):
+class BreakGlassUseSerializer(Planned, serializers.ModelSerializer):
     """How a break-glass grant is marked: its incident and the state of its mandatory review."""
 
     reviewer = serializers.CharField(source="reviewer_label")

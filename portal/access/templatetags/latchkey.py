@@ -1,6 +1,7 @@
-"""Template helpers of the pages: the navigation with its counts, state labels, durations and request links."""
+"""Template helpers of the pages: the navigation with its counts, state labels, moments, durations, request links."""
 
 import functools
+from datetime import UTC, datetime
 
 from django import template
 from django.urls import get_script_prefix, get_urlconf, reverse
@@ -104,6 +105,26 @@ def _around_request_id(route: str, script_prefix: str, urlconf: str | None) -> t
     if not marker:
         raise ValueError(f"The route {route} does not take a request ID.")
     return before, after
+
+
+@register.filter
+def utc_time(value, precision: str = "minutes") -> str:
+    """Return a moment as the pages write it: a `<time>` with its ISO 8601 form, read as UTC to the minute.
+
+    `precision` "seconds" shows the seconds too (the history). The page's script shows the moment in the
+    reader's own time zone (`data-local`), keeping the UTC reading in its tooltip. Anything but a datetime
+    is written as nothing, as Django's `date` filter writes it.
+    """
+    if not isinstance(value, datetime):
+        return ""
+    value = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    reading = f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}"
+    if precision == "seconds":
+        reading += f":{value.second:02d}"
+    elif precision != "minutes":
+        raise template.TemplateSyntaxError(f'utc_time takes "minutes" or "seconds", not {precision!r}.')
+    # Nothing but a datetime's digits and separators goes in, so there is nothing to escape.
+    return mark_safe(f'<time datetime="{value.isoformat()}" data-local>{reading} UTC</time>')  # noqa: S308
 
 
 @register.filter

@@ -35,3 +35,20 @@ def test_a_request_link_takes_only_a_number():
 def test_a_route_without_a_request_id_is_refused():
     with pytest.raises(NoReverseMatch):
         render("{% request_url 'home' 7 %}")
+
+
+def test_the_navigations_links_follow_the_script_prefix(rf, alice):
+    from portal.access.templatetags.latchkey import site_nav
+
+    def nav_urls(prefix: str) -> list[str]:
+        request = rf.get(f"{prefix}access/requests/7/")
+        request.user = alice
+        try:
+            set_script_prefix(prefix)
+            return [(item["url"], item["current"]) for item in site_nav({"request": request})["items"]]
+        finally:
+            set_script_prefix("/")
+
+    # A request's page is under My access, wherever the portal is served.
+    assert nav_urls("/") == [("/", True)]
+    assert nav_urls("/portal/") == [("/portal/", True)]

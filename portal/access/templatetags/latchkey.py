@@ -25,18 +25,18 @@ def site_nav(context):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"items": []}
-    items = [("My access", reverse("home"), None)]
+    items = [("My access", _path("home"), None)]
     approver = is_approver_in(request)
     if approver:
-        items.append(("To review", reverse("access:review-queue"), selectors.count_to_review_in(request)))
+        items.append(("To review", _path("access:review-queue"), selectors.count_to_review_in(request)))
     if approver or policy.may_admin(user):
-        items.append(("Break-glass reviews", reverse("breakglass:review-queue"), count_uses_to_review(user)))
+        items.append(("Break-glass reviews", _path("breakglass:review-queue"), count_uses_to_review(user)))
     if policy.may_admin(user):
         items += [
-            ("Active grants", reverse("access:grants-active"), selectors.grants_open().count()),
-            ("History", reverse("access:audit-history"), None),
-            ("Dashboard", reverse("access:dashboard"), None),
-            ("Health", reverse("health"), None),
+            ("Active grants", _path("access:grants-active"), selectors.grants_open().count()),
+            ("History", _path("access:audit-history"), None),
+            ("Dashboard", _path("access:dashboard"), None),
+            ("Health", _path("health"), None),
         ]
     return {
         "items": [
@@ -47,9 +47,22 @@ def site_nav(context):
 
 
 def _is_current(path: str, url: str) -> bool:
-    if url == reverse("home"):
-        return path in (url, reverse("access:my-access")) or path.startswith("/access/requests/")
+    if url == _path("home"):
+        # A request's page is one's own access too: the path before its ID, under any script prefix.
+        requests_path, _ = _around_request_id("access:request-detail", get_script_prefix(), get_urlconf())
+        return path in (url, _path("access:my-access")) or path.startswith(requests_path)
     return path.startswith(url)
+
+
+def _path(route: str) -> str:
+    """Return the path of `route`, which takes no argument: resolved once for each script prefix and URLconf (the
+    navigation of every page names some ten)."""
+    return _resolved(route, get_script_prefix(), get_urlconf())
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(route: str, script_prefix: str, urlconf: str | None) -> str:
+    return reverse(route)
 
 
 @register.filter

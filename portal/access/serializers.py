@@ -159,7 +159,7 @@ class BulkRevokeSerializer(serializers.Serializer):
         return data
 
 
-class CredentialsSerializer(serializers.Serializer):
+class CredentialsSerializer(Planned, serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField()
     host = serializers.CharField()

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from portal.access import selectors, services
 from portal.access.models import AccessRequest, AuditEvent
-from portal.access.serializers import AuditEventSerializer, RequestSerializer, RoleSerializer
+from portal.access.serializers import AuditEventSerializer, CredentialsSerializer, RequestSerializer, RoleSerializer
 from portal.breakglass import services as break_glass
 from portal.breakglass.models import BreakGlassUse
 from portal.breakglass.serializers import BreakGlassUseListSerializer
@@ -94,6 +94,21 @@ def test_events_roles_and_break_glass_uses_are_written_as_drf_writes_them(monkey
     ):
         planned = write()
         assert planned and _as_drf_writes(monkeypatch, write) == planned
+
+
+def test_revealed_credentials_are_written_as_drf_writes_them(monkeypatch):
+    body = {
+        "username": "v-token-orders-rw-x1",
+        "password": "not-a-real-password",
+        "host": "db.contoso.example",
+        "port": 5432,
+        "database": "orders",
+        "connection_uri": "postgresql://v-token-orders-rw-x1:not-a-real-password@db.contoso.example:5432/orders",
+        "expires_at": clock.now(),
+    }
+    planned = CredentialsSerializer(body).data
+    assert planned["port"] == 5432 and planned["expires_at"].endswith("Z")
+    assert _as_drf_writes(monkeypatch, lambda: CredentialsSerializer(body).data) == planned
 
 
 def test_a_method_sees_the_context_of_its_own_serializer(catalog, alice):

@@ -4,6 +4,8 @@ Every endpoint comes from the discovery document of `OIDC_ISSUER`, so moving fro
 demo provider to Entra ID is a change of environment variables only.
 """
 
+import functools
+import json
 import threading
 import time
 
@@ -121,11 +123,19 @@ def signing_key(kid: str | None, *, metadata: dict | None = None) -> jwt.PyJWK |
             if kid is not None and key.get("kid") != kid:
                 continue
             try:
-                return jwt.PyJWK(key, algorithm="RS256")
+                return _parsed_key(json.dumps(key, sort_keys=True))
             except jwt.PyJWTError:
                 # A malformed key in the set is skipped, as if it were not published.
                 continue
     return None
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed_key(key: str) -> jwt.PyJWK:
+    """Return the RS256 key of JSON Web Key `key`, parsed once: every API call checks its token with one, and
+    making the RSA key from the published numbers took a tenth of that check. A key set that changes publishes
+    other keys, which are parsed anew; a malformed one raises each time, and is not kept."""
+    return jwt.PyJWK(json.loads(key), algorithm="RS256")
 
 
 def _token_request(grant: dict) -> dict:

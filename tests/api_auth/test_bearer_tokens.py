@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 
 from portal.access.models import AccessRequest, AuditEvent
+from portal.accounts import oidc
 from portal.accounts.models import Profile
 from portal.core.clock import now
 from portal.devstack import tenant
@@ -625,3 +626,14 @@ def test_a_known_person_calling_again_under_the_same_names_writes_nothing(token_
     renamed = get("me", token_issuer.sign(token_issuer.user_claims("alice") | {"name": "Alice Liddell"}))
     assert renamed.status_code == 200
     assert Profile.objects.get(oid=tenant.USERS["alice"].oid).display_name == "Alice Liddell"
+
+
+def test_a_key_replaced_under_the_same_kid_is_parsed_anew(token_issuer):
+    # Keys are parsed once and kept: a new key published under an old kid must not verify with the kept one.
+    old_token = token_issuer.user_token("alice")
+    assert get("me", old_token).status_code == 200
+    token_issuer.rotate(token_issuer.kid)
+    oidc.clear_cache()  # as when the key set is read again once its cache time is over
+
+    assert get("me", token_issuer.user_token("alice")).status_code == 200
+    assert_refused(get("me", old_token))

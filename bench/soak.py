@@ -454,6 +454,61 @@ def _report_waits(waits: CoreWaits, calls: int) -> None:
         )
 
 
+@dataclass(frozen=True)
+class CallTime:
+    """What one call's worker thread did, from the call's start until its answer was written (`bench/wsgi.py`)."""
+
+    wall_ms: float
+    on_core_ms: float
+    waiting_ms: float  # runnable, waiting for a core
+    turns: int
+
+    @property
+    def asleep_ms(self) -> float:
+        """The rest: the thread slept, waiting for PostgreSQL, Redis or Vault to answer."""
+        return max(self.wall_ms - self.on_core_ms - self.waiting_ms, 0.0)
+
+
+def call_times(labels: dict[str, str], folder: Path) -> dict[str, list[CallTime]]:
+    """Return, by label, what each call's worker thread did (the web tier's notes in `folder`, one file a worker)."""
+    found = defaultdict(list)
+    for path in sorted(folder.glob("calls-*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) == 5 and parts[0] in labels:
+                wall, on_core, waiting = (float(part) for part in parts[1:4])
+                found[labels[parts[0]]].append(CallTime(wall, on_core, waiting, int(parts[4])))
+    return found
+
+
+def _report_call_times(times: dict[str, list[CallTime]]) -> None:
+    """Print, for each page and endpoint, where its time inside the web tier went, by its thread's counters."""
+    if not times:
+        return
+    print(
+        "Inside the web tier, by each call's own worker thread (its scheduler counters, from the call's start until "
+        "its answer was written): on a core, runnable but waiting for a core, and asleep waiting for PostgreSQL, "
+        "Redis or Vault to answer; mean and p95 of each, in ms, and the p95 of the call's time without its waits "
+        "for a core:"
+    )
+    print(
+        f"{'page or endpoint':<40} {'calls':>6} {'p50':>5} {'p95':>5}  {'on a core':>11}  {'waiting':>11}  "
+        f"{'asleep':>11}  {'turns':>5}  {'p95 without waiting':>19}"
+    )
+
+    def both(values: list[float]) -> str:
+        return f"{statistics.fmean(values):>5.1f} {_p95(values):>5.1f}"
+
+    for label, calls in sorted(times.items()):
+        walls = [call.wall_ms for call in calls]
+        print(
+            f"{label:<40} {len(calls):>6} {statistics.median(walls):>5.1f} {_p95(walls):>5.1f}  "
+            f"{both([call.on_core_ms for call in calls])}  {both([call.waiting_ms for call in calls])}  "
+            f"{both([call.asleep_ms for call in calls])}  {statistics.fmean(call.turns for call in calls):>5.1f}  "
+            f"{_p95([call.wall_ms - call.waiting_ms for call in calls]):>19.1f}"
+        )
+
+
 def _report_locks(locks: LockWaits, results: Results) -> None:
     writes = sum(len(values) for label, values in results.latencies.items() if label.startswith("POST"))
     print(
@@ -602,10 +657,18 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_worker(quiet, name="worker-1", concurrency=2)
         stack.start_worker(quiet, name="worker-2", concurrency=2)
         stack.start_beat(quiet)
+        # Each web worker notes what every call's thread did (bench/wsgi.py): `_report_call_times`.
+        calls_folder = state_dir / "calls"
+        calls_folder.mkdir()
         web = stack.start_portal_process(
             "web",
             [str(VENV_BIN / "gunicorn"), "-c", str(REPO_ROOT / "gunicorn.conf.py"), "bench.wsgi:application"],
-            {**env, "GUNICORN_BIND": f"127.0.0.1:{stack.ports.web}", "WEB_CONCURRENCY": str(args.web_workers)},
+            {
+                **env,
+                "GUNICORN_BIND": f"127.0.0.1:{stack.ports.web}",
+                "WEB_CONCURRENCY": str(args.web_workers),
+                "BENCH_CALL_TIMES": str(calls_folder),
+            },
         )
         wait_for(lambda: tcp_open(stack.ports.web), what="the portal", process=web)
         base = f"http://127.0.0.1:{stack.ports.web}"
@@ -663,13 +726,15 @@ def main(argv: list[str] | None = None) -> int:
         _end_every_grant(stack)
         leaked = _leaked_users(stack, results.usernames)
         # Request IDs are unique across both runs: one read of the log serves the soak and /healthz alone.
-        server = _server_times({**results.labels, **alone.labels, **probes.labels}, web.log_path)
+        every_label = {**results.labels, **alone.labels, **probes.labels}
+        server = _server_times(every_label, web.log_path)
         healthz = alone.latencies["/healthz"]
         _report(results, leaked, soaked, healthz, server, probes.latencies[PROBE_LABEL], (lags, alone_lags))
         calls = sum(len(values) for values in results.latencies.values())
         _report_cpu(cpu_before, cpu_after, busy, soaked, calls)
         _report_waits(waits, calls)
         _report_locks(locks, results)
+        _report_call_times(call_times(every_label, calls_folder))
         passed = not results.errors and not leaked and results.granted > 0
         return 0 if passed else 1
     finally:

@@ -7,7 +7,7 @@ from portal.breakglass.selectors import policy_for
 from portal.breakglass.serializers import BreakGlassPolicySerializer, BreakGlassUseSerializer
 from portal.core.serializers import Planned
 
-# Writes a moment as every DateTimeField of the API does; one for the methods that write one.
+# The one DateTimeField that the methods below write a moment with, as every such field of the API writes it.
 _MOMENT = serializers.DateTimeField()
 
 

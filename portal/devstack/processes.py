@@ -39,12 +39,18 @@ def take_share_of_ports(index: int, count: int) -> None:
     _PORT_RANGE = (low + index * size, low + (index + 1) * size - 1)
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on now and that this process has not handed out."""
+def free_port(count: int = 1) -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on now and that this process has not handed out.
+
+    With `count`, the ports after it are free and handed out too: for a service that listens on more than one
+    port, such as OpenBao's dev server (its cluster listener is on the next port).
+    """
+    low, high = _PORT_RANGE
     while True:
-        port = random.randint(*_PORT_RANGE)
-        if port not in _chosen_ports and not port_in_use(port):
-            _chosen_ports.add(port)
+        port = random.randint(low, high - count + 1)
+        ports = range(port, port + count)
+        if not any(each in _chosen_ports or port_in_use(each) for each in ports):
+            _chosen_ports.update(ports)
             return port
 
 

@@ -95,7 +95,8 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(postgres=free_port(), redis=free_port(), vault=free_port(), oidc=free_port(), web=free_port())
+        # OpenBao's dev server also listens on the port after its own, for its cluster: no other service may get it.
+        return cls(postgres=free_port(), redis=free_port(), vault=free_port(2), oidc=free_port(), web=free_port())
 
     def taken(self) -> list[str]:
         return [f"{name} port {port}" for name, port in vars(self).items() if port_in_use(port)]

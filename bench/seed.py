@@ -235,16 +235,13 @@ def _events(rng, rows, total: int, approver) -> int:
     from django.db import connection
     from psycopg.types.json import Jsonb
 
-    from portal.access.audit import _CHAIN_LOCK, GENESIS_HASH, chain_hash
+    from portal.access.audit import _lock_chain_at_head, chain_hash
     from portal.access.models import AuditEvent
 
     per_request, extra = divmod(total, len(rows))
-    with connection.cursor() as cursor:
-        # The same lock `audit_record` takes: no other writer can slip a row into the chain meanwhile.
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
-        cursor.execute("SELECT hash FROM access_auditevent ORDER BY id DESC LIMIT 1")
-        last = cursor.fetchone()
-    prev = last[0] if last else GENESIS_HASH
+    # The same lock `audit_record` takes, and the head read under it: no other writer can slip a row into the
+    # chain meanwhile.
+    prev = _lock_chain_at_head()
     written = 0
     with (
         connection.cursor() as cursor,

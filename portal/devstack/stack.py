@@ -95,11 +95,16 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        # OpenBao's dev server also listens on the port after its own, for its cluster: no other service may get it.
+        # OpenBao's two ports (`listening`) are handed out together: no other service may get its cluster's.
         return cls(postgres=free_port(), redis=free_port(), vault=free_port(2), oidc=free_port(), web=free_port())
 
+    def listening(self) -> dict[str, int]:
+        """Return every port the services listen on, by name: OpenBao's dev server also on the port after its own,
+        for its cluster."""
+        return {**vars(self), "vault cluster": self.vault + 1}
+
     def taken(self) -> list[str]:
-        return [f"{name} port {port}" for name, port in vars(self).items() if port_in_use(port)]
+        return [f"{name} port {port}" for name, port in self.listening().items() if port_in_use(port)]
 
 
 @dataclass

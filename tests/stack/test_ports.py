@@ -1,6 +1,7 @@
 """The stack's ports: each service its own, OpenBao's cluster listener included."""
 
 import itertools
+import socket
 
 from portal.devstack import processes
 from portal.devstack.stack import Ports
@@ -34,3 +35,13 @@ def test_several_ports_are_free_and_handed_out_together(monkeypatch):
     # Neither is handed out again.
     picks = iter([22006, 22005, 22010])
     assert processes.free_port() == 22010
+
+
+def test_a_taken_cluster_port_of_openbao_is_named_before_the_stack_starts():
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        cluster = held.getsockname()[1]
+        ports = Ports(postgres=1, redis=1, vault=cluster - 1, oidc=1, web=1)
+        assert ports.listening()["vault cluster"] == cluster
+        assert f"vault cluster port {cluster}" in ports.taken()

@@ -85,8 +85,8 @@ def _page_of(serializer_class, name: str):
     )
 
 
-def _visible(user, request_id: int, *, approvals: bool = True):
-    found = selectors.request_visible_to(user, request_id, approvals=approvals)
+def _visible(user, request_id: int):
+    found = selectors.request_visible_to(user, request_id)
     if found is None:
         raise _not_found(request_id)
     return found
@@ -97,7 +97,10 @@ def _check_visible(user, request_id: int) -> int | None:
 
     Return the ID of the grant the request extends (None: none), which an action that locks both takes first.
     """
-    return _visible(user, request_id, approvals=False).extends_id
+    found = selectors.request_checked_for(user, request_id)
+    if found is None:
+        raise _not_found(request_id)
+    return found.extends_id
 
 
 def _not_found(request_id: int) -> NotFound:

@@ -230,6 +230,32 @@ def test_a_counter_is_one_round_trip_to_redis_and_expires_after_its_window(setti
     assert int(client.get(key)) == 3
 
 
+def test_a_web_process_counts_through_one_redis_client(settings, alice, bob, monkeypatch):
+    from django.core.cache import caches
+    from django.test import RequestFactory
+    from redis import Redis
+
+    made = []
+    init = Redis.__init__
+    monkeypatch.setattr(Redis, "__init__", lambda self, *a, **k: made.append(self) or init(self, *a, **k))
+    limit(settings, request_create="5/m", approval="5/m")
+    calls = []
+    for person in (alice, bob):
+        request = RequestFactory().post("/api/v1/requests")
+        request.user = person
+        calls.append(request)
+
+    for scope in ("request_create", "approval", "request_create"):
+        for request in calls:
+            rate_limit_check(scope, request)
+
+    assert len(made) <= 1
+    cache = caches[settings.RATE_LIMIT_CACHE]
+    client = cache._cache.get_client(write=True)
+    counts = sorted(int(client.get(key)) for key in client.keys(f"{cache.key_prefix}:*user:*"))
+    assert counts == [1, 1, 2, 2]
+
+
 def test_a_cache_other_than_redis_counts_the_same(settings, alice, catalog):
     settings.CACHES = {
         **settings.CACHES,

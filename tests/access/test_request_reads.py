@@ -196,7 +196,7 @@ def test_the_queues_first_page_is_the_orms_oldest_first_with_their_approvals(req
 
 
 def test_the_lists_to_review_read_the_role_through_one_join(requests, bob):
-    # A subquery of its own on the role made PostgreSQL plan seven tables for each list, a third of its time.
+    # A subquery of its own on the role made PostgreSQL plan seven tables for each list, most of its time.
     for listing in (selectors.requests_listed(bob, "to_review"), selectors.review_queue_of(bob)):
         with CaptureQueriesContext(connection) as read:
             assert listing.first(25)
